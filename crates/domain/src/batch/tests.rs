@@ -1,0 +1,318 @@
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::{ChangeEvent, RequestId, Status, StoreError};
+
+/// Decides by body: `ok`, `reject`, `down`, `panic`, `hang`, `slow`.
+#[derive(Default)]
+struct Scripted {
+    calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Processor for Scripted {
+    async fn process(&self, request: &PendingRequest) -> Result<Value, ProcessError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let result = match request.body.as_str() {
+            "ok" => Ok(json!({ "echo": request.id.as_str() })),
+            "reject" => Err(ProcessError::Rejected("bad order".into())),
+            "down" => Err(ProcessError::Unavailable("kitchen offline".into())),
+            "panic" => panic!("poisoned record"),
+            "hang" => futures::future::pending().await,
+            "slow" => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(json!(null))
+            }
+            other => unreachable!("unscripted body {other}"),
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Item {
+    status: Status,
+    attempts: u32,
+    error: Option<String>,
+    result: Option<Value>,
+    expires_at: Option<i64>,
+}
+
+#[derive(Default)]
+struct MemoryStore {
+    items: Mutex<HashMap<RequestId, Item>>,
+    broken: AtomicBool,
+}
+
+impl MemoryStore {
+    fn with_pending(ids: &[&str]) -> Self {
+        let store = Self::default();
+        for id in ids {
+            let item = Item {
+                status: Status::Pending,
+                attempts: 0,
+                error: None,
+                result: None,
+                expires_at: None,
+            };
+            store
+                .items
+                .lock()
+                .unwrap()
+                .insert(RequestId::parse(id).unwrap(), item);
+        }
+        store
+    }
+
+    fn item(&self, id: &str) -> Item {
+        self.items.lock().unwrap()[&RequestId::parse(id).unwrap()].clone()
+    }
+}
+
+impl RequestStore for MemoryStore {
+    async fn record_outcome(
+        &self,
+        id: &RequestId,
+        outcome: &Outcome,
+    ) -> Result<Written, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError("disk on fire".into()));
+        }
+        let mut items = self.items.lock().unwrap();
+        let Some(item) = items
+            .get_mut(id)
+            .filter(|item| item.status == Status::Pending)
+        else {
+            return Ok(Written::AlreadyDone);
+        };
+        item.attempts += 1;
+        match outcome {
+            Outcome::Succeeded { result, expires_at } => {
+                item.status = Status::Succeeded;
+                item.result = Some(result.clone());
+                item.expires_at = Some(*expires_at);
+            }
+            Outcome::Rejected { error } => {
+                item.status = Status::Failed;
+                item.error = Some(error.clone());
+            }
+            Outcome::Transient { error } => item.error = Some(error.clone()),
+        }
+        Ok(Written::Applied)
+    }
+}
+
+fn record(seq: u32, event: ChangeEvent, id: &str, body: Option<&str>) -> ChangeRecord {
+    ChangeRecord {
+        sequence_number: seq.to_string(),
+        event,
+        id: RequestId::parse(id).unwrap(),
+        body: body.map(str::to_owned),
+    }
+}
+
+fn inserts(bodies: &[&str]) -> (Vec<ChangeRecord>, Vec<String>) {
+    let ids: Vec<String> = (0..bodies.len()).map(|i| format!("r{i}")).collect();
+    let records = bodies
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(i, (body, id))| record(i as u32 + 1, ChangeEvent::Insert, id, Some(body)))
+        .collect();
+    (records, ids)
+}
+
+fn settings() -> StreamSettings {
+    StreamSettings {
+        record_timeout: Duration::from_millis(200),
+        ..StreamSettings::DEFAULT
+    }
+}
+
+async fn run(
+    store: &Arc<MemoryStore>,
+    processor: &Arc<Scripted>,
+    records: Vec<ChangeRecord>,
+) -> BatchReport {
+    process_batch(records, processor.clone(), store.clone(), &settings()).await
+}
+
+/// One check per processor behaviour: status, error fragment, and whether it is reported.
+#[tokio::test]
+async fn outcomes_by_behaviour() {
+    let cases: &[(&str, Status, Option<&str>, bool)] = &[
+        ("ok", Status::Succeeded, None, false),
+        ("reject", Status::Failed, Some("bad order"), false),
+        ("down", Status::Pending, Some("kitchen offline"), true),
+        (
+            "panic",
+            Status::Pending,
+            Some("the processor panicked: poisoned record"),
+            true,
+        ),
+        (
+            "hang",
+            Status::Pending,
+            Some("ran past the record timeout"),
+            true,
+        ),
+    ];
+    let bodies: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let (records, ids) = inserts(&bodies);
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let store = Arc::new(MemoryStore::with_pending(&id_refs));
+    let processor = Arc::new(Scripted::default());
+
+    let report = run(&store, &processor, records).await;
+
+    let expected_failures: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.3)
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    assert_eq!(report.failures, expected_failures);
+    assert_eq!(
+        (report.succeeded, report.rejected, report.transient),
+        (1, 1, 3)
+    );
+    for ((body, status, error, _), id) in cases.iter().zip(&ids) {
+        let item = store.item(id);
+        assert_eq!(item.status, *status, "{body}");
+        assert_eq!(item.attempts, 1, "{body}");
+        match error {
+            Some(fragment) => assert!(
+                item.error.as_deref().unwrap().contains(fragment),
+                "{body}: {item:?}"
+            ),
+            None => assert_eq!(item.error, None, "{body}"),
+        }
+    }
+    let succeeded = store.item(&ids[0]);
+    assert_eq!(succeeded.result, Some(json!({ "echo": "r0" })));
+    let expected_expiry = now_millis() / 1000 + 24 * 60 * 60;
+    assert!((succeeded.expires_at.unwrap() - expected_expiry).abs() <= 5);
+}
+
+#[tokio::test]
+async fn only_inserts_reach_the_processor() {
+    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    let processor = Arc::new(Scripted::default());
+    let records = vec![
+        record(1, ChangeEvent::Modify, "a", Some("ok")),
+        record(2, ChangeEvent::Remove, "a", None),
+    ];
+
+    let report = run(&store, &processor, records).await;
+
+    assert_eq!(report.skipped, 2);
+    assert_eq!(processor.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(store.item("a").status, Status::Pending);
+}
+
+#[tokio::test]
+async fn duplicate_delivery_changes_nothing() {
+    let store = Arc::new(MemoryStore::with_pending(&["a", "b"]));
+    let processor = Arc::new(Scripted::default());
+    let batch = vec![
+        record(1, ChangeEvent::Insert, "a", Some("ok")),
+        record(2, ChangeEvent::Insert, "b", Some("reject")),
+    ];
+    run(&store, &processor, batch.clone()).await;
+    let before = (store.item("a"), store.item("b"));
+
+    let report = run(&store, &processor, batch).await;
+
+    assert_eq!(report.duplicates, 2);
+    assert!(report.failures.is_empty());
+    assert_eq!((store.item("a"), store.item("b")), before);
+}
+
+#[tokio::test]
+async fn a_transient_failure_on_a_finished_item_is_not_retried() {
+    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    let processor = Arc::new(Scripted::default());
+    run(
+        &store,
+        &processor,
+        vec![record(1, ChangeEvent::Insert, "a", Some("ok"))],
+    )
+    .await;
+
+    let report = run(
+        &store,
+        &processor,
+        vec![record(1, ChangeEvent::Insert, "a", Some("down"))],
+    )
+    .await;
+
+    assert!(report.failures.is_empty());
+    assert_eq!(store.item("a").status, Status::Succeeded);
+}
+
+#[tokio::test]
+async fn store_errors_are_reported_for_retry() {
+    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    store.broken.store(true, Ordering::SeqCst);
+    let processor = Arc::new(Scripted::default());
+
+    let report = run(
+        &store,
+        &processor,
+        vec![record(7, ChangeEvent::Insert, "a", Some("ok"))],
+    )
+    .await;
+
+    assert_eq!(report.failures, vec!["7".to_owned()]);
+    assert_eq!(report.processor_runs, 1);
+    assert_eq!(store.item("a").status, Status::Pending);
+}
+
+#[tokio::test]
+async fn an_insert_without_a_body_is_rejected_without_running_the_processor() {
+    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    let processor = Arc::new(Scripted::default());
+
+    let report = run(
+        &store,
+        &processor,
+        vec![record(1, ChangeEvent::Insert, "a", None)],
+    )
+    .await;
+
+    assert_eq!(report.rejected, 1);
+    assert_eq!(processor.calls.load(Ordering::SeqCst), 0);
+    assert!(store.item("a").error.unwrap().contains("no request body"));
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let bodies = vec!["slow"; 24];
+    let (records, ids) = inserts(&bodies);
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let store = Arc::new(MemoryStore::with_pending(&id_refs));
+    let processor = Arc::new(Scripted::default());
+    let settings = StreamSettings {
+        concurrency: 4,
+        ..settings()
+    };
+
+    let report = process_batch(records, processor.clone(), store.clone(), &settings).await;
+
+    assert_eq!(report.succeeded, 24);
+    let max = processor.max_in_flight.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&max), "max in flight {max}");
+}

@@ -1,0 +1,22 @@
+//! The core of storefirst: what a stored request is, what processing it means, and the
+//! batch algorithm that both the Lambda function and the local poller run.
+//!
+//! Nothing here does IO: storage is behind [`RequestStore`], business logic behind
+//! [`Processor`], and the runtimes (AWS, local) plug in their own.
+
+mod batch;
+mod body;
+mod id;
+mod processor;
+mod record;
+pub mod restaurant;
+mod settings;
+mod store;
+
+pub use batch::{BatchReport, process_batch};
+pub use body::{BodyError, DEFAULT_BODY_LIMIT, RequestBody};
+pub use id::{InvalidRequestId, RequestId};
+pub use processor::{PendingRequest, ProcessError, Processor};
+pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, now_millis};
+pub use settings::{SettingsError, StreamSettings};
+pub use store::{Outcome, RequestStore, StoreError, Written};
