@@ -10,8 +10,8 @@ pub struct RequestBody(String);
 pub enum BodyError {
     #[error("the request body is empty: send a JSON object")]
     Empty,
-    #[error("the request body is {size} bytes, over the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    #[error("the request body is over the limit of {limit} bytes: send less")]
+    TooLarge { limit: usize },
     #[error("the request body is not valid UTF-8: send a JSON object")]
     NotUtf8,
     #[error("the request body is not valid JSON: {0}")]
@@ -26,10 +26,7 @@ impl RequestBody {
     /// Checks the envelope only (storage first: the processor judges the content later).
     pub fn parse(bytes: &[u8], limit: usize) -> Result<Self, BodyError> {
         if bytes.len() > limit {
-            return Err(BodyError::TooLarge {
-                size: bytes.len(),
-                limit,
-            });
+            return Err(BodyError::TooLarge { limit });
         }
         let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)?;
         if text.trim().is_empty() {

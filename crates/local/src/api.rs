@@ -1,0 +1,189 @@
+//! The HTTP contract: POST / PUT / GET on `/requests`, the same as the API Gateway stack.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Path, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId};
+
+use crate::{
+    store::{Accepted, SqliteStore},
+    writer::StoreFault,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    store: SqliteStore,
+    api_key: Arc<str>,
+    body_limit: usize,
+}
+
+impl AppState {
+    pub fn new(store: SqliteStore, api_key: &str, body_limit: usize) -> Self {
+        Self {
+            store,
+            api_key: api_key.into(),
+            body_limit,
+        }
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/requests", post(post_request))
+        .route("/requests/{id}", get(get_request).put(put_request))
+        .fallback(|| async {
+            ApiError::NotFound("no such route: the API has /requests and /requests/{id}")
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ))
+        .with_state(state)
+}
+
+/// Every error a client can see: a status and a JSON `{"message"}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Forbidden: send a valid API key in the x-api-key header")]
+    Forbidden,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("method not allowed: use POST /requests, PUT or GET /requests/{{id}}")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    InvalidId(#[from] InvalidRequestId),
+    #[error(transparent)]
+    InvalidBody(#[from] BodyError),
+    #[error("unsupported content type {0:?}: send application/json")]
+    UnsupportedMediaType(String),
+    #[error("the request body could not be read: {0}")]
+    UnreadableBody(String),
+    #[error("request {0} already exists with a different body; use a new id")]
+    Conflict(RequestId),
+    #[error(transparent)]
+    Unavailable(#[from] StoreFault),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::InvalidId(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidBody(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(fault) => {
+                tracing::error!(%fault, "answering 503");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (status, Json(json!({ "message": self.to_string() }))).into_response()
+    }
+}
+
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get("x-api-key")
+        .map(HeaderValue::as_bytes);
+    if presented.is_some_and(|key| constant_time_eq(key, state.api_key.as_bytes())) {
+        next.run(request).await
+    } else {
+        ApiError::Forbidden.into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+async fn post_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&headers, body, state.body_limit).await?;
+    let id = RequestId::parse(&uuid::Uuid::new_v4().to_string())?;
+    accept(&state, id, body).await
+}
+
+async fn put_request(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = RequestId::parse(&id)?;
+    let body = read_body(&headers, body, state.body_limit).await?;
+    accept(&state, id, body).await
+}
+
+async fn accept(state: &AppState, id: RequestId, body: RequestBody) -> Result<Response, ApiError> {
+    match state.store.accept(id.clone(), body).await? {
+        Accepted::Created | Accepted::Duplicate => {
+            let location = format!("/requests/{id}");
+            let body = Json(json!({ "id": id.as_str(), "status": "pending" }));
+            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
+        }
+        Accepted::Conflict => Err(ApiError::Conflict(id)),
+    }
+}
+
+async fn get_request(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = RequestId::parse(&id)?;
+    match state.store.get(id).await? {
+        Some(item) => Ok(Json(item).into_response()),
+        None => Err(ApiError::NotFound(
+            "no request with this id (unknown, or expired after success)",
+        )),
+    }
+}
+
+/// The envelope check before anything is stored: content type, size, JSON object.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<RequestBody, ApiError> {
+    // Like API Gateway, a request without a content type is taken as JSON.
+    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let essence = text
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" {
+            return Err(ApiError::UnsupportedMediaType(text));
+        }
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|size| size > limit) {
+        return Err(BodyError::TooLarge { limit }.into());
+    }
+    let bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| match e.downcast_ref::<LengthLimitError>() {
+            Some(_) => ApiError::InvalidBody(BodyError::TooLarge { limit }),
+            None => ApiError::UnreadableBody(e.to_string()),
+        })?
+        .to_bytes();
+    Ok(RequestBody::parse(&bytes, limit)?)
+}

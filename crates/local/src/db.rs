@@ -1,0 +1,78 @@
+//! The SQLite schema: the items, the change stream the triggers write in the same
+//! transaction, the poller's checkpoint and the dead letters.
+
+use std::{path::Path, time::Duration};
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS requests (
+    id          TEXT PRIMARY KEY,
+    request     TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    result      TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    expires_at  INTEGER
+);
+CREATE INDEX IF NOT EXISTS requests_expiry ON requests (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (status) WHERE status = 'pending';
+
+-- The change stream, like DynamoDB Streams with NEW_AND_OLD_IMAGES reduced to what the
+-- processor reads. Triggers write it in the item's own transaction, so no change is
+-- committed without its record.
+CREATE TABLE IF NOT EXISTS stream (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_name  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    request     TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS stream_insert AFTER INSERT ON requests BEGIN
+    INSERT INTO stream (event_name, id, request, created_at)
+    VALUES ('INSERT', NEW.id, NEW.request, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS stream_modify AFTER UPDATE ON requests BEGIN
+    INSERT INTO stream (event_name, id, request, created_at)
+    VALUES ('MODIFY', NEW.id, NEW.request, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS stream_remove AFTER DELETE ON requests BEGIN
+    INSERT INTO stream (event_name, id, request, created_at)
+    VALUES ('REMOVE', OLD.id, NULL, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    consumer    TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL
+);
+
+-- Like the on-failure destination's message: which stretch of the stream was given up
+-- on and why. The items themselves stay `pending` with their last error.
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    reason      TEXT NOT NULL,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    request_ids TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+"#;
+
+/// Opens the database with the durability settings every connection needs: WAL, and
+/// `synchronous = FULL` so a commit is on disk before it returns.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Opens the database and creates what is missing.
+pub fn open_and_migrate(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open(path)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}

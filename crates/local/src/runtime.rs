@@ -1,0 +1,142 @@
+//! Starts and stops the whole local pipeline: API, store, poller, sweeper.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use storefirst_domain::{DEFAULT_BODY_LIMIT, Processor, StreamSettings};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use crate::{api, poller::Poller, store::SqliteStore, sweeper};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    pub api_key: String,
+    pub body_limit: usize,
+    pub stream: StreamSettings,
+    pub sweep_interval: Duration,
+    pub retry_backoff: Duration,
+}
+
+impl Config {
+    pub fn new(db: PathBuf, listen: SocketAddr, api_key: String) -> Self {
+        Self {
+            db,
+            listen,
+            api_key,
+            body_limit: DEFAULT_BODY_LIMIT,
+            stream: StreamSettings::DEFAULT,
+            sweep_interval: Duration::from_secs(1),
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(
+        "cannot open the database {path}: {source}; check that its directory exists and is writable"
+    )]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot listen on {addr}: {source}; pick another port with --port")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running pipeline. Dropping it without [`Runtime::shutdown`] leaves the tasks running.
+pub struct Runtime {
+    addr: SocketAddr,
+    store: SqliteStore,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub async fn start<P: Processor>(config: Config, processor: P) -> Result<Self, StartError> {
+        config
+            .stream
+            .validate()
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        if config.api_key.is_empty() {
+            return Err(StartError::Config(
+                "the API key is empty: set --api-key".into(),
+            ));
+        }
+        let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
+            path: config.db.clone(),
+            source,
+        })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let (shutdown, stopping) = watch::channel(false);
+
+        let app = api::app(api::AppState::new(
+            store.clone(),
+            &config.api_key,
+            config.body_limit,
+        ));
+        let mut server_stop = stopping.clone();
+        let server = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(%error, "the HTTP server stopped");
+            }
+        });
+        let poller = Poller {
+            store: store.clone(),
+            processor: Arc::new(processor),
+            settings: config.stream.clone(),
+            retry_backoff: config.retry_backoff,
+            shutdown: stopping.clone(),
+        };
+        let tasks = vec![
+            server,
+            tokio::spawn(poller.run()),
+            tokio::spawn(sweeper::run(store.clone(), config.sweep_interval, stopping)),
+        ];
+        Ok(Self {
+            addr,
+            store,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// Stops accepting, lets in-flight requests and the in-flight batch finish, and
+    /// checkpoints.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

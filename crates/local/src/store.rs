@@ -1,0 +1,344 @@
+//! The SQLite store: writes through the group-commit [`Writer`], reads through a small pool
+//! of read connections (WAL lets them run beside the writer).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use storefirst_domain::{
+    ChangeEvent, ChangeRecord, Outcome, RequestBody, RequestId, RequestStore, Status, StoreError,
+    Written, now_millis,
+};
+
+use crate::{
+    db,
+    writer::{StoreFault, Writer},
+};
+
+/// What an accept did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    Created,
+    /// Same id, same body: an idempotent retry; nothing written.
+    Duplicate,
+    /// Same id, another body.
+    Conflict,
+}
+
+/// An item as GET shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub id: String,
+    pub status: String,
+    pub request: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A change-stream row.
+#[derive(Debug, Clone)]
+pub struct StreamRow {
+    pub seq: i64,
+    pub created_at: i64,
+    pub record: ChangeRecord,
+}
+
+/// A stretch of the stream given up on, as the on-failure destination would get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub reason: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub request_ids: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Writer,
+    reads: Arc<Reads>,
+}
+
+struct Reads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (and creates or migrates) the database at `path` and starts its writer.
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        db::open_and_migrate(path)?;
+        let reads = Arc::new(Reads {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(Self {
+            writer: Writer::start(path.to_owned()),
+            reads,
+        })
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    pub async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
+        self.writer
+            .write(move |conn| {
+                let existing: Option<String> = conn
+                    .prepare_cached("SELECT request FROM requests WHERE id = ?1")?
+                    .query_row([id.as_str()], |row| row.get(0))
+                    .optional()?;
+                match existing {
+                    Some(stored) if stored == body.as_str() => Ok(Accepted::Duplicate),
+                    Some(_) => Ok(Accepted::Conflict),
+                    None => {
+                        let now = now_millis();
+                        conn.prepare_cached(
+                            "INSERT INTO requests (id, request, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                        )?
+                        .execute(params![id.as_str(), body.as_str(), now])?;
+                        Ok(Accepted::Created)
+                    }
+                }
+            })
+            .await
+    }
+
+    /// The item, unless it is unknown or its TTL has passed.
+    pub async fn get(&self, id: RequestId) -> Result<Option<Item>, StoreFault> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, status, request, result, error, attempts, created_at, updated_at
+                 FROM requests WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+            )?
+            .query_row(params![id.as_str(), now_millis() / 1000], |row| {
+                let result: Option<String> = row.get(3)?;
+                Ok(Item {
+                    id: row.get(0)?,
+                    status: row.get(1)?,
+                    request: row.get(2)?,
+                    result: result.map(|text| {
+                        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+                    }),
+                    error: row.get(4)?,
+                    attempts: row.get(5)?,
+                    created_at: row.get(6)?,
+                    updated_at: row.get(7)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    /// Up to `limit` stream records after `after`, oldest first.
+    pub async fn read_stream(&self, after: i64, limit: u32) -> Result<Vec<StreamRow>, StoreFault> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, event_name, id, request, created_at FROM stream
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |row| {
+                let seq: i64 = row.get(0)?;
+                let event: String = row.get(1)?;
+                let id: String = row.get(2)?;
+                let invalid = |what: String| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        what.into(),
+                    )
+                };
+                let event =
+                    ChangeEvent::parse(&event).ok_or_else(|| invalid(format!("event {event}")))?;
+                let id = RequestId::parse(&id).map_err(|e| invalid(e.to_string()))?;
+                Ok(StreamRow {
+                    seq,
+                    created_at: row.get(4)?,
+                    record: ChangeRecord {
+                        sequence_number: seq.to_string(),
+                        event,
+                        id,
+                        body: row.get(3)?,
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn checkpoint(&self, consumer: &'static str) -> Result<i64, StoreFault> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT seq FROM checkpoints WHERE consumer = ?1",
+                [consumer],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+        })
+        .await
+    }
+
+    /// Moves the checkpoint to `seq`, recording a dead letter in the same transaction.
+    pub async fn advance(
+        &self,
+        consumer: &'static str,
+        seq: i64,
+        dead_letter: Option<DeadLetter>,
+    ) -> Result<(), StoreFault> {
+        self.writer
+            .write(move |conn| {
+                if let Some(letter) = dead_letter {
+                    let ids = serde_json::to_string(&letter.request_ids).expect("strings serialize");
+                    conn.prepare_cached(
+                        "INSERT INTO dead_letters (reason, first_seq, last_seq, request_ids, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![letter.reason, letter.first_seq, letter.last_seq, ids, now_millis()])?;
+                }
+                conn.prepare_cached(
+                    "INSERT INTO checkpoints (consumer, seq) VALUES (?1, ?2)
+                     ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
+                )?
+                .execute(params![consumer, seq])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Deletes expired items (their REMOVE records enter the stream like a TTL delete) and
+    /// stream records that every consumer has read and that are older than `keep_ms`.
+    pub async fn sweep(&self, keep_ms: i64) -> Result<usize, StoreFault> {
+        self.writer
+            .write(move |conn| {
+                let now = now_millis();
+                let expired = conn
+                    .prepare_cached(
+                        "DELETE FROM requests WHERE id IN (SELECT id FROM requests
+                         WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT 1000)",
+                    )?
+                    .execute([now / 1000])?;
+                conn.prepare_cached(
+                    "DELETE FROM stream WHERE created_at < ?1
+                     AND seq <= (SELECT coalesce(min(seq), 0) FROM checkpoints)",
+                )?
+                .execute([now - keep_ms])?;
+                Ok(expired)
+            })
+            .await
+    }
+
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreFault> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT reason, first_seq, last_seq, request_ids FROM dead_letters ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                let ids: String = row.get(3)?;
+                Ok(DeadLetter {
+                    reason: row.get(0)?,
+                    first_seq: row.get(1)?,
+                    last_seq: row.get(2)?,
+                    request_ids: serde_json::from_str(&ids).unwrap_or_default(),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreFault>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let reads = self.reads.clone();
+        tokio::task::spawn_blocking(move || reads.with(work))
+            .await
+            .map_err(|e| StoreFault(e.to_string()))?
+            .map_err(|e| StoreFault(e.to_string()))
+    }
+}
+
+impl Reads {
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        let result = work(&conn);
+        // A connection that failed may be broken; open a fresh one next time.
+        if result.is_ok() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(conn);
+        }
+        result
+    }
+}
+
+impl RequestStore for SqliteStore {
+    async fn record_outcome(
+        &self,
+        id: &RequestId,
+        outcome: &Outcome,
+    ) -> Result<Written, StoreError> {
+        let (status, error, result, expires_at) = match outcome {
+            Outcome::Succeeded { result, expires_at } => (
+                Status::Succeeded,
+                None,
+                Some(result.to_string()),
+                Some(*expires_at),
+            ),
+            Outcome::Rejected { error } => (Status::Failed, Some(error.clone()), None, None),
+            Outcome::Transient { error } => (Status::Pending, Some(error.clone()), None, None),
+        };
+        let id = id.clone();
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE requests SET status = ?2, error = ?3, result = ?4, expires_at = ?5,
+                         attempts = attempts + 1, updated_at = ?6
+                         WHERE id = ?1 AND status = 'pending'",
+                    )?
+                    .execute(params![
+                        id.as_str(),
+                        status.as_str(),
+                        error,
+                        result,
+                        expires_at,
+                        now_millis()
+                    ])?;
+                Ok(if changed == 1 {
+                    Written::Applied
+                } else {
+                    Written::AlreadyDone
+                })
+            })
+            .await
+            .map_err(|fault| StoreError(fault.to_string()))
+    }
+}

@@ -1,0 +1,157 @@
+//! The single writer: one thread owns the write connection and commits whatever jobs are
+//! waiting in one transaction (group commit). Each job's caller gets its answer only after
+//! that commit is on disk, so a 202 is durable, and concurrent requests share one fsync.
+
+use std::{
+    path::PathBuf,
+    sync::mpsc::{self, Receiver, SyncSender},
+};
+
+use rusqlite::Connection;
+use tokio::sync::{oneshot, watch};
+
+use crate::db;
+
+/// Most jobs in one transaction; bounds the latency a large group adds to its first job.
+const MAX_GROUP: usize = 512;
+/// Jobs waiting beyond this make callers wait for room (back pressure).
+const QUEUE: usize = 8192;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the database cannot be written ({0}); nothing was stored, retry later")]
+pub struct StoreFault(pub String);
+
+trait Job: Send {
+    fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()>;
+    fn finish(self: Box<Self>, committed: Result<(), StoreFault>);
+}
+
+struct Typed<T, F> {
+    work: Option<F>,
+    value: Option<T>,
+    reply: oneshot::Sender<Result<T, StoreFault>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if let Some(work) = self.work.take() {
+            self.value = Some(work(conn)?);
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreFault>) {
+        let Typed { value, reply, .. } = *self;
+        let answer = committed.and_then(|()| {
+            value.ok_or_else(|| StoreFault("the transaction was rolled back".into()))
+        });
+        // The caller may have gone (client disconnected); the commit stands regardless.
+        let _ = reply.send(answer);
+    }
+}
+
+/// A handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: SyncSender<Box<dyn Job>>,
+    commits: watch::Receiver<u64>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `path`, which must already hold the schema.
+    pub fn start(path: PathBuf) -> Self {
+        let (jobs, queue) = mpsc::sync_channel(QUEUE);
+        let (commits_tx, commits) = watch::channel(0);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(&path, &queue, &commits_tx))
+            .expect("spawning the writer thread");
+        Self { jobs, commits }
+    }
+
+    /// Runs `work` inside the next group transaction and answers once it is committed.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreFault>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Typed {
+            work: Some(work),
+            value: None,
+            reply,
+        });
+        let jobs = self.jobs.clone();
+        // A full queue blocks, so hand it to the blocking pool only then.
+        let job = match jobs.try_send(job) {
+            Ok(()) => None,
+            Err(mpsc::TrySendError::Full(job)) => Some(job),
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+        };
+        if let Some(job) = job {
+            tokio::task::spawn_blocking(move || jobs.send(job))
+                .await
+                .map_err(|_| stopped())?
+                .map_err(|_| stopped())?;
+        }
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Changes after every commit; the poller waits on it instead of polling a timer.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
+    }
+}
+
+fn stopped() -> StoreFault {
+    StoreFault("the writer has stopped".into())
+}
+
+fn run(path: &std::path::Path, queue: &Receiver<Box<dyn Job>>, commits: &watch::Sender<u64>) {
+    let mut conn: Option<Connection> = None;
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = commit(&mut conn, path, &mut group);
+        if let Err(fault) = &committed {
+            tracing::error!(%fault, jobs = group.len(), "group commit failed");
+            // Reopen next time: the fault may have left the connection unusable.
+            conn = None;
+        }
+        for job in group {
+            job.finish(committed.clone());
+        }
+        if committed.is_ok() {
+            commits.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+fn commit(
+    slot: &mut Option<Connection>,
+    path: &std::path::Path,
+    group: &mut [Box<dyn Job>],
+) -> Result<(), StoreFault> {
+    let fault = |e: rusqlite::Error| StoreFault(e.to_string());
+    if slot.is_none() {
+        *slot = Some(db::open(path).map_err(fault)?);
+    }
+    let conn = slot.as_ref().expect("opened above");
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(fault)?;
+    let applied = group.iter_mut().try_for_each(|job| job.apply(conn));
+    let result = applied.and_then(|()| conn.execute_batch("COMMIT"));
+    if let Err(e) = result {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(fault(e));
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Processing semantics with an injected processor, in process.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use storefirst_domain::{PendingRequest, ProcessError, Processor};
+use storefirst_local::{Config, Runtime};
+
+use crate::{API_KEY, eventually};
+
+/// Behaves as the body's `behaviour` says, and counts the calls per id.
+#[derive(Clone, Default)]
+struct Scripted {
+    calls: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Scripted {
+    fn calls(&self, id: &str) -> u32 {
+        self.calls.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+}
+
+impl Processor for Scripted {
+    async fn process(&self, request: &PendingRequest) -> Result<Value, ProcessError> {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            let count = calls.entry(request.id.to_string()).or_default();
+            *count += 1;
+            *count
+        };
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        match body["behaviour"].as_str().unwrap() {
+            "ok" => Ok(json!({ "call": call })),
+            "reject" => Err(ProcessError::Rejected("not on the menu".into())),
+            "flaky" if call <= body["failures"].as_u64().unwrap() as u32 => Err(
+                ProcessError::Unavailable(format!("kitchen offline (call {call})")),
+            ),
+            "flaky" => Ok(json!({ "call": call })),
+            "down" => Err(ProcessError::Unavailable("kitchen offline".into())),
+            "panic" => panic!("poisoned order"),
+            "hang" => futures::future::pending().await,
+            other => panic!("unscripted behaviour {other}"),
+        }
+    }
+}
+
+struct App {
+    runtime: Runtime,
+    client: reqwest::Client,
+}
+
+async fn start(db: &Path, processor: Scripted, tune: impl FnOnce(&mut Config)) -> App {
+    let mut config = Config::new(
+        db.to_owned(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        API_KEY.into(),
+    );
+    config.retry_backoff = Duration::from_millis(10);
+    config.stream.record_timeout = Duration::from_millis(300);
+    tune(&mut config);
+    let runtime = Runtime::start(config, processor).await.unwrap();
+    App {
+        runtime,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl App {
+    fn url(&self, id: &str) -> String {
+        format!("http://{}/requests/{id}", self.runtime.addr())
+    }
+
+    async fn put(&self, id: &str, behaviour: &str, extra: Value) -> Value {
+        let mut body = json!({ "behaviour": behaviour });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let response = self
+            .client
+            .put(self.url(id))
+            .header("x-api-key", API_KEY)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        body
+    }
+
+    async fn get(&self, id: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(id))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn wait_for(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        eventually(Duration::from_secs(20), &format!("{id} {what}"), || async {
+            let (status, item) = self.get(id).await;
+            status == 200 && check(&item)
+        })
+        .await;
+        self.get(id).await.1
+    }
+
+    async fn dead_lettered(&self) -> Vec<String> {
+        let letters = self.runtime.store().dead_letters().await.unwrap();
+        letters.into_iter().flat_map(|l| l.request_ids).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_until_they_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let processor = Scripted::default();
+    let app = start(&dir.path().join("t.db"), processor.clone(), |_| {}).await;
+
+    app.put("flaky", "flaky", json!({ "failures": 2 })).await;
+
+    let item = app
+        .wait_for("flaky", "succeeds", |item| item["status"] == "succeeded")
+        .await;
+    assert_eq!(item["attempts"], 3, "{item}");
+    assert_eq!(item["result"], json!({ "call": 3 }));
+    assert_eq!(processor.calls("flaky"), 3);
+    assert!(app.dead_lettered().await.is_empty());
+    app.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_always_fails_is_dead_lettered_without_blocking_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let processor = Scripted::default();
+    let app = start(&dir.path().join("t.db"), processor.clone(), |c| {
+        c.stream.maximum_retry_attempts = 2
+    })
+    .await;
+
+    app.put("poison", "down", json!({})).await;
+    let others: Vec<String> = (0..20).map(|i| format!("after-{i}")).collect();
+    futures::future::join_all(others.iter().map(|id| app.put(id, "ok", json!({})))).await;
+
+    for id in &others {
+        app.wait_for(id, "succeeds", |item| item["status"] == "succeeded")
+            .await;
+    }
+    eventually(
+        Duration::from_secs(20),
+        "the poison record is dead-lettered",
+        || async { app.dead_lettered().await.contains(&"poison".to_owned()) },
+    )
+    .await;
+    let (_, poison) = app.get("poison").await;
+    assert_eq!(poison["status"], "pending", "{poison}");
+    assert_eq!(poison["attempts"], 3, "one run plus two retries: {poison}");
+    assert_eq!(poison["error"], "kitchen offline");
+    assert_eq!(processor.calls("poison"), 3);
+    app.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn panics_and_hangs_are_transient_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(&dir.path().join("t.db"), Scripted::default(), |c| {
+        c.stream.maximum_retry_attempts = 1
+    })
+    .await;
+
+    app.put("panics", "panic", json!({})).await;
+    app.put("hangs", "hang", json!({})).await;
+    app.put("fine", "ok", json!({})).await;
+
+    app.wait_for("fine", "succeeds", |item| item["status"] == "succeeded")
+        .await;
+    for (id, error) in [
+        ("panics", "panicked: poisoned order"),
+        ("hangs", "ran past the record timeout"),
+    ] {
+        let item = app
+            .wait_for(id, "has failed twice", |item| item["attempts"] == 2)
+            .await;
+        assert_eq!(item["status"], "pending", "{item}");
+        assert!(item["error"].as_str().unwrap().contains(error), "{item}");
+    }
+    eventually(
+        Duration::from_secs(20),
+        "both are dead-lettered",
+        || async {
+            let dead = app.dead_lettered().await;
+            dead.contains(&"panics".to_owned()) && dead.contains(&"hangs".to_owned())
+        },
+    )
+    .await;
+    app.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_delivery_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let processor = Scripted::default();
+    let app = start(&db, processor.clone(), |_| {}).await;
+    app.put("good", "ok", json!({})).await;
+    app.put("bad", "reject", json!({})).await;
+    let good = app
+        .wait_for("good", "succeeds", |item| item["status"] == "succeeded")
+        .await;
+    let bad = app
+        .wait_for("bad", "fails", |item| item["status"] == "failed")
+        .await;
+    app.runtime.shutdown().await;
+
+    // Rewind the checkpoint: the whole stream is delivered again, as after a crash.
+    let conn = Connection::open(&db).unwrap();
+    conn.execute("UPDATE checkpoints SET seq = 0", []).unwrap();
+    let last_seq: i64 = conn
+        .query_row("SELECT max(seq) FROM stream", [], |row| row.get(0))
+        .unwrap();
+    let app = start(&db, processor.clone(), |_| {}).await;
+    eventually(
+        Duration::from_secs(20),
+        "the stream is read again",
+        || async {
+            let seq: i64 = conn
+                .query_row("SELECT seq FROM checkpoints", [], |row| row.get(0))
+                .unwrap();
+            seq >= last_seq
+        },
+    )
+    .await;
+
+    assert_eq!(processor.calls("good"), 2, "the INSERT was delivered again");
+    assert_eq!(app.get("good").await.1, good);
+    assert_eq!(app.get("bad").await.1, bad);
+    app.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_inserts_reach_the_processor_and_succeeded_items_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let processor = Scripted::default();
+    let app = start(&db, processor.clone(), |c| {
+        c.stream.succeeded_retention = Duration::from_secs(1);
+        c.sweep_interval = Duration::from_millis(100);
+    })
+    .await;
+
+    app.put("short-lived", "ok", json!({})).await;
+    app.wait_for("short-lived", "succeeds", |item| {
+        item["status"] == "succeeded"
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "GET answers 404 after expiry",
+        || async { app.get("short-lived").await.0 == 404 },
+    )
+    .await;
+
+    let conn = Connection::open(&db).unwrap();
+    let events = || -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT event_name FROM stream WHERE id = 'short-lived' ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the sweeper deletes the item",
+        || async { events().last().map(String::as_str) == Some("REMOVE") },
+    )
+    .await;
+    assert_eq!(events(), ["INSERT", "MODIFY", "REMOVE"]);
+    // Let the poller read the MODIFY and REMOVE records before counting calls.
+    let last_seq: i64 = conn
+        .query_row("SELECT max(seq) FROM stream", [], |row| row.get(0))
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the poller reads the whole stream",
+        || async {
+            let seq: i64 = conn
+                .query_row("SELECT seq FROM checkpoints", [], |row| row.get(0))
+                .unwrap();
+            seq >= last_seq
+        },
+    )
+    .await;
+    assert_eq!(processor.calls("short-lived"), 1);
+    app.runtime.shutdown().await;
+}
