@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's automation. `main` only dispatches; each task is a
 //! module with one entry point.
 
+mod bench;
 mod dev;
 mod test;
 
@@ -17,6 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    Bench(bench::Bench),
     Dev(dev::Dev),
     Test(test::Test),
 }
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
     match Cli::parse().task {
+        Task::Bench(task) => task.run(&sh),
         Task::Dev(task) => task.run(&sh),
         Task::Test(task) => task.run(&sh),
     }

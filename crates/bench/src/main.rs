@@ -1,0 +1,357 @@
+//! `storefirst-bench`: what `cargo xtask bench` runs. Every comparison is measured side by
+//! side in one run, against the release build of `storefirst-local`.
+
+mod loadgen;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use http_body_util::Full;
+use hyper::{Request, StatusCode, body::Bytes};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::loadgen::Summary;
+
+const API_KEY: &str = "bench-key";
+const ORDER: &str = r#"{"restaurant":"Roma","items":[{"dish":"margherita","quantity":2},{"dish":"espresso","quantity":1}]}"#;
+
+#[derive(Parser)]
+struct Args {
+    /// The `storefirst-local` binary to measure.
+    #[arg(long)]
+    local: PathBuf,
+    /// Where the JSON results go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seconds measured per load level.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent clients, one load level each.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+    clients: Vec<usize>,
+}
+
+#[derive(Serialize)]
+struct IngestLevel {
+    clients: usize,
+    durable: Summary,
+    ceiling: Summary,
+    durable_over_ceiling: f64,
+    max_backlog: i64,
+    processed_per_second: f64,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    requests: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    db: PathBuf,
+}
+
+impl Server {
+    fn start(binary: &Path, db: PathBuf) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary)
+            .args(["--port", "0", "--api-key", API_KEY, "--log", "warn", "--db"])
+            .arg(&db)
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout is piped")?).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("storefirst-local listening on http://")
+            .with_context(|| format!("unexpected first line {line:?}"))?
+            .parse()?;
+        Ok(Self { child, addr, db })
+    }
+
+    /// Peak resident memory so far, from /proc.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+
+    fn db(&self) -> anyhow::Result<rusqlite::Connection> {
+        Ok(rusqlite::Connection::open_with_flags(
+            &self.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?)
+    }
+
+    /// Stream records not yet read by the poller.
+    fn backlog(&self) -> anyhow::Result<i64> {
+        Ok(self.db()?.query_row(
+            "SELECT coalesce((SELECT max(seq) FROM stream), 0) - coalesce((SELECT seq FROM checkpoints), 0)",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn processed(&self) -> anyhow::Result<i64> {
+        Ok(self.db()?.query_row(
+            "SELECT count(*) FROM requests WHERE status != 'pending'",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Accept-to-outcome latency of the items created in `[from_ms, until_ms)`.
+    fn outcome_latency(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Latency> {
+        let conn = self.db()?;
+        let mut stmt = conn.prepare(
+            "SELECT updated_at - created_at FROM requests
+             WHERE status = 'succeeded' AND created_at >= ?1 AND created_at < ?2 ORDER BY 1",
+        )?;
+        let values: Vec<i64> = stmt
+            .query_map([from_ms, until_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let at = |q: f64| {
+            values.get(((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1)))
+        };
+        Ok(Latency {
+            requests: values.len(),
+            p50_ms: at(0.5).copied().unwrap_or_default() as f64,
+            p99_ms: at(0.99).copied().unwrap_or_default() as f64,
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    since.as_millis() as i64
+}
+
+fn post_order() -> loadgen::MakeRequest {
+    Arc::new(|_, _| {
+        Request::post("/requests")
+            .header("host", "bench")
+            .header("x-api-key", API_KEY)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(ORDER.as_bytes())))
+            .expect("a valid request")
+    })
+}
+
+fn get_unknown() -> loadgen::MakeRequest {
+    Arc::new(|client, n| {
+        Request::get(format!("/requests/unknown-{client}-{n}"))
+            .header("host", "bench")
+            .header("x-api-key", API_KEY)
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request")
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)?;
+    let dir = tempfile::tempdir()?;
+    let measure = Duration::from_secs(args.seconds);
+    let warmup = Duration::from_secs(1);
+
+    println!(
+        "storefirst-bench: {} s per level, clients {:?}",
+        args.seconds, args.clients
+    );
+    let server = Server::start(&args.local, dir.path().join("bench.db"))?;
+
+    // Light load first, on an idle pipeline: one request every 20 ms.
+    println!("light load: 1 client, 50 requests/s");
+    let light_from = now_ms();
+    light_load(server.addr, 150, Duration::from_millis(20)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let light = server.outcome_latency(light_from, now_ms())?;
+
+    let mut levels = Vec::new();
+    let mut peak_rss_at_32 = None;
+    for &clients in &args.clients {
+        println!("{clients} clients: ceiling (GET of an unknown id), then durable POST");
+        let ceiling = loadgen::run(
+            server.addr,
+            clients,
+            warmup,
+            measure,
+            get_unknown(),
+            StatusCode::NOT_FOUND,
+        )
+        .await?;
+        let processed_before = server.processed()?;
+        let started = Instant::now();
+        let sampler = backlog_sampler(&server, warmup + measure);
+        let (durable, max_backlog) = tokio::join!(
+            loadgen::run(
+                server.addr,
+                clients,
+                warmup,
+                measure,
+                post_order(),
+                StatusCode::ACCEPTED
+            ),
+            sampler
+        );
+        let durable = durable?;
+        let processed_per_second =
+            (server.processed()? - processed_before) as f64 / started.elapsed().as_secs_f64();
+        if clients == 32 {
+            peak_rss_at_32 = server.peak_rss_mib();
+        }
+        levels.push(IngestLevel {
+            clients,
+            durable_over_ceiling: durable.per_second / ceiling.per_second.max(f64::MIN_POSITIVE),
+            durable,
+            ceiling,
+            max_backlog: max_backlog?,
+            processed_per_second,
+        });
+        drain(&server).await?;
+    }
+    // Outcome latency at the highest ingest rate: the items of the busiest level.
+    let busiest = levels
+        .iter()
+        .max_by(|a, b| a.durable.per_second.total_cmp(&b.durable.per_second));
+    let heavy_clients = busiest.map_or(0, |l| l.clients);
+    let heavy = server.outcome_latency(light_from, now_ms())?;
+
+    print_table(&levels, &light, &heavy, peak_rss_at_32);
+    let report = json!({
+        "machine": machine(),
+        "ingest": levels,
+        "outcome_latency_light": light,
+        "outcome_latency_all_levels": heavy,
+        "busiest_level_clients": heavy_clients,
+        "peak_rss_mib_at_32_clients": peak_rss_at_32,
+    });
+    let path = args.out.join("ingest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("\nwrote {}", path.display());
+    if levels.iter().any(|l| l.durable.unexpected > 0) {
+        bail!("some POSTs were not answered 202; see the table");
+    }
+    Ok(())
+}
+
+async fn light_load(addr: SocketAddr, count: usize, pause: Duration) -> anyhow::Result<()> {
+    let make = post_order();
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    for n in 0..count {
+        sender.ready().await?;
+        let response = sender.send_request(make(0, n as u64)).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            bail!("POST answered {}", response.status());
+        }
+        http_body_util::BodyExt::collect(response.into_body()).await?;
+        tokio::time::sleep(pause).await;
+    }
+    Ok(())
+}
+
+/// The largest stream backlog seen while the load runs.
+async fn backlog_sampler(server: &Server, length: Duration) -> anyhow::Result<i64> {
+    let until = Instant::now() + length;
+    let mut max = 0;
+    while Instant::now() < until {
+        max = max.max(server.backlog()?);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(max)
+}
+
+/// Waits for the poller to catch up, so levels do not measure each other's backlog.
+async fn drain(server: &Server) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server.backlog()? > 0 {
+        if Instant::now() > deadline {
+            bail!("the stream backlog did not drain within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        });
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+    })
+}
+
+fn print_table(levels: &[IngestLevel], light: &Latency, heavy: &Latency, rss: Option<f64>) {
+    println!("\nIngest (durable = POST answered 202 after fsync; ceiling = GET of an unknown id)");
+    println!(
+        "{:>7} | {:>10} {:>8} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>7} | {:>9} {:>10}",
+        "clients",
+        "durable/s",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "ceiling/s",
+        "p50 ms",
+        "p99 ms",
+        "ratio",
+        "backlog",
+        "processed/s"
+    );
+    for l in levels {
+        println!(
+            "{:>7} | {:>10.0} {:>8.2} {:>8.2} {:>8.2} | {:>10.0} {:>8.2} {:>8.2} | {:>7.2} | {:>9} {:>10.0}",
+            l.clients,
+            l.durable.per_second,
+            l.durable.p50_ms,
+            l.durable.p99_ms,
+            l.durable.p999_ms,
+            l.ceiling.per_second,
+            l.ceiling.p50_ms,
+            l.ceiling.p99_ms,
+            l.durable_over_ceiling,
+            l.max_backlog,
+            l.processed_per_second
+        );
+    }
+    println!(
+        "\n202 -> succeeded: light load p50 {:.0} ms, p99 {:.0} ms ({} requests); all levels p50 {:.0} ms, p99 {:.0} ms ({} requests)",
+        light.p50_ms, light.p99_ms, light.requests, heavy.p50_ms, heavy.p99_ms, heavy.requests
+    );
+    if let Some(rss) = rss {
+        println!("peak RSS of storefirst-local after the 32-client level: {rss:.1} MiB");
+    }
+}
