@@ -2,8 +2,10 @@
 //! module with one entry point.
 
 mod bench;
+mod build;
 mod dev;
 mod test;
+mod tools;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     Bench(bench::Bench),
+    Build(build::Build),
     Dev(dev::Dev),
     Test(test::Test),
 }
@@ -28,6 +31,7 @@ fn main() -> anyhow::Result<()> {
     sh.change_dir(project_root());
     match Cli::parse().task {
         Task::Bench(task) => task.run(&sh),
+        Task::Build(task) => task.run(&sh),
         Task::Dev(task) => task.run(&sh),
         Task::Test(task) => task.run(&sh),
     }

@@ -2,7 +2,10 @@ use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};
 
-/// Checks formatting and lints, then runs every test of the workspace.
+use crate::tools;
+
+/// Checks formatting and lints, builds the Lambda zips, starts moto server, then runs every
+/// test of the workspace.
 #[derive(Args)]
 pub struct Test {}
 
@@ -19,10 +22,17 @@ impl Test {
         )
         .run()
         .context("clippy found problems: fix the warnings above")?;
+        // The artifact test checks the zip this builds.
+        crate::step("cargo xtask build");
+        crate::build::build_lambdas(sh)?;
+        let moto = tools::MotoServer::start(&tools::MOTO.ensure(sh)?)?;
+        crate::step(format!("moto server on {}", moto.url));
+        let _moto_url = sh.push_env(tools::MOTO_URL_VAR, &moto.url);
         crate::step("cargo test");
         cmd!(sh, "cargo test --workspace --locked")
             .run()
             .context("tests failed: see the output above")?;
+        drop(moto);
         crate::step("all checks passed");
         Ok(())
     }

@@ -1,0 +1,60 @@
+use aws_lambda_events::event::dynamodb::EventRecord;
+use serde::Deserialize;
+use storefirst_domain::{ChangeEvent, ChangeRecord, InvalidRequestId, RequestId};
+
+/// Why a stream record cannot be processed. Permanent: every delivery of the same record
+/// would fail the same way, so it is logged, never retried.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the record has no dynamodb.SequenceNumber, so it cannot be reported or retried")]
+    NoSequenceNumber,
+    #[error("unknown eventName {0:?}: expected INSERT, MODIFY or REMOVE")]
+    UnknownEvent(String),
+    #[error("the record's Keys have no string attribute `id`: {0}")]
+    NoId(serde_dynamo::Error),
+    #[error(transparent)]
+    InvalidId(#[from] InvalidRequestId),
+    #[error(
+        "the INSERT's NewImage has no `request` attribute, so it is no stored request \
+         (is the stream's view type NEW_AND_OLD_IMAGES?)"
+    )]
+    NoRequest,
+}
+
+#[derive(Deserialize)]
+struct Key {
+    id: String,
+}
+
+/// Turns a Lambda DynamoDB stream record into the domain's [`ChangeRecord`]. Only `id`
+/// (from the keys) and `request` (from the new image) are read; other attributes, of
+/// whatever type, are ignored.
+pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
+    let mut change = record.change;
+    let sequence_number = change
+        .sequence_number
+        .ok_or(DecodeError::NoSequenceNumber)?;
+    let event = ChangeEvent::parse(&record.event_name)
+        .ok_or_else(|| DecodeError::UnknownEvent(record.event_name.clone()))?;
+    let key: Key = serde_dynamo::from_item(change.keys).map_err(DecodeError::NoId)?;
+    let id = RequestId::parse(&key.id)?;
+    let body = match change.new_image.remove("request") {
+        // A `request` that is not a string is passed on as no body: the batch algorithm then
+        // records the item as failed, instead of leaving it pending for ever.
+        Some(value) => serde_dynamo::from_attribute_value::<_, String>(value)
+            .inspect_err(|error| {
+                tracing::warn!(seq = sequence_number, %id, %error, "the request attribute is not a string")
+            })
+            .ok(),
+        // moto emits a key-only INSERT before the full one when UpdateItem creates an item;
+        // failing the request for it would lose a request that has its body.
+        None if event == ChangeEvent::Insert => return Err(DecodeError::NoRequest),
+        None => None,
+    };
+    Ok(ChangeRecord {
+        sequence_number,
+        event,
+        id,
+        body,
+    })
+}

@@ -1,0 +1,75 @@
+use std::sync::Arc;
+
+use aws_lambda_events::{
+    event::dynamodb::Event,
+    streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
+};
+use storefirst_domain::{Processor, RequestStore, StreamSettings, process_batch};
+
+use crate::decode;
+
+/// The function's logic, generic over the store and the business logic so that tests can
+/// run it against any [`RequestStore`]; `main` plugs in DynamoDB and the sample processor.
+pub struct StreamHandler<P, S> {
+    processor: Arc<P>,
+    store: Arc<S>,
+    settings: StreamSettings,
+}
+
+impl<P: Processor, S: RequestStore> StreamHandler<P, S> {
+    pub fn new(processor: P, store: S, settings: StreamSettings) -> Self {
+        Self {
+            processor: Arc::new(processor),
+            store: Arc::new(store),
+            settings,
+        }
+    }
+
+    /// Processes one batch and names the records to deliver again (ReportBatchItemFailures).
+    /// Never fails as a whole: a failed invocation would retry the records that succeeded.
+    pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let received = event.records.len();
+        let records = event
+            .records
+            .into_iter()
+            .filter_map(|record| {
+                let seq = record.change.sequence_number.clone();
+                decode(record)
+                    .inspect_err(|error| {
+                        tracing::error!(seq, %error, "dropping a stream record that cannot be decoded")
+                    })
+                    .ok()
+            })
+            .collect::<Vec<_>>();
+        let undecodable = received - records.len();
+        let report = process_batch(
+            records,
+            self.processor.clone(),
+            self.store.clone(),
+            &self.settings,
+        )
+        .await;
+        tracing::info!(
+            received,
+            undecodable,
+            succeeded = report.succeeded,
+            rejected = report.rejected,
+            transient = report.transient,
+            duplicates = report.duplicates,
+            skipped = report.skipped,
+            retry = report.failures.len(),
+            "batch processed"
+        );
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = report
+            .failures
+            .into_iter()
+            .map(|seq| {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(seq);
+                failure
+            })
+            .collect();
+        response
+    }
+}

@@ -1,0 +1,16 @@
+//! storefirst on AWS: the `stream-processor` Lambda function that DynamoDB Streams invokes,
+//! and the DynamoDB [`RequestStore`](storefirst_domain::RequestStore).
+//!
+//! The function decodes the stream batch and hands it to the same
+//! [`process_batch`](storefirst_domain::process_batch) the local poller calls; only the
+//! event shape and the store are AWS's.
+
+mod config;
+mod decode;
+mod handler;
+mod store;
+
+pub use config::{Config, ConfigError, RETENTION_VAR, TABLE_VAR};
+pub use decode::{DecodeError, decode};
+pub use handler::StreamHandler;
+pub use store::DynamoStore;

@@ -1,0 +1,34 @@
+//! The `stream-processor` Lambda function: DynamoDB stream batches in,
+//! `batchItemFailures` out.
+
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{LambdaEvent, service_fn};
+use storefirst_domain::restaurant::RestaurantOrders;
+use storefirst_lambda::{Config, DynamoStore, StreamHandler};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // JSON lines that carry the span's fields, so every line has the Lambda request id.
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .init();
+    let config = Config::from_env()?;
+    // Neither loading the configuration nor creating the client calls the network:
+    // credentials are fetched at the first request.
+    let aws = aws_config::load_from_env().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let handler = StreamHandler::new(RestaurantOrders, store, config.settings);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, std::convert::Infallible>(handler.handle(event.payload).await)
+    }))
+    .await
+    .map_err(anyhow::Error::from_boxed)
+}

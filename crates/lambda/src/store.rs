@@ -1,0 +1,143 @@
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{Client, error::DisplayErrorContext};
+use serde::Serialize;
+use storefirst_domain::{
+    Outcome, RequestId, RequestStore, Status, StoreError, Written, now_millis,
+};
+
+/// The requests table on DynamoDB. Outcome writes are conditional on `status = pending`,
+/// so a duplicate delivery (streams are at-least-once) changes nothing.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+#[derive(Serialize)]
+struct Key<'a> {
+    id: &'a str,
+}
+
+/// The expression values of one outcome write; the fields an outcome does not use are
+/// left out, since DynamoDB refuses unused values.
+#[derive(Serialize)]
+struct Values<'a> {
+    #[serde(rename = ":pending")]
+    pending: &'static str,
+    #[serde(rename = ":one")]
+    one: u32,
+    #[serde(rename = ":now")]
+    now: i64,
+    #[serde(rename = ":status", skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(rename = ":result", skip_serializing_if = "Option::is_none")]
+    result: Option<String>,
+    #[serde(rename = ":expires_at", skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(rename = ":error", skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// Placeholders for every attribute an update names (`status` and `result` are reserved
+/// words in DynamoDB expressions).
+const NAMES: &[(&str, &str)] = &[
+    ("#status", "status"),
+    ("#result", "result"),
+    ("#expires_at", "expires_at"),
+    ("#error", "error"),
+    ("#attempts", "attempts"),
+    ("#updated_at", "updated_at"),
+];
+
+const CONDITION: &str = "#status = :pending";
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+/// The update expression and values that write `outcome` and count one attempt.
+fn update(outcome: &Outcome, now: i64) -> (&'static str, Values<'_>) {
+    let mut values = Values {
+        pending: Status::Pending.as_str(),
+        one: 1,
+        now,
+        status: None,
+        result: None,
+        expires_at: None,
+        error: None,
+    };
+    let expression = match outcome {
+        Outcome::Succeeded { result, expires_at } => {
+            values.status = Some(Status::Succeeded.as_str());
+            values.result = Some(result.to_string());
+            values.expires_at = Some(*expires_at);
+            // The error of an earlier transient attempt no longer applies.
+            "SET #status = :status, #result = :result, #expires_at = :expires_at, #updated_at = :now REMOVE #error ADD #attempts :one"
+        }
+        Outcome::Rejected { error } => {
+            values.status = Some(Status::Failed.as_str());
+            values.error = Some(error);
+            "SET #status = :status, #error = :error, #updated_at = :now ADD #attempts :one"
+        }
+        Outcome::Transient { error } => {
+            values.error = Some(error);
+            "SET #error = :error, #updated_at = :now ADD #attempts :one"
+        }
+    };
+    (expression, values)
+}
+
+impl RequestStore for DynamoStore {
+    async fn record_outcome(
+        &self,
+        id: &RequestId,
+        outcome: &Outcome,
+    ) -> Result<Written, StoreError> {
+        let (expression, values) = update(outcome, now_millis());
+        let convert = |error: serde_dynamo::Error| {
+            StoreError(format!("could not convert the update: {error}"))
+        };
+        let key = serde_dynamo::to_item(Key { id: id.as_str() }).map_err(convert)?;
+        let values = serde_dynamo::to_item(values).map_err(convert)?;
+        // DynamoDB also refuses unused names.
+        let names: HashMap<String, String> = NAMES
+            .iter()
+            .filter(|(placeholder, _)| {
+                expression.contains(placeholder) || CONDITION.contains(placeholder)
+            })
+            .map(|(placeholder, name)| (placeholder.to_string(), name.to_string()))
+            .collect();
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .condition_expression(CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(Written::Applied),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Written::AlreadyDone)
+            }
+            Err(error) => Err(StoreError(format!(
+                "UpdateItem on table {} failed: {}",
+                self.table,
+                DisplayErrorContext(&error)
+            ))),
+        }
+    }
+}

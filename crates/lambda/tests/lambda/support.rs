@@ -1,0 +1,330 @@
+//! What the test areas share: a processor with a transient failure, and moto server's
+//! DynamoDB and DynamoDB Streams as the API and the event source mapping would use them.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_lambda_events::event::dynamodb::Event;
+use aws_sdk_dynamodb::{
+    config::Credentials,
+    types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        StreamSpecification, StreamViewType,
+    },
+};
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use storefirst_domain::{
+    PendingRequest, ProcessError, Processor, now_millis, restaurant::RestaurantOrders,
+};
+
+/// Set by `cargo xtask test` (xtask/src/tools.rs) to the URL of the moto server it started.
+pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
+pub const REGION: &str = "us-east-1";
+
+/// The sample processor, except that orders for the restaurant `offline-kitchen` fail
+/// transiently, as when a dependency is down.
+pub struct Kitchen;
+
+impl Processor for Kitchen {
+    async fn process(&self, request: &PendingRequest) -> Result<Value, ProcessError> {
+        let order: Value = serde_json::from_str(&request.body).unwrap_or_default();
+        if order["restaurant"] == "offline-kitchen" {
+            return Err(ProcessError::Unavailable("the kitchen is offline".into()));
+        }
+        RestaurantOrders::price(&request.body)
+    }
+}
+
+pub fn order(restaurant: &str, lines: &[(&str, u32)]) -> String {
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|(dish, quantity)| json!({ "dish": dish, "quantity": quantity }))
+        .collect();
+    json!({ "restaurant": restaurant, "items": items }).to_string()
+}
+
+/// The moto server of this test run; a test that needs it fails without it.
+pub fn moto_url() -> String {
+    std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{MOTO_URL_VAR} is not set: this test needs moto server. Run the tests with \
+             `cargo xtask test`, which installs and starts moto and sets {MOTO_URL_VAR}"
+        )
+    })
+}
+
+/// SDK configuration for moto: dummy credentials, and no retries, so that a moto crash
+/// (an HTML 500) fails the test at once.
+pub async fn aws_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+/// A requests table with its stream, as the stack defines it.
+pub struct Table {
+    pub name: String,
+    pub stream_arn: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+}
+
+/// An item with every attribute the store may hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub id: String,
+    pub request: String,
+    pub status: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl StoredItem {
+    pub fn pending(id: &str, request: &str) -> Self {
+        let now = now_millis();
+        Self {
+            id: id.to_owned(),
+            request: request.to_owned(),
+            status: "pending".to_owned(),
+            attempts: 0,
+            error: None,
+            result: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+        }
+    }
+}
+
+impl Table {
+    pub async fn create() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let config = aws_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+        // One table per test: tests run in parallel against one moto server.
+        let name = format!(
+            "requests-{}-{}-{}",
+            std::process::id(),
+            now_millis(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let created = dynamodb
+            .create_table()
+            .table_name(&name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("CreateTable on moto");
+        let stream_arn = created
+            .table_description
+            .and_then(|table| table.latest_stream_arn)
+            .expect("the created table has a stream");
+        Self {
+            name,
+            stream_arn,
+            dynamodb,
+            streams,
+        }
+    }
+
+    /// Writes a new request as `POST /requests` does: PutItem, only if the id is new.
+    pub async fn post(&self, id: &str, request: &str) {
+        let item = serde_dynamo::to_item(StoredItem::pending(id, request)).unwrap();
+        self.dynamodb
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .expect("PutItem on moto");
+    }
+
+    pub async fn item(&self, id: &str) -> StoredItem {
+        let key = serde_dynamo::to_item(json!({ "id": id })).unwrap();
+        let item = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem on moto")
+            .item
+            .unwrap_or_else(|| panic!("item {id} is missing"));
+        serde_dynamo::from_item(item).expect("the item has the store's attributes")
+    }
+
+    /// Every record of the table's stream from `TRIM_HORIZON`, as the event source mapping
+    /// reads them.
+    pub async fn stream_records(&self) -> Vec<Record> {
+        let shards = self
+            .streams
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .send()
+            .await
+            .expect("DescribeStream on moto")
+            .stream_description
+            .and_then(|stream| stream.shards)
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        for shard in shards {
+            let mut iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(shard.shard_id.expect("a shard has an id"))
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("GetShardIterator on moto")
+                .shard_iterator;
+            while let Some(current) = iterator {
+                let page = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(current)
+                    .send()
+                    .await
+                    .expect("GetRecords on moto");
+                let got = page.records.unwrap_or_default();
+                // An open shard always hands out a next iterator: stop at the first empty page.
+                if got.is_empty() {
+                    break;
+                }
+                records.extend(got);
+                iterator = page.next_shard_iterator;
+            }
+        }
+        records
+    }
+
+    /// The stream records wrapped as Lambda delivers them, in Lambda's JSON.
+    pub fn lambda_event(&self, records: &[Record]) -> Value {
+        let records: Vec<Value> = records
+            .iter()
+            .map(|record| self.lambda_record(record))
+            .collect();
+        json!({ "Records": records })
+    }
+
+    fn lambda_record(&self, record: &Record) -> Value {
+        let change = record.dynamodb.as_ref().expect("a record has its change");
+        // serde_dynamo turns the SDK's attribute maps into DynamoDB JSON.
+        let image = |attributes: &Option<std::collections::HashMap<_, _>>| {
+            attributes.clone().map(|attributes| {
+                serde_json::to_value(serde_dynamo::Item::from(attributes)).unwrap()
+            })
+        };
+        let mut dynamodb = json!({
+            "ApproximateCreationDateTime": change
+                .approximate_creation_date_time
+                .map(|at| at.secs())
+                .unwrap_or_default(),
+            "Keys": image(&change.keys),
+            "SequenceNumber": change.sequence_number,
+            "SizeBytes": change.size_bytes.unwrap_or_default(),
+            "StreamViewType": change.stream_view_type.as_ref().map(|view| view.as_str()),
+        });
+        for (name, attributes) in [
+            ("NewImage", &change.new_image),
+            ("OldImage", &change.old_image),
+        ] {
+            if let Some(image) = image(attributes) {
+                dynamodb[name] = image;
+            }
+        }
+        json!({
+            "eventID": record.event_id,
+            "eventName": record.event_name.as_ref().map(|name| name.as_str()),
+            "eventVersion": record.event_version,
+            "eventSource": record.event_source,
+            "awsRegion": record.aws_region,
+            "eventSourceARN": self.stream_arn,
+            "dynamodb": dynamodb,
+        })
+    }
+}
+
+pub fn event(json: Value) -> Event {
+    serde_json::from_value(json).expect("a Lambda DynamoDB event")
+}
+
+/// The sequence numbers a response asks to deliver again.
+pub fn failures(response: &aws_lambda_events::streams::DynamoDbEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|failure| {
+            failure
+                .item_identifier
+                .clone()
+                .expect("a failure names its record")
+        })
+        .collect()
+}
+
+/// The sequence numbers of the INSERT records of `id`.
+pub fn inserts_of(records: &[Record], id: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|record| {
+            record
+                .event_name
+                .as_ref()
+                .is_some_and(|name| name.as_str() == "INSERT")
+        })
+        .filter_map(|record| record.dynamodb.as_ref())
+        .filter(|change| {
+            change
+                .keys
+                .as_ref()
+                .and_then(|keys| keys.get("id"))
+                .and_then(|key| key.as_s().ok())
+                .is_some_and(|key| key == id)
+        })
+        .filter_map(|change| change.sequence_number.clone())
+        .collect()
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,112 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sha2::{Digest, Sha256};
+use xshell::{Shell, cmd};
+
+use crate::tools;
+
+/// Builds the Lambda functions as arm64 (Graviton) zips with cargo-lambda and zig.
+#[derive(Args)]
+pub struct Build {}
+
+/// The binaries deployed as Lambda functions, each zipped as `bootstrap`.
+const FUNCTIONS: &[&str] = &["stream-processor"];
+const TARGET: &str = "aarch64-unknown-linux-gnu";
+
+impl Build {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        build_lambdas(sh)
+    }
+}
+
+/// Builds every function's `target/lambda/<name>/bootstrap.zip` and prints its path,
+/// size and sha256.
+pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
+    let tools = tools::CARGO_LAMBDA.ensure(sh)?;
+    let rustc = arm64_rustc(sh)?;
+    crate::step(format!("cargo lambda build --release --arm64 ({TARGET})"));
+    // The venv's python3 comes first, so cargo-lambda finds zig as `python3 -m ziglang`.
+    let path = std::env::join_paths(
+        std::iter::once(tools.clone()).chain(std::env::split_paths(&sh.var("PATH")?)),
+    )?;
+    let _path = sh.push_env("PATH", path);
+    let _rustc = rustc.map(|rustc| sh.push_env("RUSTC", rustc));
+    // The target check would call `rustup target add`; `arm64_rustc` has done that job.
+    cmd!(
+        sh,
+        "{tools}/cargo-lambda lambda build --release --arm64 --output-format zip --package storefirst-lambda --skip-target-check"
+    )
+    .run()
+    .context("cargo lambda build failed: fix the error above and run `cargo xtask build` again")?;
+    for function in FUNCTIONS {
+        let zip = crate::project_root()
+            .join("target/lambda")
+            .join(function)
+            .join("bootstrap.zip");
+        let bytes = std::fs::read(&zip)
+            .with_context(|| format!("cargo lambda did not write {}", zip.display()))?;
+        let sha256: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        crate::step(format!(
+            "{}: {} bytes ({:.2} MiB), sha256 {sha256}",
+            zip.display(),
+            bytes.len(),
+            bytes.len() as f64 / (1024.0 * 1024.0)
+        ));
+    }
+    Ok(())
+}
+
+/// A rustc that has the aarch64 standard library: the active toolchain's when it has the
+/// target (`None`); otherwise Debian's rustc-web with its arm64 standard library, which
+/// apt can install where rustup cannot download targets.
+fn arm64_rustc(sh: &Shell) -> anyhow::Result<Option<PathBuf>> {
+    if has_arm64_std(sh, Path::new("rustc")) {
+        return Ok(None);
+    }
+    let debian = Path::new("/usr/bin/rustc");
+    if has_arm64_std(sh, debian) {
+        return Ok(Some(debian.to_owned()));
+    }
+    let root = cmd!(sh, "id -u").quiet().read().is_ok_and(|uid| uid == "0");
+    if Path::new("/usr/bin/apt-get").exists() && root {
+        crate::step(format!(
+            "the active Rust toolchain has no {TARGET} standard library: installing Debian's rustc-web and libstd-rust-web-dev:arm64"
+        ));
+        cmd!(sh, "dpkg --add-architecture arm64").run()?;
+        cmd!(sh, "apt-get update -qq").run()?;
+        cmd!(
+            sh,
+            "apt-get install -y -qq rustc-web libstd-rust-web-dev:arm64"
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()?;
+        if has_arm64_std(sh, debian) {
+            return Ok(Some(debian.to_owned()));
+        }
+    }
+    bail!(
+        "no Rust standard library for {TARGET}: run `rustup target add {TARGET}` \
+         (on Debian as root, without rustup's downloads: `dpkg --add-architecture arm64 && apt-get update \
+         && apt-get install rustc-web libstd-rust-web-dev:arm64`), then run `cargo xtask build` again"
+    )
+}
+
+fn has_arm64_std(sh: &Shell, rustc: &Path) -> bool {
+    let Ok(libdir) = cmd!(sh, "{rustc} --print target-libdir --target {TARGET}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+    else {
+        return false;
+    };
+    std::fs::read_dir(libdir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().starts_with("libstd-"))
+    })
+}

@@ -1,0 +1,128 @@
+//! The pinned Python tools the tasks need, installed with pip into their own venvs under
+//! `target/tools/`, so nothing is installed by hand and a pin change reinstalls.
+
+use std::{
+    net::{Ipv4Addr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+/// A venv under `target/tools/` holding exactly these pinned requirements.
+pub struct PythonTool {
+    venv: &'static str,
+    requirements: &'static [&'static str],
+}
+
+/// cargo-lambda, with the zig it cross-links arm64 Linux binaries with (no docker).
+pub const CARGO_LAMBDA: PythonTool = PythonTool {
+    venv: "cargo-lambda",
+    requirements: &["cargo-lambda==1.9.2", "ziglang==0.13.0"],
+};
+
+/// moto server: DynamoDB and DynamoDB Streams on 127.0.0.1 for the tests.
+pub const MOTO: PythonTool = PythonTool {
+    venv: "moto",
+    requirements: &["moto[server]==5.2.5"],
+};
+
+impl PythonTool {
+    /// Installs the requirements when the venv does not already hold them, and returns
+    /// the venv's `bin` directory.
+    pub fn ensure(&self, sh: &Shell) -> anyhow::Result<PathBuf> {
+        let venv = crate::project_root().join("target/tools").join(self.venv);
+        let bin = venv.join("bin");
+        // The stamp lists what was installed: a changed pin no longer matches it.
+        let stamp = venv.join("storefirst-requirements.txt");
+        let wanted = self.requirements.join("\n");
+        if sh
+            .read_file(&stamp)
+            .is_ok_and(|installed| installed == wanted)
+        {
+            return Ok(bin);
+        }
+        let requirements = self.requirements;
+        crate::step(format!(
+            "installing {} into {}",
+            requirements.join(" "),
+            venv.display()
+        ));
+        cmd!(sh, "python3 -m venv {venv}").run().context(
+            "could not create a Python venv: install Python 3 with its venv module \
+             (Debian: apt-get install python3-venv) and run the task again",
+        )?;
+        cmd!(
+            sh,
+            "{bin}/pip install --quiet --disable-pip-version-check {requirements...}"
+        )
+        .run()
+        .with_context(|| {
+            format!(
+                "pip could not install {}: check that PyPI is reachable and run the task again",
+                requirements.join(" ")
+            )
+        })?;
+        sh.write_file(&stamp, wanted)?;
+        Ok(bin)
+    }
+}
+
+/// The variable that hands moto server's URL to the tests that need it.
+pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
+
+/// A moto server on a free 127.0.0.1 port, stopped when dropped.
+pub struct MotoServer {
+    child: Child,
+    pub url: String,
+}
+
+impl MotoServer {
+    pub fn start(bin: &Path) -> anyhow::Result<Self> {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let log_path = crate::project_root().join("target/tools/moto-server.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("could not create {}", log_path.display()))?;
+        let child = Command::new(bin.join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("could not start moto_server: delete target/tools/moto and run the task again to reinstall it")?;
+        // Dropping `server` stops the child on every early return below.
+        let mut server = MotoServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "moto server exited ({status}) before it listened on port {port}: see {}",
+                    log_path.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "moto server did not listen on port {port} within 60 s: see {}",
+                    log_path.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // It may already have exited; either way it must not outlive the task.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
