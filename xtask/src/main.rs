@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod dev;
+mod redrive;
 mod test;
 mod tools;
 
@@ -23,6 +24,7 @@ enum Task {
     Bench(bench::Bench),
     Build(build::Build),
     Dev(dev::Dev),
+    Redrive(redrive::Redrive),
     Test(test::Test),
 }
 
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(task) => task.run(&sh),
         Task::Build(task) => task.run(&sh),
         Task::Dev(task) => task.run(&sh),
+        Task::Redrive(task) => task.run(&sh),
         Task::Test(task) => task.run(&sh),
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP contract: POST / PUT / GET on `/requests`, the same as the API Gateway stack.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -25,14 +25,21 @@ pub struct AppState {
     store: SqliteStore,
     api_key: Arc<str>,
     body_limit: usize,
+    body_timeout: Duration,
 }
 
 impl AppState {
-    pub fn new(store: SqliteStore, api_key: &str, body_limit: usize) -> Self {
+    pub fn new(
+        store: SqliteStore,
+        api_key: &str,
+        body_limit: usize,
+        body_timeout: Duration,
+    ) -> Self {
         Self {
             store,
             api_key: api_key.into(),
             body_limit,
+            body_timeout,
         }
     }
 }
@@ -69,6 +76,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the request body could not be read: {0}")]
     UnreadableBody(String),
+    #[error("the request body did not arrive within {0:?}; send it at once")]
+    BodyTimeout(Duration),
     #[error("request {0} already exists with a different body; use a new id")]
     Conflict(RequestId),
     #[error(transparent)]
@@ -84,6 +93,7 @@ impl IntoResponse for ApiError {
             ApiError::InvalidId(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidBody(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(fault) => {
@@ -116,7 +126,7 @@ async fn post_request(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&headers, body, state.body_limit).await?;
+    let body = read_body(&state, &headers, body).await?;
     let id = RequestId::parse(&uuid::Uuid::new_v4().to_string())?;
     accept(&state, id, body).await
 }
@@ -128,7 +138,7 @@ async fn put_request(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = RequestId::parse(&id)?;
-    let body = read_body(&headers, body, state.body_limit).await?;
+    let body = read_body(&state, &headers, body).await?;
     accept(&state, id, body).await
 }
 
@@ -157,7 +167,12 @@ async fn get_request(
 }
 
 /// The envelope check before anything is stored: content type, size, JSON object.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<RequestBody, ApiError> {
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<RequestBody, ApiError> {
+    let limit = state.body_limit;
     // Like API Gateway, a request without a content type is taken as JSON.
     if let Some(value) = headers.get(header::CONTENT_TYPE) {
         let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -177,9 +192,10 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Requ
     if declared.is_some_and(|size| size > limit) {
         return Err(BodyError::TooLarge { limit }.into());
     }
-    let bytes = Limited::new(body, limit)
-        .collect()
+    let collect = Limited::new(body, limit).collect();
+    let bytes = tokio::time::timeout(state.body_timeout, collect)
         .await
+        .map_err(|_| ApiError::BodyTimeout(state.body_timeout))?
         .map_err(|e| match e.downcast_ref::<LengthLimitError>() {
             Some(_) => ApiError::InvalidBody(BodyError::TooLarge { limit }),
             None => ApiError::UnreadableBody(e.to_string()),

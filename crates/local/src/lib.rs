@@ -5,10 +5,13 @@
 pub mod api;
 mod db;
 pub mod poller;
+mod redrive;
 pub mod runtime;
+pub mod server;
 pub mod store;
 mod sweeper;
 mod writer;
 
+pub use redrive::{RedriveReport, redrive};
 pub use runtime::{Config, Runtime, StartError};
 pub use writer::StoreFault;

@@ -4,18 +4,21 @@ use std::{
     io::Write,
     net::{IpAddr, SocketAddr},
     path::PathBuf,
+    sync::Arc,
     time::Duration,
 };
 
 use anyhow::Context;
 use clap::Parser;
 use storefirst_domain::{StreamSettings, restaurant::RestaurantOrders};
-use storefirst_local::{Config, Runtime};
+use storefirst_local::{Config, Runtime, redrive, store::SqliteStore};
 
 /// Runs the storage-first API locally: HTTP API, SQLite store, change stream, processor.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Port of the HTTP API; 0 picks a free one.
     #[arg(long, env = "STOREFIRST_PORT", default_value_t = 3000)]
     port: u16,
@@ -23,7 +26,12 @@ struct Args {
     #[arg(long, env = "STOREFIRST_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
     /// SQLite database file; created when missing.
-    #[arg(long, env = "STOREFIRST_DB", default_value = "storefirst.db")]
+    #[arg(
+        long,
+        env = "STOREFIRST_DB",
+        default_value = "storefirst.db",
+        global = true
+    )]
     db: PathBuf,
     /// API key clients must send in `x-api-key`.
     #[arg(long, env = "STOREFIRST_API_KEY", default_value = "dev-key")]
@@ -38,8 +46,14 @@ struct Args {
     #[arg(long, env = "STOREFIRST_SWEEP_MS", default_value_t = 1000)]
     sweep_ms: u64,
     /// Log filter, e.g. `info` or `storefirst_local=debug`.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     log: String,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Reprocess dead-lettered and stuck pending requests (after fixing the processor), then exit.
+    Redrive,
 }
 
 #[tokio::main]
@@ -58,6 +72,23 @@ async fn main() -> anyhow::Result<()> {
     config.stream.maximum_retry_attempts = args.max_retries;
     config.stream.succeeded_retention = Duration::from_secs(args.retention_secs);
     config.sweep_interval = Duration::from_millis(args.sweep_ms.max(1));
+
+    if let Some(Command::Redrive) = args.command {
+        let store = SqliteStore::open(&config.db)
+            .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+        let report = redrive(&store, Arc::new(RestaurantOrders), &config.stream).await?;
+        println!(
+            "redrive: {} stuck requests, {} succeeded, {} rejected, {} still failing",
+            report.found, report.succeeded, report.rejected, report.still_failing
+        );
+        if report.still_failing > 0 {
+            anyhow::bail!(
+                "{} requests still fail; see their `error` with GET",
+                report.still_failing
+            );
+        }
+        return Ok(());
+    }
 
     let runtime = Runtime::start(config, RestaurantOrders).await?;
     // One line on stdout, so scripts and tests can find the port when it was 0.

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use storefirst_domain::{DEFAULT_BODY_LIMIT, Processor, StreamSettings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-use crate::{api, poller::Poller, store::SqliteStore, sweeper};
+use crate::{api, poller::Poller, server, store::SqliteStore, sweeper};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -16,6 +16,9 @@ pub struct Config {
     pub stream: StreamSettings,
     pub sweep_interval: Duration,
     pub retry_backoff: Duration,
+    pub limits: server::Limits,
+    /// A request body must arrive within this time (408 otherwise).
+    pub body_timeout: Duration,
 }
 
 impl Config {
@@ -28,6 +31,8 @@ impl Config {
             stream: StreamSettings::DEFAULT,
             sweep_interval: Duration::from_secs(1),
             retry_backoff: Duration::from_millis(100),
+            limits: server::Limits::default(),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -86,23 +91,19 @@ impl Runtime {
         })?;
         let (shutdown, stopping) = watch::channel(false);
 
-        let app = api::app(api::AppState::new(
+        let state = api::AppState::new(
             store.clone(),
             &config.api_key,
             config.body_limit,
+            config.body_timeout,
+        );
+        let limits = config.limits.clone();
+        let server = tokio::spawn(server::serve(
+            listener,
+            api::app(state),
+            limits,
+            stopping.clone(),
         ));
-        let mut server_stop = stopping.clone();
-        let server = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = server_stop.wait_for(|stop| *stop).await;
-            };
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                tracing::error!(%error, "the HTTP server stopped");
-            }
-        });
         let poller = Poller {
             store: store.clone(),
             processor: Arc::new(processor),

@@ -257,6 +257,43 @@ impl SqliteStore {
         .await
     }
 
+    /// Pending items that failed before or were dead-lettered, with their bodies.
+    pub async fn stuck_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, request FROM requests WHERE status = 'pending' AND (attempts > 0
+                 OR id IN (SELECT value FROM dead_letters, json_each(dead_letters.request_ids)))
+                 ORDER BY created_at",
+            )?;
+            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
+            let mut stuck = Vec::new();
+            for row in rows {
+                let (id, body) = row?;
+                // Ids were validated before they were stored; skip rather than fail on one.
+                if let Ok(id) = RequestId::parse(&id) {
+                    stuck.push((id, body));
+                }
+            }
+            Ok(stuck)
+        })
+        .await
+    }
+
+    /// Drops dead letters none of whose items is still pending.
+    pub async fn clear_finished_dead_letters(&self) -> Result<usize, StoreFault> {
+        self.writer
+            .write(|conn| {
+                conn.execute(
+                    "DELETE FROM dead_letters WHERE NOT EXISTS (
+                         SELECT 1 FROM json_each(dead_letters.request_ids) AS dead
+                         JOIN requests ON requests.id = dead.value
+                         WHERE requests.status = 'pending')",
+                    [],
+                )
+            })
+            .await
+    }
+
     async fn read<T, F>(&self, work: F) -> Result<T, StoreFault>
     where
         T: Send + 'static,

@@ -2,6 +2,8 @@
 
 mod contract;
 mod durability;
+mod inprocess;
+mod poison;
 mod semantics;
 
 use std::{
