@@ -1,7 +1,7 @@
 //! `storefirst-local`: the whole storage-first pipeline in one process.
 
 use std::{
-    io::Write,
+    io::{IsTerminal, Write},
     net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::Arc,
@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let mut config = Config::new(

@@ -113,6 +113,16 @@ impl<P: Processor> Poller<P> {
             let store = Arc::new(self.store.clone());
             let report =
                 process_batch(records, self.processor.clone(), store, &self.settings).await;
+            tracing::debug!(
+                records = batch.len(),
+                retries,
+                runs = report.processor_runs,
+                succeeded = report.succeeded,
+                rejected = report.rejected,
+                transient = report.transient,
+                duplicates = report.duplicates,
+                "batch processed"
+            );
             let first_failed = report.failures.first().and_then(|seq| {
                 batch
                     .iter()

@@ -2,9 +2,12 @@
 
 mod contract;
 mod durability;
+mod faults;
+mod hostile;
 mod inprocess;
 mod poison;
 mod semantics;
+mod slow_clients;
 
 use std::{
     io::{BufRead, BufReader},
@@ -24,12 +27,16 @@ pub struct LocalProcess {
 
 impl LocalProcess {
     pub fn spawn(db: &Path) -> Self {
+        Self::spawn_logging(db, "warn", Stdio::inherit())
+    }
+
+    /// With the log filter `log`, written to `stderr`.
+    pub fn spawn_logging(db: &Path, log: &str, stderr: impl Into<Stdio>) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
-            .args(["--port", "0", "--api-key", API_KEY, "--db"])
+            .args(["--port", "0", "--api-key", API_KEY, "--log", log, "--db"])
             .arg(db)
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("storefirst-local starts");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -48,6 +55,27 @@ impl LocalProcess {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
         Self { child, url }
+    }
+
+    /// SIGTERM, then waits for the exit; returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM was delivered");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "storefirst-local ignored SIGTERM for 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: no shutdown code runs.
