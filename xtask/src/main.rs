@@ -5,6 +5,7 @@ mod bench;
 mod build;
 mod dev;
 mod redrive;
+mod synth;
 mod test;
 mod tools;
 
@@ -25,6 +26,7 @@ enum Task {
     Build(build::Build),
     Dev(dev::Dev),
     Redrive(redrive::Redrive),
+    Synth(synth::Synth),
     Test(test::Test),
 }
 
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Task::Build(task) => task.run(&sh),
         Task::Dev(task) => task.run(&sh),
         Task::Redrive(task) => task.run(&sh),
+        Task::Synth(task) => task.run(&sh),
         Task::Test(task) => task.run(&sh),
     }
 }

@@ -1,0 +1,408 @@
+//! The REST API: direct DynamoDB integrations (no function on the request path), a body
+//! validator, an API key with a usage plan, and a stage with access logs.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use storefirst_domain::BodyError;
+
+use crate::{
+    model::{
+        Expr, Logical, Resource, Template,
+        apigateway::{
+            AccessLogSetting, Account, ApiKey, ApiResource, ApiStage, Deployment,
+            EndpointConfiguration, GatewayResponse, Integration, IntegrationResponse, Method,
+            MethodResponse, MethodSetting, Model, RequestValidator, RestApi, Stage, Throttle,
+            UsagePlan, UsagePlanKey,
+        },
+        iam::{InlinePolicy, PolicyDocument, Role, Statement},
+        logs::LogGroup,
+    },
+    stack::{mapping::MappingTemplates, table::RequestsTable},
+};
+
+pub const STAGE: &str = "prod";
+/// Requests per second (steady, burst) for each API key, and for the stage as a whole.
+pub const THROTTLE_RATE: f64 = 100.0;
+pub const THROTTLE_BURST: u32 = 200;
+const JSON: &str = "application/json";
+/// Every status DynamoDB can answer with; the error template picks the client's status.
+const ANY_ERROR: &str = "[45]\\d{2}";
+
+pub struct Api {
+    pub rest_api: Logical,
+    pub stage: Logical,
+    pub key: Logical,
+    pub methods: Vec<Logical>,
+    pub deployment: Logical,
+}
+
+/// One method: its verb, resource, request template, success status and template, and the
+/// statuses its error template may answer with.
+struct MethodSpec<'a> {
+    id: &'static str,
+    verb: &'static str,
+    resource: &'a Logical,
+    action: &'static str,
+    request: &'a str,
+    success: (&'static str, &'a str),
+    errors: &'static [&'static str],
+    with_body: bool,
+    id_in_path: bool,
+}
+
+impl Api {
+    pub fn add(template: &mut Template, table: &RequestsTable) -> Self {
+        let rest_api = template.add(
+            "Api",
+            Resource::new(RestApi {
+                name: Expr::sub("${AWS::StackName}-requests"),
+                description: "storefirst: requests are stored first, processed from the table's stream",
+                endpoint_configuration: EndpointConfiguration {
+                    types: vec!["REGIONAL"],
+                },
+                api_key_source_type: "HEADER",
+            }),
+        );
+        let api_id = rest_api.r#ref();
+        let role = template.add(
+            "ApiRole",
+            Resource::new(Role {
+                policies: vec![InlinePolicy {
+                    policy_name: "requests-table",
+                    policy_document: PolicyDocument::new(vec![Statement::allow(
+                        vec![
+                            "dynamodb:PutItem",
+                            "dynamodb:UpdateItem",
+                            "dynamodb:GetItem",
+                        ],
+                        vec![table.arn()],
+                    )]),
+                }],
+                ..Role::for_service("apigateway.amazonaws.com")
+            }),
+        );
+        let requests = template.add(
+            "ApiRequestsResource",
+            Resource::new(ApiResource {
+                rest_api_id: api_id.clone(),
+                parent_id: rest_api.get_att("RootResourceId"),
+                path_part: "requests",
+            }),
+        );
+        let request = template.add(
+            "ApiRequestResource",
+            Resource::new(ApiResource {
+                rest_api_id: api_id.clone(),
+                parent_id: requests.r#ref(),
+                path_part: "{id}",
+            }),
+        );
+        let validator = template.add(
+            "ApiValidator",
+            Resource::new(RequestValidator {
+                rest_api_id: api_id.clone(),
+                name: "body-and-parameters",
+                validate_request_body: true,
+                validate_request_parameters: true,
+            }),
+        );
+        // The envelope check API Gateway can do itself: JSON, and an object.
+        let model = template.add(
+            "ApiRequestModel",
+            Resource::new(Model {
+                rest_api_id: api_id.clone(),
+                name: "Request",
+                description: "Any JSON object: the processor judges the content later",
+                content_type: JSON,
+                schema: json!({
+                    "$schema": "http://json-schema.org/draft-04/schema#",
+                    "title": "Request",
+                    "type": "object"
+                }),
+            }),
+        );
+        let mut gateway_responses = Vec::new();
+        for (id, response_type, status, message) in [
+            (
+                "ApiBadBodyResponse",
+                "BAD_REQUEST_BODY",
+                "400",
+                BodyError::NotAnObject.to_string(),
+            ),
+            (
+                "ApiUnsupportedMediaTypeResponse",
+                "UNSUPPORTED_MEDIA_TYPE",
+                "415",
+                "unsupported content type: send application/json".to_owned(),
+            ),
+        ] {
+            gateway_responses.push(template.add(
+                id,
+                Resource::new(GatewayResponse {
+                    rest_api_id: api_id.clone(),
+                    response_type,
+                    status_code: status,
+                    response_templates: BTreeMap::from([(
+                        JSON,
+                        json!({ "message": message }).to_string(),
+                    )]),
+                }),
+            ));
+        }
+
+        let templates = MappingTemplates::compose();
+        let specs = [
+            MethodSpec {
+                id: "ApiPostMethod",
+                verb: "POST",
+                resource: &requests,
+                action: "PutItem",
+                request: &templates.post_request,
+                success: ("202", &templates.post_accepted),
+                errors: &["400", "409", "413", "503"],
+                with_body: true,
+                id_in_path: false,
+            },
+            MethodSpec {
+                id: "ApiPutMethod",
+                verb: "PUT",
+                resource: &request,
+                action: "UpdateItem",
+                request: &templates.put_request,
+                success: ("202", &templates.put_accepted),
+                errors: &["400", "409", "413", "503"],
+                with_body: true,
+                id_in_path: true,
+            },
+            MethodSpec {
+                id: "ApiGetMethod",
+                verb: "GET",
+                resource: &request,
+                action: "GetItem",
+                request: &templates.get_request,
+                success: ("200", &templates.item),
+                errors: &["400", "404", "503"],
+                with_body: false,
+                id_in_path: true,
+            },
+        ];
+        let mut methods = Vec::new();
+        let mut definitions = Vec::new();
+        for spec in specs {
+            let method = method(&spec, &api_id, &role, &validator, &model, table, &templates);
+            definitions.push(serde_json::to_string(&method).expect("a method serializes"));
+            methods.push(template.add(spec.id, Resource::new(method)));
+        }
+        definitions.push(serde_json::to_string(&model_and_responses(template)).expect("json"));
+
+        // A deployment is a snapshot: CloudFormation makes a new one only under a new
+        // logical id, so the id carries a hash of what it deploys.
+        let mut deployment = Resource::new(Deployment {
+            rest_api_id: api_id.clone(),
+            description: "the methods, models and gateway responses of this template".into(),
+        });
+        for dependency in methods.iter().chain(&gateway_responses) {
+            deployment = deployment.depends_on(dependency);
+        }
+        let deployment_id = format!(
+            "ApiDeployment{:016x}",
+            fnv1a(definitions.concat().as_bytes())
+        );
+        let deployment = template.add(&deployment_id, deployment);
+
+        let stage = Self::add_stage(template, &rest_api, &deployment);
+        let key = template.add(
+            "ApiKey",
+            Resource::new(ApiKey {
+                description: "the key clients send in x-api-key",
+                enabled: true,
+            }),
+        );
+        let plan = template.add(
+            "ApiUsagePlan",
+            Resource::new(UsagePlan {
+                description: "throttles each API key",
+                api_stages: vec![ApiStage {
+                    api_id: api_id.clone(),
+                    stage: stage.r#ref(),
+                }],
+                throttle: Throttle {
+                    rate_limit: THROTTLE_RATE,
+                    burst_limit: THROTTLE_BURST,
+                },
+            }),
+        );
+        template.add(
+            "ApiUsagePlanKey",
+            Resource::new(UsagePlanKey {
+                key_id: key.r#ref(),
+                key_type: "API_KEY",
+                usage_plan_id: plan.r#ref(),
+            }),
+        );
+        Self {
+            rest_api,
+            stage,
+            key,
+            methods,
+            deployment,
+        }
+    }
+
+    fn add_stage(template: &mut Template, rest_api: &Logical, deployment: &Logical) -> Logical {
+        // Stage logs need the account-wide role of API Gateway. Other APIs of the account
+        // use it too, so a stack delete keeps it.
+        let logs_role = template.add(
+            "ApiGatewayLogsRole",
+            Resource::new(Role {
+                managed_policy_arns: vec![Expr::sub(
+                    "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                )],
+                ..Role::for_service("apigateway.amazonaws.com")
+            })
+            .retain(),
+        );
+        let account = template.add(
+            "ApiGatewayAccount",
+            Resource::new(Account {
+                cloud_watch_role_arn: logs_role.get_att("Arn"),
+            })
+            .retain(),
+        );
+        let access_logs = template.add(
+            "ApiAccessLogs",
+            Resource::new(LogGroup {
+                retention_in_days: 30,
+            }),
+        );
+        let format = json!({
+            "requestId": "$context.requestId",
+            "ip": "$context.identity.sourceIp",
+            "requestTime": "$context.requestTimeEpoch",
+            "method": "$context.httpMethod",
+            "path": "$context.path",
+            "status": "$context.status",
+            "responseLength": "$context.responseLength",
+            "latency": "$context.responseLatency",
+            "integrationStatus": "$context.integration.status",
+            "integrationLatency": "$context.integration.latency",
+            "error": "$context.error.message",
+            "apiKeyId": "$context.identity.apiKeyId",
+        });
+        template.add(
+            "ApiStage",
+            Resource::new(Stage {
+                rest_api_id: rest_api.r#ref(),
+                deployment_id: deployment.r#ref(),
+                stage_name: STAGE,
+                tracing_enabled: true,
+                access_log_setting: AccessLogSetting {
+                    destination_arn: access_logs.get_att("Arn"),
+                    format: format.to_string(),
+                },
+                method_settings: vec![MethodSetting {
+                    resource_path: "/*",
+                    http_method: "*",
+                    metrics_enabled: true,
+                    logging_level: "ERROR",
+                    // Traces would log request bodies.
+                    data_trace_enabled: false,
+                    throttling_rate_limit: THROTTLE_RATE,
+                    throttling_burst_limit: THROTTLE_BURST,
+                }],
+            })
+            .depends_on(&account),
+        )
+    }
+}
+
+/// What a deployment snapshots besides the methods, for its hash.
+fn model_and_responses(template: &Template) -> Vec<serde_json::Value> {
+    template
+        .resources()
+        .iter()
+        .filter(|(_, r)| {
+            matches!(
+                r.kind(),
+                "AWS::ApiGateway::Model" | "AWS::ApiGateway::GatewayResponse"
+            )
+        })
+        .map(|(id, r)| json!([id, r]))
+        .collect()
+}
+
+fn method(
+    spec: &MethodSpec,
+    api_id: &Expr,
+    role: &Logical,
+    validator: &Logical,
+    model: &Logical,
+    table: &RequestsTable,
+    templates: &MappingTemplates,
+) -> Method {
+    let with_table = |text: &str| Expr::sub_with(text, [("TableName", table.name())]);
+    let (success_status, success_template) = spec.success;
+    let mut method_responses = vec![MethodResponse {
+        status_code: success_status.into(),
+        response_parameters: if success_status == "202" {
+            BTreeMap::from([("method.response.header.Location", false)])
+        } else {
+            BTreeMap::new()
+        },
+    }];
+    method_responses.extend(spec.errors.iter().map(|status| MethodResponse {
+        status_code: (*status).into(),
+        response_parameters: BTreeMap::new(),
+    }));
+    Method {
+        rest_api_id: api_id.clone(),
+        resource_id: spec.resource.r#ref(),
+        http_method: spec.verb,
+        authorization_type: "NONE",
+        api_key_required: true,
+        request_validator_id: validator.r#ref(),
+        request_parameters: if spec.id_in_path {
+            BTreeMap::from([("method.request.path.id", true)])
+        } else {
+            BTreeMap::new()
+        },
+        request_models: if spec.with_body {
+            BTreeMap::from([(JSON, model.r#ref())])
+        } else {
+            BTreeMap::new()
+        },
+        integration: Integration {
+            kind: "AWS",
+            integration_http_method: "POST",
+            uri: Expr::sub(format!(
+                "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:dynamodb:action/{}",
+                spec.action
+            )),
+            credentials: role.get_att("Arn"),
+            // Only JSON has a template: any other content type is a 415.
+            passthrough_behavior: "NEVER",
+            request_templates: BTreeMap::from([(JSON, with_table(spec.request))]),
+            integration_responses: vec![
+                IntegrationResponse {
+                    status_code: success_status.into(),
+                    selection_pattern: None,
+                    response_templates: BTreeMap::from([(JSON, success_template.into())]),
+                },
+                IntegrationResponse {
+                    status_code: "400".into(),
+                    selection_pattern: Some(ANY_ERROR),
+                    response_templates: BTreeMap::from([(JSON, templates.error.as_str().into())]),
+                },
+            ],
+        },
+        method_responses,
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across Rust versions, unlike std's.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

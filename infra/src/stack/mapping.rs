@@ -1,0 +1,133 @@
+//! The API's mapping templates (VTL), composed from the snippets in `vtl/` and filled with
+//! the limits and messages the local runtime uses, so both answer alike.
+
+use storefirst_domain::{BodyError, DEFAULT_BODY_LIMIT};
+
+const DECLARED_LENGTH: &str = include_str!("vtl/declared-length.vtl");
+const ID_GUARD: &str = include_str!("vtl/id-guard.vtl");
+const BODY_GUARD: &str = include_str!("vtl/body-guard.vtl");
+const POST_REQUEST: &str = include_str!("vtl/post-request.vtl");
+const PUT_REQUEST: &str = include_str!("vtl/put-request.vtl");
+const GET_REQUEST: &str = include_str!("vtl/get-request.vtl");
+const ACCEPTED: &str = include_str!("vtl/accepted-response.vtl");
+const ERROR: &str = include_str!("vtl/error-response.vtl");
+const ITEM: &str = include_str!("vtl/item-response.vtl");
+
+/// Starts every request template: nothing refused yet.
+const NOTHING_REFUSED: &str = "#set($refused = \"\")\n";
+
+/// The client-facing messages of the templates. They go into VTL and `Fn::Sub` text, so
+/// they hold no `$` or `#`.
+pub fn messages() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "@MESSAGE_INVALID_ID@",
+            "invalid request id: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-'"
+                .to_owned(),
+        ),
+        (
+            "@MESSAGE_TOO_LARGE@",
+            BodyError::TooLarge {
+                limit: DEFAULT_BODY_LIMIT,
+            }
+            .to_string(),
+        ),
+        (
+            "@MESSAGE_EMPTY_OR_NOT_UTF8@",
+            "the request body is empty or not valid UTF-8: send a JSON object".to_owned(),
+        ),
+        (
+            "@MESSAGE_UNAVAILABLE@",
+            "the store is unavailable: try again later".to_owned(),
+        ),
+        (
+            "@MESSAGE_NOT_FOUND@",
+            "no request with this id (unknown, or expired after success)".to_owned(),
+        ),
+    ]
+}
+
+/// Replaces the `@NAME@` placeholders: the limit as a number, messages as JSON strings.
+fn fill(parts: &[&str]) -> String {
+    let mut text = parts.concat();
+    text = text.replace("@BODY_LIMIT@", &DEFAULT_BODY_LIMIT.to_string());
+    for (placeholder, message) in messages() {
+        let json = serde_json::to_string(&message).expect("a string serializes");
+        text = text.replace(placeholder, &json);
+    }
+    text
+}
+
+/// The request template of each method (with `${TableName}` for `Fn::Sub`) and the
+/// response templates.
+pub struct MappingTemplates {
+    pub post_request: String,
+    pub put_request: String,
+    pub get_request: String,
+    pub post_accepted: String,
+    pub put_accepted: String,
+    pub error: String,
+    pub item: String,
+}
+
+impl MappingTemplates {
+    pub fn compose() -> Self {
+        let post_location =
+            "#set($id = $context.requestId)\n#set($location = \"$context.path/$id\")\n";
+        let put_location = "#set($id = $input.params('id'))\n#set($location = $context.path)\n";
+        Self {
+            post_request: fill(&[NOTHING_REFUSED, DECLARED_LENGTH, BODY_GUARD, POST_REQUEST]),
+            put_request: fill(&[
+                NOTHING_REFUSED,
+                ID_GUARD,
+                DECLARED_LENGTH,
+                BODY_GUARD,
+                PUT_REQUEST,
+            ]),
+            get_request: fill(&[NOTHING_REFUSED, ID_GUARD, GET_REQUEST]),
+            post_accepted: fill(&[post_location, ACCEPTED]),
+            put_accepted: fill(&[put_location, ACCEPTED]),
+            error: fill(&[DECLARED_LENGTH, ERROR]),
+            item: fill(&[ITEM]),
+        }
+    }
+
+    pub fn all(&self) -> [(&'static str, &str); 7] {
+        [
+            ("post_request", &self.post_request),
+            ("put_request", &self.put_request),
+            ("get_request", &self.get_request),
+            ("post_accepted", &self.post_accepted),
+            ("put_accepted", &self.put_accepted),
+            ("error", &self.error),
+            ("item", &self.item),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sub_variables;
+
+    #[test]
+    fn placeholders_are_filled_and_only_the_table_is_substituted() {
+        for (name, text) in MappingTemplates::compose().all() {
+            assert!(
+                !text.contains("@BODY_LIMIT@") && !text.contains("@MESSAGE_"),
+                "{name}"
+            );
+            let variables = sub_variables(text);
+            assert!(
+                variables.iter().all(|v| *v == "TableName"),
+                "{name} has Fn::Sub variables {variables:?}: VTL must not use ${{...}}"
+            );
+        }
+        for (placeholder, message) in messages() {
+            assert!(
+                !message.contains(['$', '#']),
+                "{placeholder} would be read as VTL: {message}"
+            );
+        }
+    }
+}

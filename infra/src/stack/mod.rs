@@ -1,0 +1,118 @@
+//! The storefirst stack: the constructs of design section 6, composed.
+
+pub mod alarms;
+pub mod api;
+pub mod mapping;
+pub mod processor;
+pub mod table;
+
+use storefirst_domain::StreamSettings;
+
+use crate::model::{Condition, Expr, Output, Parameter, Template};
+use api::Api;
+use processor::{Artifact, Processor};
+use table::RequestsTable;
+
+/// The parameter that switches the event source mapping off, and its condition.
+pub const STREAM_PROCESSING: &str = "StreamProcessing";
+pub const STREAM_PROCESSING_ENABLED: &str = "StreamProcessingEnabled";
+const HAS_ALARM_TOPIC: &str = "HasAlarmTopic";
+
+/// The whole stack, reading the one stream configuration the local runtime reads.
+pub fn stack(settings: &StreamSettings) -> Template {
+    let mut template = Template::new(
+        "storefirst: a storage-first asynchronous API. Requests are stored in DynamoDB before \
+         the 202; the table's stream drives the stream-processor function.",
+    );
+    let bucket = template.parameter(
+        "ArtifactBucket",
+        Parameter::string(
+            "The S3 bucket that holds the function's zip (cargo xtask deploy uploads it)",
+        ),
+    );
+    let key = template.parameter(
+        "StreamProcessorKey",
+        Parameter::string("The S3 key of the stream-processor zip, named by its content hash"),
+    );
+    let switch = template.parameter(
+        STREAM_PROCESSING,
+        Parameter {
+            default: Some("enabled"),
+            allowed_values: vec!["enabled", "disabled"],
+            ..Parameter::string(
+                "disabled leaves out the event source mapping: for emulators, where a mapping \
+                 would consume the stream without running the function",
+            )
+        },
+    );
+    let topic = template.parameter(
+        "AlarmTopicArn",
+        Parameter {
+            default: Some(""),
+            allowed_pattern: Some("^(arn:[^:]+:sns:[^:]+:[0-9]{12}:[A-Za-z0-9_-]+)?$"),
+            ..Parameter::string("An SNS topic the alarms notify; empty for none")
+        },
+    );
+    template.condition(
+        STREAM_PROCESSING_ENABLED,
+        Condition::Equals(switch.r#ref(), "enabled".into()),
+    );
+    template.condition(
+        HAS_ALARM_TOPIC,
+        Condition::Not(Box::new(Condition::Equals(topic.r#ref(), "".into()))),
+    );
+
+    let table = RequestsTable::add(&mut template);
+    let processor = Processor::add(
+        &mut template,
+        &table,
+        Artifact {
+            bucket: bucket.r#ref(),
+            key: key.r#ref(),
+        },
+        settings,
+        STREAM_PROCESSING_ENABLED,
+    );
+    let api = Api::add(&mut template, &table);
+    let actions = Expr::if_(
+        HAS_ALARM_TOPIC,
+        Expr::List(vec![topic.r#ref()]),
+        Expr::no_value(),
+    );
+    alarms::add(&mut template, &processor, actions);
+
+    let outputs = [
+        (
+            "ApiUrl",
+            "The API's base URL: POST {ApiUrl}/requests",
+            Expr::sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiStage}"),
+        ),
+        (
+            "ApiKeyId",
+            "The API key's id: aws apigateway get-api-key --include-value --api-key <id>",
+            api.key.r#ref(),
+        ),
+        ("TableName", "The requests table", table.name()),
+        (
+            "DeadLetterQueueUrl",
+            "Where batches go after the retries",
+            processor.dead_letters.r#ref(),
+        ),
+        (
+            "StreamProcessorName",
+            "The stream-processor function",
+            processor.function.r#ref(),
+        ),
+    ];
+    for (id, description, value) in outputs {
+        template.output(
+            id,
+            Output {
+                description,
+                value,
+                condition: None,
+            },
+        );
+    }
+    template
+}
