@@ -38,6 +38,9 @@ struct Args {
     /// Concurrent clients, one load level each.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     clients: Vec<usize>,
+    /// Extra arguments for `storefirst-local`, e.g. `--concurrency=32`.
+    #[arg(long, allow_hyphen_values = true)]
+    local_arg: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -64,10 +67,11 @@ struct Server {
 }
 
 impl Server {
-    fn start(binary: &Path, db: PathBuf) -> anyhow::Result<Self> {
+    fn start(binary: &Path, db: PathBuf, extra: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .args(["--port", "0", "--api-key", API_KEY, "--log", "warn", "--db"])
             .arg(&db)
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
@@ -181,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
         "storefirst-bench: {} s per level, clients {:?}",
         args.seconds, args.clients
     );
-    let server = Server::start(&args.local, dir.path().join("bench.db"))?;
+    let server = Server::start(&args.local, dir.path().join("bench.db"), &args.local_arg)?;
 
     // Light load first, on an idle pipeline: one request every 20 ms.
     println!("light load: 1 client, 50 requests/s");

@@ -1,7 +1,12 @@
 //! The SQLite schema: the items, the change stream the triggers write in the same
 //! transaction, the poller's checkpoint and the dead letters.
 
-use std::{path::Path, time::Duration};
+use std::{
+    any::Any,
+    path::{Path, PathBuf},
+    sync::Weak,
+    time::Duration,
+};
 
 use rusqlite::Connection;
 
@@ -67,6 +72,8 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Checkpoints run on their own thread (`spawn_checkpointer`), not inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
@@ -75,4 +82,30 @@ pub fn open_and_migrate(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open(path)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Copies the WAL into the database every [`CHECKPOINT_INTERVAL`] without blocking the
+/// writer (PASSIVE), so that the fsync of the database file never delays a 202. Stops when
+/// `owner` is dropped.
+pub fn spawn_checkpointer(path: PathBuf, owner: Weak<impl Any + Send + Sync>) {
+    let run = move || {
+        let mut conn = None;
+        while owner.strong_count() > 0 {
+            std::thread::sleep(CHECKPOINT_INTERVAL);
+            if conn.is_none() {
+                conn = open(&path).ok();
+            }
+            let Some(c) = &conn else { continue };
+            if let Err(error) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(%error, "WAL checkpoint failed; retrying");
+                conn = None;
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(run)
+        .expect("spawning the checkpoint thread");
 }

@@ -39,6 +39,12 @@ struct Args {
     /// Retries of a failing batch before it goes to the dead letters.
     #[arg(long, env = "STOREFIRST_MAX_RETRIES", default_value_t = StreamSettings::DEFAULT.maximum_retry_attempts)]
     max_retries: u32,
+    /// Most records per batch.
+    #[arg(long, env = "STOREFIRST_BATCH_SIZE", default_value_t = StreamSettings::DEFAULT.batch_size)]
+    batch_size: u32,
+    /// Records of one batch processed at the same time.
+    #[arg(long, env = "STOREFIRST_CONCURRENCY", default_value_t = StreamSettings::DEFAULT.concurrency)]
+    concurrency: usize,
     /// Seconds a succeeded item is kept before it expires.
     #[arg(long, env = "STOREFIRST_RETENTION_SECS", default_value_t = StreamSettings::DEFAULT.succeeded_retention.as_secs())]
     retention_secs: u64,
@@ -71,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
         args.api_key,
     );
     config.stream.maximum_retry_attempts = args.max_retries;
+    config.stream.batch_size = args.batch_size;
+    config.stream.concurrency = args.concurrency;
     config.stream.succeeded_retention = Duration::from_secs(args.retention_secs);
     config.sweep_interval = Duration::from_millis(args.sweep_ms.max(1));
 

@@ -9,7 +9,7 @@ use storefirst_domain::{Processor, StreamSettings, now_millis, process_batch};
 use tokio::sync::watch;
 
 use crate::{
-    store::{DeadLetter, SqliteStore, StreamRow},
+    store::{DeadLetter, SqliteStore, StreamBatch, StreamRow},
     writer::StoreFault,
 };
 
@@ -46,22 +46,30 @@ impl<P: Processor> Poller<P> {
         tracing::info!(checkpoint, "stream poller started");
         while !*self.shutdown.borrow() {
             commits.borrow_and_update();
-            let rows = match self.read(checkpoint).await {
-                Ok(rows) => rows,
+            let batch = match self.read(checkpoint).await {
+                Ok(batch) => batch,
                 Err(fault) => {
                     tracing::error!(%fault, "cannot read the stream");
                     self.pause(FAULT_PAUSE).await;
                     continue;
                 }
             };
-            if rows.is_empty() {
+            if batch.rows.is_empty() {
+                if batch.horizon > checkpoint {
+                    // Only filtered-out records: move past them.
+                    match self.store.advance(CONSUMER, batch.horizon, None).await {
+                        Ok(()) => checkpoint = batch.horizon,
+                        Err(fault) => tracing::error!(%fault, "cannot checkpoint the stream"),
+                    }
+                    continue;
+                }
                 tokio::select! {
                     _ = commits.changed() => {}
                     _ = self.shutdown.changed() => {}
                 }
                 continue;
             }
-            match self.deliver(rows).await {
+            match self.deliver(batch).await {
                 Ok(seq) => checkpoint = seq,
                 Err(fault) => {
                     // Not checkpointed: the same records come again, as with Lambda.
@@ -74,24 +82,23 @@ impl<P: Processor> Poller<P> {
     }
 
     /// A batch: up to `batch_size` records, after waiting up to the batching window to fill.
-    async fn read(&mut self, after: i64) -> Result<Vec<StreamRow>, StoreFault> {
-        let size = self.settings.batch_size;
-        let rows = self.store.read_stream(after, size).await?;
+    async fn read(&mut self, after: i64) -> Result<StreamBatch, StoreFault> {
+        let (size, events) = (self.settings.batch_size, self.settings.events);
+        let batch = self.store.read_stream(after, size, events).await?;
         let window = self.settings.batching_window;
-        if rows.is_empty() || window.is_zero() || rows.len() >= size as usize {
-            return Ok(rows);
+        if batch.rows.is_empty() || window.is_zero() || batch.rows.len() >= size as usize {
+            return Ok(batch);
         }
         self.pause(window).await;
-        self.store.read_stream(after, size).await
+        self.store.read_stream(after, size, events).await
     }
 
     /// Delivers one batch with retries and returns the new checkpoint.
-    async fn deliver(&mut self, rows: Vec<StreamRow>) -> Result<i64, StoreFault> {
-        let last = rows.last().map_or(0, |row| row.seq);
+    async fn deliver(&mut self, batch: StreamBatch) -> Result<i64, StoreFault> {
+        let StreamBatch { rows, horizon } = batch;
         let oldest_allowed = now_millis() - millis(self.settings.maximum_record_age);
         let (too_old, wanted): (Vec<StreamRow>, Vec<StreamRow>) = rows
             .into_iter()
-            .filter(|row| self.settings.accepts(row.record.event))
             .partition(|row| row.created_at < oldest_allowed);
         if !too_old.is_empty() {
             let reason = format!(
@@ -129,7 +136,10 @@ impl<P: Processor> Poller<P> {
                     .position(|row| row.record.sequence_number == *seq)
             });
             let Some(index) = first_failed else {
-                self.store.advance(CONSUMER, batch_last, None).await?;
+                // The last stretch is checkpointed below, with the horizon.
+                if !queue.is_empty() {
+                    self.store.advance(CONSUMER, batch_last, None).await?;
+                }
                 continue;
             };
             // As with ReportBatchItemFailures: everything before the first failure is done.
@@ -170,8 +180,8 @@ impl<P: Processor> Poller<P> {
                 queue.push_front((rest, retries + 1));
             }
         }
-        self.store.advance(CONSUMER, last, None).await?;
-        Ok(last)
+        self.store.advance(CONSUMER, horizon, None).await?;
+        Ok(horizon)
     }
 
     /// Sleeps, waking early on shutdown; returns whether shutdown was requested.

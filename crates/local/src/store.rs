@@ -51,6 +51,14 @@ pub struct StreamRow {
     pub record: ChangeRecord,
 }
 
+/// Records read from the stream, and how far the read looked: the checkpoint may move to
+/// `horizon` once the rows are done, since everything in between was filtered out.
+#[derive(Debug, Clone)]
+pub struct StreamBatch {
+    pub rows: Vec<StreamRow>,
+    pub horizon: i64,
+}
+
 /// A stretch of the stream given up on, as the on-failure destination would get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -79,6 +87,7 @@ impl SqliteStore {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         });
+        db::spawn_checkpointer(path.to_owned(), Arc::downgrade(&reads));
         Ok(Self {
             writer: Writer::start(path.to_owned()),
             reads,
@@ -92,22 +101,23 @@ impl SqliteStore {
     pub async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
         self.writer
             .write(move |conn| {
-                let existing: Option<String> = conn
-                    .prepare_cached("SELECT request FROM requests WHERE id = ?1")?
-                    .query_row([id.as_str()], |row| row.get(0))
-                    .optional()?;
-                match existing {
-                    Some(stored) if stored == body.as_str() => Ok(Accepted::Duplicate),
-                    Some(_) => Ok(Accepted::Conflict),
-                    None => {
-                        let now = now_millis();
-                        conn.prepare_cached(
-                            "INSERT INTO requests (id, request, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-                        )?
-                        .execute(params![id.as_str(), body.as_str(), now])?;
-                        Ok(Accepted::Created)
-                    }
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO requests (id, request, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (id) DO NOTHING",
+                    )?
+                    .execute(params![id.as_str(), body.as_str(), now_millis()])?;
+                if inserted == 1 {
+                    return Ok(Accepted::Created);
                 }
+                let stored: String = conn
+                    .prepare_cached("SELECT request FROM requests WHERE id = ?1")?
+                    .query_row([id.as_str()], |row| row.get(0))?;
+                Ok(if stored == body.as_str() {
+                    Accepted::Duplicate
+                } else {
+                    Accepted::Conflict
+                })
             })
             .await
     }
@@ -139,39 +149,63 @@ impl SqliteStore {
         .await
     }
 
-    /// Up to `limit` stream records after `after`, oldest first.
-    pub async fn read_stream(&self, after: i64, limit: u32) -> Result<Vec<StreamRow>, StoreFault> {
+    /// Up to `limit` records of the given events after `after`, oldest first, as the event
+    /// source mapping's filter sees them: other events are passed over, not returned.
+    pub async fn read_stream(
+        &self,
+        after: i64,
+        limit: u32,
+        events: &'static [ChangeEvent],
+    ) -> Result<StreamBatch, StoreFault> {
+        let wanted: String = events
+            .iter()
+            .map(|e| format!(",{}", e.as_str()))
+            .collect::<String>()
+            + ",";
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            // One snapshot for both queries, so the horizon never passes an unread record.
+            let tx = conn.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached(
                 "SELECT seq, event_name, id, request, created_at FROM stream
-                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                 WHERE seq > ?1 AND instr(?3, ',' || event_name || ',') > 0 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit], |row| {
-                let seq: i64 = row.get(0)?;
-                let event: String = row.get(1)?;
-                let id: String = row.get(2)?;
-                let invalid = |what: String| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        0,
-                        rusqlite::types::Type::Text,
-                        what.into(),
-                    )
-                };
-                let event =
-                    ChangeEvent::parse(&event).ok_or_else(|| invalid(format!("event {event}")))?;
-                let id = RequestId::parse(&id).map_err(|e| invalid(e.to_string()))?;
-                Ok(StreamRow {
-                    seq,
-                    created_at: row.get(4)?,
-                    record: ChangeRecord {
-                        sequence_number: seq.to_string(),
-                        event,
-                        id,
-                        body: row.get(3)?,
-                    },
-                })
-            })?;
-            rows.collect()
+            let rows = stmt
+                .query_map(params![after, limit, wanted], |row| {
+                    let seq: i64 = row.get(0)?;
+                    let event: String = row.get(1)?;
+                    let id: String = row.get(2)?;
+                    let invalid = |what: String| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            0,
+                            rusqlite::types::Type::Text,
+                            what.into(),
+                        )
+                    };
+                    let event = ChangeEvent::parse(&event)
+                        .ok_or_else(|| invalid(format!("event {event}")))?;
+                    let id = RequestId::parse(&id).map_err(|e| invalid(e.to_string()))?;
+                    Ok(StreamRow {
+                        seq,
+                        created_at: row.get(4)?,
+                        record: ChangeRecord {
+                            sequence_number: seq.to_string(),
+                            event,
+                            id,
+                            body: row.get(3)?,
+                        },
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let horizon = match rows.last() {
+                Some(last) if rows.len() >= limit as usize => last.seq,
+                _ => tx
+                    .prepare_cached("SELECT coalesce(max(seq), 0) FROM stream")?
+                    .query_row([], |row| row.get::<_, i64>(0))?
+                    .max(after),
+            };
+            drop(stmt);
+            tx.commit()?;
+            Ok(StreamBatch { rows, horizon })
         })
         .await
     }
