@@ -39,10 +39,11 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn input() -> impl Strategy<Value = Input> {
+    // Weighted towards the valid choices, so that many cases reach the store.
     let method = prop_oneof![
         Just("GET".to_owned()),
-        Just("POST".to_owned()),
-        Just("PUT".to_owned()),
+        4 => Just("POST".to_owned()),
+        4 => Just("PUT".to_owned()),
         Just("DELETE".to_owned()),
         Just("PATCH".to_owned()),
         Just("HEAD".to_owned()),
@@ -50,8 +51,8 @@ fn input() -> impl Strategy<Value = Input> {
         "[A-Z]{1,12}",
     ];
     let path = prop_oneof![
-        Just("/requests".to_owned()),
-        "[A-Za-z0-9._-]{1,130}".prop_map(|id| format!("/requests/{id}")),
+        3 => Just("/requests".to_owned()),
+        3 => "[A-Za-z0-9._-]{1,130}".prop_map(|id| format!("/requests/{id}")),
         any::<String>().prop_map(|id| format!("/requests/{}", percent_encode(&id))),
         any::<String>().prop_map(|p| format!("/{}", percent_encode(&p))),
         Just("/requests/a/b".to_owned()),
@@ -59,14 +60,13 @@ fn input() -> impl Strategy<Value = Input> {
     ];
     let key = prop_oneof![
         Just(None),
-        Just(Some(API_KEY.to_owned())),
-        Just(Some(API_KEY.to_owned())),
+        4 => Just(Some(API_KEY.to_owned())),
         "[ -~]{0,40}".prop_map(Some)
     ];
     let content_type = prop_oneof![
         Just(None),
-        Just(Some("application/json".to_owned())),
-        Just(Some("application/json; charset=utf-8".to_owned())),
+        2 => Just(Some("application/json".to_owned())),
+        2 => Just(Some("application/json; charset=utf-8".to_owned())),
         Just(Some("text/plain".to_owned())),
         "[ -~]{0,40}".prop_map(Some),
     ];
@@ -76,7 +76,7 @@ fn input() -> impl Strategy<Value = Input> {
     });
     let body = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..3000),
-        json_object.prop_map(String::into_bytes),
+        3 => json_object.prop_map(String::into_bytes),
         "[\\[\\]{}\",:0-9a-z ]{0,200}".prop_map(String::into_bytes),
         (1usize..3000).prop_map(|n| format!(r#"{{"pad":"{}"}}"#, "x".repeat(n)).into_bytes()),
     ];
@@ -166,7 +166,11 @@ fn arbitrary_requests_never_panic_never_5xx_and_store_only_what_was_accepted() {
         .map(Result::unwrap)
         .collect();
     let accepted = accepted.into_inner();
-    assert_eq!(stored, accepted, "exactly the accepted requests are stored");
+    let unexpected: Vec<_> = stored.symmetric_difference(&accepted).take(5).collect();
+    assert!(
+        unexpected.is_empty(),
+        "stored without a 202, or a 202 not stored: {unexpected:?}"
+    );
     assert!(
         !accepted.is_empty(),
         "the generator produced some valid requests"
