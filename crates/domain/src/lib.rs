@@ -7,6 +7,7 @@
 mod batch;
 mod body;
 mod id;
+pub mod memory;
 mod processor;
 mod record;
 pub mod restaurant;

@@ -1,16 +1,15 @@
 use std::{
-    collections::HashMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
 use serde_json::{Value, json};
 
 use super::*;
-use crate::{ChangeEvent, RequestId, Status, StoreError};
+use crate::{
+    ChangeEvent, RequestId, Status,
+    memory::{MemoryItem, MemoryStore},
+};
 
 /// Decides by body: `ok`, `reject`, `down`, `panic`, `hang`, `slow`.
 #[derive(Default)]
@@ -42,77 +41,17 @@ impl Processor for Scripted {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Item {
-    status: Status,
-    attempts: u32,
-    error: Option<String>,
-    result: Option<Value>,
-    expires_at: Option<i64>,
-}
-
-#[derive(Default)]
-struct MemoryStore {
-    items: Mutex<HashMap<RequestId, Item>>,
-    broken: AtomicBool,
-}
-
-impl MemoryStore {
-    fn with_pending(ids: &[&str]) -> Self {
-        let store = Self::default();
-        for id in ids {
-            let item = Item {
-                status: Status::Pending,
-                attempts: 0,
-                error: None,
-                result: None,
-                expires_at: None,
-            };
-            store
-                .items
-                .lock()
-                .unwrap()
-                .insert(RequestId::parse(id).unwrap(), item);
-        }
-        store
-    }
-
-    fn item(&self, id: &str) -> Item {
-        self.items.lock().unwrap()[&RequestId::parse(id).unwrap()].clone()
-    }
-}
-
-impl RequestStore for MemoryStore {
-    async fn record_outcome(
-        &self,
-        id: &RequestId,
-        outcome: &Outcome,
-    ) -> Result<Written, StoreError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(StoreError("disk on fire".into()));
-        }
-        let mut items = self.items.lock().unwrap();
-        let Some(item) = items
-            .get_mut(id)
-            .filter(|item| item.status == Status::Pending)
-        else {
-            return Ok(Written::AlreadyDone);
-        };
-        item.attempts += 1;
-        match outcome {
-            Outcome::Succeeded { result, expires_at } => {
-                item.status = Status::Succeeded;
-                item.result = Some(result.clone());
-                item.expires_at = Some(*expires_at);
-            }
-            Outcome::Rejected { error } => {
-                item.status = Status::Failed;
-                item.error = Some(error.clone());
-            }
-            Outcome::Transient { error } => item.error = Some(error.clone()),
-        }
-        Ok(Written::Applied)
-    }
+fn item(store: &MemoryStore, id: &str) -> MemoryItem {
+    let pending = MemoryItem {
+        status: Status::Pending,
+        attempts: 0,
+        error: None,
+        result: None,
+        expires_at: None,
+    };
+    store
+        .item(&RequestId::parse(id).unwrap())
+        .unwrap_or(pending)
 }
 
 fn record(seq: u32, event: ChangeEvent, id: &str, body: Option<&str>) -> ChangeRecord {
@@ -172,8 +111,7 @@ async fn outcomes_by_behaviour() {
     ];
     let bodies: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let (records, ids) = inserts(&bodies);
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let store = Arc::new(MemoryStore::with_pending(&id_refs));
+    let store = Arc::new(MemoryStore::default());
     let processor = Arc::new(Scripted::default());
 
     let report = run(&store, &processor, records).await;
@@ -190,7 +128,7 @@ async fn outcomes_by_behaviour() {
         (1, 1, 3)
     );
     for ((body, status, error, _), id) in cases.iter().zip(&ids) {
-        let item = store.item(id);
+        let item = item(&store, id);
         assert_eq!(item.status, *status, "{body}");
         assert_eq!(item.attempts, 1, "{body}");
         match error {
@@ -201,7 +139,7 @@ async fn outcomes_by_behaviour() {
             None => assert_eq!(item.error, None, "{body}"),
         }
     }
-    let succeeded = store.item(&ids[0]);
+    let succeeded = item(&store, &ids[0]);
     assert_eq!(succeeded.result, Some(json!({ "echo": "r0" })));
     let expected_expiry = now_millis() / 1000 + 24 * 60 * 60;
     assert!((succeeded.expires_at.unwrap() - expected_expiry).abs() <= 5);
@@ -209,7 +147,7 @@ async fn outcomes_by_behaviour() {
 
 #[tokio::test]
 async fn only_inserts_reach_the_processor() {
-    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    let store = Arc::new(MemoryStore::default());
     let processor = Arc::new(Scripted::default());
     let records = vec![
         record(1, ChangeEvent::Modify, "a", Some("ok")),
@@ -220,30 +158,30 @@ async fn only_inserts_reach_the_processor() {
 
     assert_eq!(report.skipped, 2);
     assert_eq!(processor.calls.load(Ordering::SeqCst), 0);
-    assert_eq!(store.item("a").status, Status::Pending);
+    assert_eq!(item(&store, "a").status, Status::Pending);
 }
 
 #[tokio::test]
 async fn duplicate_delivery_changes_nothing() {
-    let store = Arc::new(MemoryStore::with_pending(&["a", "b"]));
+    let store = Arc::new(MemoryStore::default());
     let processor = Arc::new(Scripted::default());
     let batch = vec![
         record(1, ChangeEvent::Insert, "a", Some("ok")),
         record(2, ChangeEvent::Insert, "b", Some("reject")),
     ];
     run(&store, &processor, batch.clone()).await;
-    let before = (store.item("a"), store.item("b"));
+    let before = (item(&store, "a"), item(&store, "b"));
 
     let report = run(&store, &processor, batch).await;
 
     assert_eq!(report.duplicates, 2);
     assert!(report.failures.is_empty());
-    assert_eq!((store.item("a"), store.item("b")), before);
+    assert_eq!((item(&store, "a"), item(&store, "b")), before);
 }
 
 #[tokio::test]
 async fn a_transient_failure_on_a_finished_item_is_not_retried() {
-    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    let store = Arc::new(MemoryStore::default());
     let processor = Arc::new(Scripted::default());
     run(
         &store,
@@ -260,13 +198,13 @@ async fn a_transient_failure_on_a_finished_item_is_not_retried() {
     .await;
 
     assert!(report.failures.is_empty());
-    assert_eq!(store.item("a").status, Status::Succeeded);
+    assert_eq!(item(&store, "a").status, Status::Succeeded);
 }
 
 #[tokio::test]
 async fn store_errors_are_reported_for_retry() {
-    let store = Arc::new(MemoryStore::with_pending(&["a"]));
-    store.broken.store(true, Ordering::SeqCst);
+    let store = Arc::new(MemoryStore::default());
+    store.set_failing(true);
     let processor = Arc::new(Scripted::default());
 
     let report = run(
@@ -278,12 +216,12 @@ async fn store_errors_are_reported_for_retry() {
 
     assert_eq!(report.failures, vec!["7".to_owned()]);
     assert_eq!(report.processor_runs, 1);
-    assert_eq!(store.item("a").status, Status::Pending);
+    assert_eq!(item(&store, "a").status, Status::Pending);
 }
 
 #[tokio::test]
 async fn an_insert_without_a_body_is_rejected_without_running_the_processor() {
-    let store = Arc::new(MemoryStore::with_pending(&["a"]));
+    let store = Arc::new(MemoryStore::default());
     let processor = Arc::new(Scripted::default());
 
     let report = run(
@@ -295,15 +233,14 @@ async fn an_insert_without_a_body_is_rejected_without_running_the_processor() {
 
     assert_eq!(report.rejected, 1);
     assert_eq!(processor.calls.load(Ordering::SeqCst), 0);
-    assert!(store.item("a").error.unwrap().contains("no request body"));
+    assert!(item(&store, "a").error.unwrap().contains("no request body"));
 }
 
 #[tokio::test]
 async fn concurrency_is_bounded() {
     let bodies = vec!["slow"; 24];
-    let (records, ids) = inserts(&bodies);
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let store = Arc::new(MemoryStore::with_pending(&id_refs));
+    let (records, _) = inserts(&bodies);
+    let store = Arc::new(MemoryStore::default());
     let processor = Arc::new(Scripted::default());
     let settings = StreamSettings {
         concurrency: 4,
