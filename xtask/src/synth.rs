@@ -1,6 +1,6 @@
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
-use xshell::Shell;
+use xshell::{Shell, cmd};
 
 /// Synthesizes the stack (infra/) to infra/storefirst.template.json and its Mermaid
 /// diagram to infra/storefirst.mmd.
@@ -31,4 +31,54 @@ impl Synth {
         ));
         Ok(())
     }
+}
+
+/// The checkov checks to skip, from `infra/checkov-skips.txt` (`ID: reason` per line).
+const CHECKOV_SKIPS: &str = "infra/checkov-skips.txt";
+
+/// Lints the committed template: cfn-lint must report no error and no warning, checkov
+/// must pass every check but the skipped ones.
+pub fn lint(sh: &Shell) -> anyhow::Result<()> {
+    let template = storefirst_infra::TEMPLATE_PATH;
+    let cfn_lint = crate::tools::CFN_LINT.ensure(sh)?;
+    crate::step(format!("cfn-lint {template}"));
+    cmd!(sh, "{cfn_lint}/cfn-lint --format parseable {template}")
+        .run()
+        .context("cfn-lint found problems in the template: fix the stack in infra/src, then run `cargo xtask synth`")?;
+
+    let skips = checkov_skips(&sh.read_file(CHECKOV_SKIPS)?)?;
+    let checkov = crate::tools::CHECKOV.ensure(sh)?;
+    crate::step(format!(
+        "checkov {template} (skipping {skips}, see {CHECKOV_SKIPS})"
+    ));
+    // --skip-download: no network; the checks ship with the package.
+    cmd!(
+        sh,
+        "{checkov}/checkov --file {template} --framework cloudformation --compact --quiet --skip-download --skip-check {skips}"
+    )
+    .run()
+    .with_context(|| {
+        format!(
+            "checkov failed checks on the template: fix the stack in infra/src and run `cargo xtask synth`, \
+             or skip the check in {CHECKOV_SKIPS} with the reason"
+        )
+    })?;
+    Ok(())
+}
+
+/// The skipped check ids, comma-separated; every one needs its reason.
+fn checkov_skips(text: &str) -> anyhow::Result<String> {
+    let mut ids = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((id, reason)) if !id.trim().is_empty() && !reason.trim().is_empty() => {
+                ids.push(id.trim())
+            }
+            _ => bail!("{CHECKOV_SKIPS}: `{line}` needs the form `CHECK_ID: why it is skipped`"),
+        }
+    }
+    Ok(ids.join(","))
 }

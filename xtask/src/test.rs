@@ -4,8 +4,8 @@ use xshell::{Shell, cmd};
 
 use crate::tools;
 
-/// Checks formatting and lints, builds the Lambda zips, starts moto server, then runs every
-/// test of the workspace.
+/// Checks formatting and lints, builds the Lambda zips, starts moto server, lints the
+/// CloudFormation template (cfn-lint, checkov), then runs every test of the workspace.
 #[derive(Args)]
 pub struct Test {}
 
@@ -28,6 +28,9 @@ impl Test {
         let moto = tools::MotoServer::start(&tools::MOTO.ensure(sh)?)?;
         crate::step(format!("moto server on {}", moto.url));
         let _moto_url = sh.push_env(tools::MOTO_URL_VAR, &moto.url);
+        crate::synth::lint(sh)?;
+        let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
+        let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         crate::step("cargo test");
         cmd!(sh, "cargo test --workspace --locked")
             .run()

@@ -29,6 +29,29 @@ pub const MOTO: PythonTool = PythonTool {
     requirements: &["moto[server]==5.2.5"],
 };
 
+/// cfn-lint: the CloudFormation linter, run on the synthesized template.
+pub const CFN_LINT: PythonTool = PythonTool {
+    venv: "cfn-lint",
+    requirements: &["cfn-lint==1.58.0"],
+};
+
+/// checkov: policy checks on the synthesized template (its own venv: it pins many
+/// packages).
+pub const CHECKOV: PythonTool = PythonTool {
+    venv: "checkov",
+    requirements: &["checkov==3.3.30"],
+};
+
+/// airspeed-ext: the VTL engine LocalStack uses, to render the API's mapping templates in
+/// the infra tests.
+pub const AIRSPEED: PythonTool = PythonTool {
+    venv: "airspeed",
+    requirements: &["airspeed-ext==0.6.9"],
+};
+
+/// The variable that hands the airspeed venv's python to the infra tests.
+pub const VTL_PYTHON_VAR: &str = "STOREFIRST_VTL_PYTHON";
+
 impl PythonTool {
     /// Installs the requirements when the venv does not already hold them, and returns
     /// the venv's `bin` directory.

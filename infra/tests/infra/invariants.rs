@@ -1,0 +1,409 @@
+//! What must stay true of the stack (design section 6), checked on the synthesized JSON.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use storefirst_domain::StreamSettings;
+use storefirst_infra::model::{
+    Condition, Expr, Output, Parameter, Resource, SynthError, Template, sqs,
+};
+
+use crate::support::{resource, resources_of, template};
+
+fn queue() -> sqs::Queue {
+    sqs::Queue {
+        message_retention_period: 60,
+        sqs_managed_sse_enabled: true,
+    }
+}
+
+/// A template with a queue `Q`, a parameter `P` and a condition `C`, plus `extra`.
+fn check(extra: impl FnOnce(&mut Template), expected: &[&str]) {
+    let mut template = Template::new("test");
+    template.parameter("P", Parameter::string("p"));
+    template.condition("C", Condition::Equals(Expr::Ref("P".into()), "x".into()));
+    template.add("Q", Resource::new(queue()));
+    extra(&mut template);
+    let errors: Vec<String> = match template.to_json() {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(SynthError::to_string).collect(),
+    };
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (error, fragment) in errors.iter().zip(expected) {
+        assert!(error.contains(fragment), "{error} should say {fragment}");
+    }
+}
+
+fn output(value: Expr) -> Output {
+    Output {
+        description: "o",
+        value,
+        condition: None,
+    }
+}
+
+#[test]
+fn synthesis_refuses_references_that_do_not_resolve() {
+    check(|t| t.output("O", output(Expr::Ref("Q".into()))), &[]);
+    check(
+        |t| {
+            t.output(
+                "O",
+                output(Expr::sub("${Q}-${P}-${AWS::Region}-${!Literal}-${Q.Arn}")),
+            )
+        },
+        &[],
+    );
+    check(
+        |t| t.output("O", output(Expr::Ref("Missing".into()))),
+        &["O refers to Missing, which is not a resource"],
+    );
+    check(
+        |t| t.output("O", output(Expr::GetAtt("Q".into(), "Url".into()))),
+        &["attribute Url of Q (AWS::SQS::Queue), which has only Arn, QueueName, QueueUrl"],
+    );
+    check(
+        |t| t.output("O", output(Expr::sub("${Nothing}"))),
+        &["${Nothing} resolves to nothing"],
+    );
+    check(
+        |t| t.output("O", output(Expr::sub("${Q.Nope}"))),
+        &["attribute Nope of Q"],
+    );
+    check(
+        |t| {
+            t.output(
+                "O",
+                output(Expr::sub_with("${X}", [("X", Expr::Ref("Gone".into()))])),
+            )
+        },
+        &["O refers to Gone"],
+    );
+    check(
+        |t| {
+            t.add("R", Resource::new(queue()).condition("Undefined"));
+        },
+        &["R uses condition Undefined, which is not defined"],
+    );
+    check(
+        |t| {
+            let only_sometimes = t.add("S", Resource::new(queue()).condition("C"));
+            t.add("R", Resource::new(queue()).depends_on(&only_sometimes));
+            t.output(
+                "O",
+                output(Expr::if_("C", only_sometimes.r#ref(), "".into())),
+            );
+        },
+        &["R refers to S, which exists only when condition C holds"],
+    );
+    check(
+        |t| {
+            t.add("Q", Resource::new(queue()));
+            t.add("P", Resource::new(queue()));
+        },
+        &[
+            "logical id Q is defined twice",
+            "logical id P is defined twice",
+        ],
+    );
+}
+
+#[test]
+fn every_reference_of_the_stack_resolves() {
+    let json = storefirst_infra::template()
+        .to_json()
+        .unwrap_or_else(|errors| panic!("{errors:#?}"));
+    assert_eq!(&json, template());
+}
+
+/// Every IAM statement of the template, with the resource that holds it.
+fn statements() -> Vec<(&'static str, &'static Value)> {
+    let mut found = Vec::new();
+    for (id, role) in resources_of("AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            found.extend(
+                policy["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (id, s)),
+            );
+        }
+    }
+    for (id, policy) in resources_of("AWS::IAM::Policy") {
+        found.extend(
+            policy["Properties"]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (id, s)),
+        );
+    }
+    found
+}
+
+#[test]
+fn iam_is_least_privilege() {
+    let all = statements();
+    assert!(!all.is_empty());
+    for (id, statement) in &all {
+        assert_eq!(statement["Effect"], "Allow", "{id}");
+        for action in statement["Action"].as_array().unwrap() {
+            let action = action.as_str().unwrap();
+            assert!(!action.contains('*'), "{id}: wildcard action {action}");
+        }
+        // ListStreams has no resource-level permissions: the one place "*" is required.
+        if statement["Resource"] == json!(["*"]) {
+            assert_eq!(statement["Action"], json!(["dynamodb:ListStreams"]), "{id}");
+        }
+    }
+    let table_arn = json!([{"Fn::GetAtt": ["RequestsTable", "Arn"]}]);
+    let grants = |holder: &str| -> Vec<(Value, Value)> {
+        all.iter()
+            .filter(|(id, _)| *id == holder)
+            .map(|(_, s)| (s["Action"].clone(), s["Resource"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        grants("ApiRole"),
+        vec![(
+            json!([
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:GetItem"
+            ]),
+            table_arn.clone()
+        )]
+    );
+    assert_eq!(
+        grants("StreamProcessorPolicy"),
+        vec![
+            (json!(["dynamodb:UpdateItem"]), table_arn),
+            (
+                json!([
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator"
+                ]),
+                json!([{"Fn::GetAtt": ["RequestsTable", "StreamArn"]}])
+            ),
+            (json!(["dynamodb:ListStreams"]), json!(["*"])),
+            (
+                json!(["sqs:SendMessage"]),
+                json!([{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}])
+            ),
+            (
+                json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
+                json!([{"Fn::GetAtt": ["StreamProcessorLogs", "Arn"]}])
+            ),
+        ]
+    );
+}
+
+#[test]
+fn the_mapping_follows_the_stream_settings() {
+    let settings = StreamSettings::DEFAULT;
+    let mapping = resource("StreamMapping");
+    let p = &mapping["Properties"];
+    assert_eq!(mapping["Type"], "AWS::Lambda::EventSourceMapping");
+    assert_eq!(
+        p["EventSourceArn"],
+        json!({"Fn::GetAtt": ["RequestsTable", "StreamArn"]})
+    );
+    assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
+    assert_eq!(p["BatchSize"], settings.batch_size);
+    assert_eq!(
+        p["MaximumBatchingWindowInSeconds"],
+        settings.batching_window.as_secs()
+    );
+    assert_eq!(p["BisectBatchOnFunctionError"], true);
+    assert_eq!(p["MaximumRetryAttempts"], settings.maximum_retry_attempts);
+    assert!(settings.maximum_retry_attempts > 0 && settings.maximum_retry_attempts < 10_000);
+    assert_eq!(
+        p["MaximumRecordAgeInSeconds"],
+        settings.maximum_record_age.as_secs()
+    );
+    assert_eq!(
+        p["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let pattern: Value = serde_json::from_str(
+        p["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pattern, json!({"eventName": ["INSERT"]}));
+    // The queue's ARN: its Ref would be the URL, which the mapping refuses.
+    assert_eq!(
+        p["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({"Fn::GetAtt": ["DeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(mapping["DependsOn"], json!(["StreamProcessorPolicy"]));
+    assert_eq!(
+        resource("StreamProcessorPolicy")["Properties"]["Roles"],
+        json!([{"Ref": "StreamProcessorRole"}])
+    );
+    // Switched off by a parameter, for emulators.
+    assert_eq!(mapping["Condition"], "StreamProcessingEnabled");
+    assert_eq!(
+        template()["Conditions"]["StreamProcessingEnabled"],
+        json!({"Fn::Equals": [{"Ref": "StreamProcessing"}, "enabled"]})
+    );
+    assert_eq!(
+        template()["Parameters"]["StreamProcessing"]["AllowedValues"],
+        json!(["enabled", "disabled"])
+    );
+}
+
+#[test]
+fn the_function_is_arm64_al2023_and_configured_as_the_lambda_reads_it() {
+    let function = &resource("StreamProcessor")["Properties"];
+    assert_eq!(function["Runtime"], "provided.al2023");
+    assert_eq!(function["Architectures"], json!(["arm64"]));
+    assert_eq!(function["Handler"], "bootstrap");
+    assert_eq!(
+        function["Role"],
+        json!({"Fn::GetAtt": ["StreamProcessorRole", "Arn"]})
+    );
+    assert_eq!(function["LoggingConfig"]["LogFormat"], "JSON");
+    let retention = resource("StreamProcessorLogs")["Properties"]["RetentionInDays"].as_u64();
+    assert!(retention.is_some_and(|days| days > 0));
+    let variables = function["Environment"]["Variables"].as_object().unwrap();
+    assert_eq!(
+        variables[storefirst_lambda::TABLE_VAR],
+        json!({"Ref": "RequestsTable"})
+    );
+    // What the function reads from this environment is the one stream configuration.
+    let config = storefirst_lambda::Config::from_lookup(|name| {
+        variables.get(name).map(|value| match value {
+            Value::String(text) => text.clone(),
+            _ => "requests-table".to_owned(),
+        })
+    })
+    .expect("the function accepts its environment");
+    assert_eq!(config.settings, StreamSettings::DEFAULT);
+    assert_eq!(config.table_name, "requests-table");
+    assert!(variables.contains_key(storefirst_lambda::RETENTION_VAR));
+}
+
+#[test]
+fn stateful_resources_are_retained_and_the_table_streams_and_expires() {
+    let table = resource("RequestsTable");
+    let p = &table["Properties"];
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        p["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        json!({"AttributeName": "expires_at", "Enabled": true})
+    );
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+    for id in ["RequestsTable", "DeadLetterQueue"] {
+        assert_eq!(resource(id)["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(resource(id)["UpdateReplacePolicy"], "Retain", "{id}");
+    }
+    let queue = &resource("DeadLetterQueue")["Properties"];
+    assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600);
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+}
+
+#[test]
+fn every_method_needs_the_api_key_and_the_deployment_waits_for_them() {
+    let methods = resources_of("AWS::ApiGateway::Method");
+    let verbs: BTreeSet<&str> = methods
+        .iter()
+        .map(|(_, m)| m["Properties"]["HttpMethod"].as_str().unwrap())
+        .collect();
+    assert_eq!(verbs, BTreeSet::from(["GET", "POST", "PUT"]));
+    for (id, method) in &methods {
+        let p = &method["Properties"];
+        assert_eq!(p["ApiKeyRequired"], true, "{id}");
+        assert_eq!(
+            p["Integration"]["Type"], "AWS",
+            "{id}: no function on the request path"
+        );
+        assert_eq!(p["Integration"]["PassthroughBehavior"], "NEVER", "{id}");
+        assert_eq!(
+            p["Integration"]["Credentials"],
+            json!({"Fn::GetAtt": ["ApiRole", "Arn"]}),
+            "{id}"
+        );
+    }
+    let deployments = resources_of("AWS::ApiGateway::Deployment");
+    assert_eq!(deployments.len(), 1);
+    let depends: BTreeSet<&str> = deployments[0].1["DependsOn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for (id, _) in &methods {
+        assert!(depends.contains(id), "the deployment must depend on {id}");
+    }
+    let stage = &resource("ApiStage")["Properties"];
+    assert!(stage["AccessLogSetting"]["DestinationArn"].is_object());
+    let plan = &resource("ApiUsagePlan")["Properties"];
+    assert!(
+        plan["Throttle"]["RateLimit"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0)
+    );
+    assert_eq!(
+        resource("ApiUsagePlanKey")["Properties"]["KeyId"],
+        json!({"Ref": "ApiKey"})
+    );
+}
+
+#[test]
+fn partitions_and_url_suffixes_come_from_pseudo_parameters() {
+    let text = template().to_string();
+    assert!(!text.contains("arn:aws:"), "a hard-coded partition");
+    // Service principals are names, not URLs: the only place amazonaws.com may appear.
+    let principals = text.matches("\"Service\":\"lambda.amazonaws.com\"").count()
+        + text
+            .matches("\"Service\":\"apigateway.amazonaws.com\"")
+            .count();
+    assert_eq!(text.matches("amazonaws.com").count(), principals);
+    assert!(text.contains("${AWS::Partition}") && text.contains("${AWS::URLSuffix}"));
+}
+
+#[test]
+fn alarms_watch_dead_letters_iterator_age_and_errors() {
+    let watched: BTreeSet<&str> = resources_of("AWS::CloudWatch::Alarm")
+        .iter()
+        .map(|(_, a)| a["Properties"]["MetricName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        watched,
+        BTreeSet::from([
+            "ApproximateNumberOfMessagesVisible",
+            "Errors",
+            "IteratorAge"
+        ])
+    );
+    let outputs: BTreeSet<&String> = template()["Outputs"].as_object().unwrap().keys().collect();
+    for output in ["ApiUrl", "TableName", "DeadLetterQueueUrl", "ApiKeyId"] {
+        assert!(outputs.contains(&output.to_owned()), "output {output}");
+    }
+}
+
+#[test]
+fn the_template_fits_in_a_create_stack_call() {
+    // CloudFormation takes at most 51,200 bytes of TemplateBody.
+    let size = storefirst_infra::synthesize().unwrap().len();
+    assert!(
+        size < 51_200,
+        "{size} bytes: upload the template to S3 instead"
+    );
+}

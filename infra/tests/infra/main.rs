@@ -1,0 +1,9 @@
+//! The stack's tests: the committed template is fresh and keeps the invariants of the
+//! design; its mapping templates, rendered by a real VTL engine against moto server's
+//! DynamoDB, answer as the local runtime does; it deploys and deletes on moto server.
+
+mod deploy;
+mod fresh;
+mod invariants;
+mod mapping;
+mod support;

@@ -1,0 +1,482 @@
+//! The API's mapping templates, rendered by a real VTL engine and sent to moto server's
+//! DynamoDB, answer every request as the local runtime does.
+
+use axum::{Router, body::Body, http::Request};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, RequestId, RequestStore, now_millis};
+use storefirst_lambda::DynamoStore;
+use storefirst_local::{api, store::SqliteStore};
+use tower::ServiceExt;
+
+use crate::support::{Case, Moto, REGION, render, resource};
+
+/// What a client sees.
+#[derive(Debug, Clone, PartialEq)]
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    json: Value,
+}
+
+/// API Gateway in front of moto's DynamoDB, as far as the templates decide it: request
+/// template, the integration call, the response template its status selects.
+struct Gateway {
+    moto: Moto,
+    table: String,
+}
+
+impl Gateway {
+    async fn new() -> Self {
+        let moto = Moto::new();
+        let table = moto.create_table().await;
+        Self { moto, table }
+    }
+
+    async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
+        let method_id = match method {
+            "POST" => "ApiPostMethod",
+            "PUT" => "ApiPutMethod",
+            _ => "ApiGetMethod",
+        };
+        let integration = &resource(method_id)["Properties"]["Integration"];
+        let action = integration["Uri"]["Fn::Sub"]
+            .as_str()
+            .and_then(|uri| uri.rsplit('/').next())
+            .expect("an action URI");
+        let request_template = integration["RequestTemplates"]["application/json"]["Fn::Sub"]
+            .as_array()
+            .expect("Fn::Sub [text, variables]");
+        assert_eq!(
+            request_template[1],
+            json!({"TableName": {"Ref": "RequestsTable"}})
+        );
+        let request_template = request_template[0]
+            .as_str()
+            .expect("text")
+            .replace("${TableName}", &self.table);
+        let path = match id {
+            Some(id) => format!("/prod/requests/{id}"),
+            None => "/prod/requests".to_owned(),
+        };
+        let mut headers = json!({});
+        if method != "GET" {
+            headers = json!({"Content-Length": body.len().to_string()});
+        }
+        let params = json!({
+            "path": id.map_or(json!({}), |id| json!({"id": id})),
+            "querystring": {},
+            "header": headers,
+        });
+        let context = json!({
+            "requestId": format!("req-{}", crate::support::unique()),
+            "requestTimeEpoch": now_millis(),
+            "path": path,
+            "stage": "prod",
+            "httpMethod": method,
+        });
+        // API Gateway decodes the body as UTF-8, bytes that are not as U+FFFD.
+        let body = String::from_utf8_lossy(body).into_owned();
+        let case = |template: String, body: String| Case {
+            template,
+            body,
+            params: params.clone(),
+            context: context.clone(),
+        };
+        let request = render(&[case(request_template, body)]).remove(0);
+        let request = request.output.expect("rendered");
+        serde_json::from_str::<Value>(&request).unwrap_or_else(|e| {
+            panic!("the {method} request template made invalid JSON ({e}):\n{request}")
+        });
+        let (status, answer) = self.moto.dynamodb(action, &request).await;
+        let responses = integration["IntegrationResponses"]
+            .as_array()
+            .expect("list");
+        let selected = responses
+            .iter()
+            .find(|r| r["SelectionPattern"] == "[45]\\d{2}" && status >= 400)
+            .or_else(|| responses.iter().find(|r| r["SelectionPattern"].is_null()))
+            .expect("an integration response for every status");
+        let template = selected["ResponseTemplates"]["application/json"]
+            .as_str()
+            .expect("a literal response template")
+            .to_owned();
+        let rendered = render(&[case(template, answer.to_string())]).remove(0);
+        let output = rendered.output.expect("rendered");
+        let json = serde_json::from_str(&output).unwrap_or_else(|e| {
+            panic!(
+                "the {method} response template made invalid JSON ({e}) from {answer}:\n{output}"
+            )
+        });
+        let default_status: u16 = selected["StatusCode"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        Answer {
+            status: rendered.status.unwrap_or(default_status),
+            location: rendered.headers.get("Location").cloned(),
+            json,
+        }
+    }
+
+    async fn item(&self, id: &str) -> Value {
+        let key =
+            json!({"TableName": self.table, "Key": {"id": {"S": id}}, "ConsistentRead": true});
+        let (status, answer) = self.moto.dynamodb("GetItem", &key.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    async fn store(&self) -> DynamoStore {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.moto.url)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .load()
+            .await;
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &self.table)
+    }
+}
+
+/// The local runtime's HTTP API over a fresh SQLite store.
+struct Local {
+    app: Router,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Local {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SqliteStore::open(&dir.path().join("local.db")).expect("a store");
+        let state = api::AppState::new(
+            store.clone(),
+            "key",
+            DEFAULT_BODY_LIMIT,
+            std::time::Duration::from_secs(10),
+        );
+        Self {
+            app: api::app(state),
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
+        let uri = match id {
+            Some(id) => format!("/requests/{}", percent_encode(id)),
+            None => "/requests".to_owned(),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-api-key", "key")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_vec()))
+            .expect("a request");
+        let response = self.app.clone().oneshot(request).await.expect("an answer");
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().expect("ASCII").to_owned());
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        Answer {
+            status,
+            location,
+            json: serde_json::from_slice(&bytes).expect("JSON"),
+        }
+    }
+}
+
+fn percent_encode(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The same answer, server-chosen values (ids, timestamps) and error wording aside.
+fn check_same(what: &str, aws: &Answer, local: &Answer) {
+    assert_eq!(
+        aws.status, local.status,
+        "{what}: AWS {aws:?}, local {local:?}"
+    );
+    let normalize = |answer: &Answer| {
+        let mut json = answer.json.clone();
+        if let Some(map) = json.as_object_mut() {
+            for server_chosen in ["created_at", "updated_at"] {
+                if let Some(value) = map.get_mut(server_chosen) {
+                    assert!(value.as_i64().is_some_and(|t| t > 0), "{what}: {answer:?}");
+                    *value = json!("a timestamp");
+                }
+            }
+            if let Some(message) = map.get_mut("message") {
+                assert!(
+                    message.as_str().is_some_and(|m| !m.is_empty()),
+                    "{what}: {answer:?}"
+                );
+                *message = json!("a message");
+            }
+        }
+        json
+    };
+    let (aws_json, local_json) = (normalize(aws), normalize(local));
+    if aws.json.get("id").is_some() && local.json.get("id").is_some() && what.contains("POST") {
+        let without_id = |mut json: Value| {
+            json.as_object_mut().expect("object").remove("id");
+            json
+        };
+        assert_eq!(without_id(aws_json), without_id(local_json), "{what}");
+    } else {
+        assert_eq!(aws_json, local_json, "{what}");
+    }
+    match (&aws.location, &local.location) {
+        (Some(aws_location), Some(local_location)) => {
+            let id = aws.json["id"].as_str().expect("an id");
+            assert!(
+                aws_location.ends_with(&format!("/requests/{id}")),
+                "{what}: {aws_location}"
+            );
+            assert!(
+                local_location.starts_with("/requests/"),
+                "{what}: {local_location}"
+            );
+        }
+        (None, None) => {}
+        _ => panic!("{what}: Location AWS {aws:?}, local {local:?}"),
+    }
+}
+
+/// Bodies that break naive escaping: quotes, backslashes, control characters, unicode
+/// beyond the BMP, VTL and JSON look-alikes, nesting, odd whitespace.
+fn tricky_bodies() -> Vec<String> {
+    let mut bodies: Vec<String> = [
+        r#"{"note":"it's Ana's order, isn't it?"}"#,
+        r#"{"a":"\\'","b":"\\\\'","c":"'\\"}"#,
+        r#"{"path":"C:\\temp\\new","quote":"\"quoted\"","tab":"\t"}"#,
+        "{\"lines\":\"one\\ntwo\\r\\n\",\n\t\"spaced\" :  true\r\n}",
+        "{\"del\":\"\u{7f}\",\"ctl\":\"\\u0001\\u001f\"}",
+        r#"{"emoji":"🍕🍝","accents":"café ñandú","cjk":"寿司","escaped":"\u00e9\ud83c\udf55"}"#,
+        r#"{"nested":{"a":[1,2,{"b":null,"c":[true,false]}],"d":{"e":{"f":-1.5e3}}}}"#,
+        r##"{"html":"</script><script>alert('x')</script>","dollar":"$input.body","vtl":"#set($x = 1)${x}"}"##,
+        r#"{"slashes":"a/b\/c","unicode escapes":"\u2028\u2029\u0000"}"#,
+        "{}",
+        "  {\"padded\": 1}  ",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // Exactly at the limit, in two-byte characters: counted in bytes, as locally.
+    let fill = (DEFAULT_BODY_LIMIT - r#"{"p":""}"#.len()) / 2;
+    bodies.push(format!(r#"{{"p":"{}"}}"#, "é".repeat(fill)));
+    bodies
+}
+
+#[tokio::test]
+async fn accepted_bodies_are_stored_verbatim_and_read_back_as_locally() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    for (index, body) in tricky_bodies().iter().enumerate() {
+        let id = format!("body-{index}");
+        for (what, method, id) in [
+            (format!("PUT body {index}"), "PUT", Some(id.as_str())),
+            (format!("POST body {index}"), "POST", None),
+        ] {
+            let aws = gateway.call(method, id, body.as_bytes()).await;
+            let here = local.call(method, id, body.as_bytes()).await;
+            check_same(&what, &aws, &here);
+            assert_eq!(aws.status, 202, "{what}: {aws:?}");
+            let stored_id = aws.json["id"].as_str().expect("an id").to_owned();
+            let item = gateway.item(&stored_id).await;
+            assert_eq!(
+                item["Item"]["request"]["S"].as_str(),
+                Some(body.as_str()),
+                "{what}: DynamoDB must hold the body verbatim"
+            );
+            assert_eq!(
+                (&item["Item"]["status"], &item["Item"]["attempts"]),
+                (&json!({"S": "pending"}), &json!({"N": "0"})),
+                "{what}"
+            );
+            let local_id = here.json["id"].as_str().expect("an id").to_owned();
+            let aws_get = gateway.call("GET", Some(&stored_id), b"").await;
+            let local_get = local.call("GET", Some(&local_id), b"").await;
+            check_same(&format!("GET after {what}"), &aws_get, &local_get);
+            assert_eq!(
+                aws_get.json["request"].as_str(),
+                Some(body.as_str()),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn put_is_idempotent_and_conflicts_are_409() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    let (first, other) = (r#"{"dish":"margherita"}"#, r#"{"dish":"marinara"}"#);
+    let id = Some("idempotent-1");
+    for (what, body, status) in [
+        ("first PUT", first, 202),
+        ("retry with the same body", first, 202),
+        ("another body", other, 409),
+    ] {
+        let before = gateway.item("idempotent-1").await;
+        let aws = gateway.call("PUT", id, body.as_bytes()).await;
+        check_same(what, &aws, &local.call("PUT", id, body.as_bytes()).await);
+        assert_eq!(aws.status, status, "{what}: {aws:?}");
+        if what != "first PUT" {
+            assert_eq!(
+                gateway.item("idempotent-1").await,
+                before,
+                "{what} changed the item"
+            );
+        }
+    }
+    let aws = gateway.call("GET", id, b"").await;
+    check_same("GET", &aws, &local.call("GET", id, b"").await);
+    assert_eq!(aws.json["request"], first);
+}
+
+#[tokio::test]
+async fn refused_requests_store_nothing_and_answer_as_locally() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    let limit = DEFAULT_BODY_LIMIT;
+    let padded = |size: usize| format!(r#"{{"pad":"{}"}}"#, "x".repeat(size - 10)).into_bytes();
+    // Fewer characters than the limit, more bytes.
+    let wide = format!(r#"{{"p":"{}"}}"#, "é".repeat(limit / 2 + 1)).into_bytes();
+    let long_id = "x".repeat(129);
+    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>)> = vec![
+        ("POST empty", "POST", None, Vec::new()),
+        ("PUT empty", "PUT", Some("empty"), Vec::new()),
+        ("PUT blank", "PUT", Some("blank"), b"  \n\t ".to_vec()),
+        ("POST one byte over", "POST", None, padded(limit + 1)),
+        ("PUT one byte over", "PUT", Some("over"), padded(limit + 1)),
+        ("PUT over in bytes only", "PUT", Some("wide"), wide),
+        (
+            "PUT not UTF-8",
+            "PUT",
+            Some("latin1"),
+            b"{\"a\":\"\xff\xfe\"}".to_vec(),
+        ),
+        ("POST not UTF-8", "POST", None, b"{\"a\":\"\xe9\"}".to_vec()),
+        (
+            "PUT id with a space",
+            "PUT",
+            Some("has space"),
+            b"{}".to_vec(),
+        ),
+        ("PUT id too long", "PUT", Some(&long_id), b"{}".to_vec()),
+        ("PUT id not ASCII", "PUT", Some("café"), b"{}".to_vec()),
+        ("GET id with a slash", "GET", Some("a/b"), Vec::new()),
+        ("GET id too long", "GET", Some(&long_id), Vec::new()),
+    ];
+    let before = gateway
+        .moto
+        .dynamodb("Scan", &json!({"TableName": gateway.table}).to_string())
+        .await;
+    for (what, method, id, body) in cases {
+        let aws = gateway.call(method, id, &body).await;
+        check_same(what, &aws, &local.call(method, id, &body).await);
+        assert!(matches!(aws.status, 400 | 413), "{what}: {aws:?}");
+    }
+    let after = gateway
+        .moto
+        .dynamodb("Scan", &json!({"TableName": gateway.table}).to_string())
+        .await;
+    assert_eq!(before, after, "a refused request wrote to the table");
+}
+
+#[tokio::test]
+async fn get_shows_outcomes_and_hides_expired_items_as_locally() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    let aws_store = gateway.store().await;
+    let now = now_millis() / 1000;
+    let outcomes = [
+        (
+            "succeeded",
+            Outcome::Succeeded {
+                result: json!({"total_cents": 1900, "items": 2, "note": "it's \"done\" 🍕"}),
+                expires_at: now + 3600,
+            },
+        ),
+        (
+            "rejected",
+            Outcome::Rejected {
+                error: r#"unknown dish "sushi" in Ana's order \ 寿司"#.into(),
+            },
+        ),
+        (
+            "transient",
+            Outcome::Transient {
+                error: "the kitchen is offline".into(),
+            },
+        ),
+        (
+            "expired",
+            Outcome::Succeeded {
+                result: json!({"total_cents": 700, "items": 1}),
+                expires_at: now - 1,
+            },
+        ),
+    ];
+    for (name, outcome) in outcomes {
+        let id = RequestId::parse(&format!("outcome-{name}")).expect("a valid id");
+        let body = r#"{"restaurant":"Roma","items":[{"dish":"margherita","quantity":2}]}"#;
+        let put = gateway
+            .call("PUT", Some(id.as_str()), body.as_bytes())
+            .await;
+        check_same(
+            name,
+            &put,
+            &local.call("PUT", Some(id.as_str()), body.as_bytes()).await,
+        );
+        aws_store
+            .record_outcome(&id, &outcome)
+            .await
+            .expect("moto takes the outcome");
+        local
+            .store
+            .record_outcome(&id, &outcome)
+            .await
+            .expect("SQLite takes the outcome");
+        let aws = gateway.call("GET", Some(id.as_str()), b"").await;
+        check_same(
+            &format!("GET {name}"),
+            &aws,
+            &local.call("GET", Some(id.as_str()), b"").await,
+        );
+        let expected = if name == "expired" { 404 } else { 200 };
+        assert_eq!(aws.status, expected, "{name}: {aws:?}");
+    }
+    let aws = gateway.call("GET", Some("never-written"), b"").await;
+    check_same(
+        "GET unknown",
+        &aws,
+        &local.call("GET", Some("never-written"), b"").await,
+    );
+    assert_eq!(aws.status, 404);
+}
+
+#[tokio::test]
+async fn dynamodb_failures_are_never_2xx() {
+    // A table that is gone, as after a bad deploy: DynamoDB's error must reach the client.
+    let gateway = Gateway {
+        moto: Moto::new(),
+        table: format!("missing-{}", crate::support::unique()),
+    };
+    for (method, id) in [("POST", None), ("PUT", Some("x")), ("GET", Some("x"))] {
+        let answer = gateway.call(method, id, br#"{"a":1}"#).await;
+        assert_eq!(answer.status, 503, "{method}: {answer:?}");
+        assert!(answer.json["message"].is_string(), "{method}: {answer:?}");
+    }
+}

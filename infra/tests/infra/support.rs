@@ -1,0 +1,215 @@
+//! What the test areas share: the synthesized template, the VTL harness, and moto server
+//! spoken to as API Gateway speaks to DynamoDB (the JSON protocol, raw).
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    process::{Command, Stdio},
+    sync::OnceLock,
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Set by `cargo xtask test` (xtask/src/tools.rs).
+pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
+pub const VTL_PYTHON_VAR: &str = "STOREFIRST_VTL_PYTHON";
+pub const REGION: &str = "us-east-1";
+
+/// The synthesized template, as deployed.
+pub fn template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let text = storefirst_infra::synthesize().unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&text).expect("synthesis writes JSON")
+    })
+}
+
+pub fn resource(id: &str) -> &'static Value {
+    let resource = &template()["Resources"][id];
+    assert!(resource.is_object(), "the template has no resource {id}");
+    resource
+}
+
+/// The resources of one type, with their logical ids.
+pub fn resources_of(kind: &str) -> Vec<(&'static str, &'static Value)> {
+    template()["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+fn required_var(name: &str, what: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: this test needs {what}. Run the tests with `cargo xtask test`, \
+             which installs it under target/tools and sets {name}"
+        )
+    })
+}
+
+pub fn moto_url() -> String {
+    required_var(MOTO_URL_VAR, "moto server")
+}
+
+/// One template rendering: the template, the method request, and `$context`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    pub template: String,
+    pub body: String,
+    pub params: Value,
+    pub context: Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rendered {
+    pub output: Option<String>,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub error: Option<String>,
+}
+
+/// Renders every case with airspeed-ext (render.py beside this file), in one process.
+pub fn render(cases: &[Case]) -> Vec<Rendered> {
+    let python = required_var(
+        VTL_PYTHON_VAR,
+        "a Python with airspeed-ext (the VTL engine)",
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/infra/render.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {python}: {e}"));
+    let input = serde_json::to_vec(cases).expect("cases serialize");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&input)
+        .expect("the harness reads its cases");
+    let output = child.wait_with_output().expect("the harness runs");
+    assert!(
+        output.status.success(),
+        "render.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered: Vec<Rendered> =
+        serde_json::from_slice(&output.stdout).expect("render.py answers JSON");
+    for (case, rendered) in cases.iter().zip(&rendered) {
+        if let Some(error) = &rendered.error {
+            panic!("the template did not render: {error}\n{}", case.template);
+        }
+    }
+    rendered
+}
+
+/// moto server, spoken to without an SDK, as API Gateway's integrations do.
+pub struct Moto {
+    pub url: String,
+    client: reqwest::Client,
+}
+
+impl Moto {
+    pub fn new() -> Self {
+        Self {
+            url: moto_url(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// moto reads the service and region from the credential scope; it checks no signature.
+    fn authorization(service: &str) -> String {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=test/20250101/{REGION}/{service}/aws4_request, \
+             SignedHeaders=host, Signature=0"
+        )
+    }
+
+    /// A DynamoDB call: the status and the JSON answer.
+    pub async fn dynamodb(&self, action: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(&self.url)
+            .header("X-Amz-Target", format!("DynamoDB_20120810.{action}"))
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .header("Authorization", Self::authorization("dynamodb"))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto at {}: {e}", self.url));
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("moto answered {action} with {status}: {text}"));
+        (status, json)
+    }
+
+    /// A CloudFormation (query protocol) call: the status and the XML answer.
+    pub async fn cloudformation(&self, params: &[(&str, &str)]) -> (u16, String) {
+        let response = self
+            .client
+            .post(&self.url)
+            .header("Authorization", Self::authorization("cloudformation"))
+            .form(params)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto at {}: {e}", self.url));
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a body"))
+    }
+
+    pub async fn s3_put(&self, path: &str, body: Vec<u8>) {
+        let response = self
+            .client
+            .put(format!("{}/{path}", self.url))
+            .header("Authorization", Self::authorization("s3"))
+            .body(body)
+            .send()
+            .await
+            .expect("moto answers");
+        assert!(
+            response.status().is_success(),
+            "S3 PUT {path}: {response:?}"
+        );
+    }
+
+    /// A table defined as the template defines the requests table, under a fresh name.
+    pub async fn create_table(&self) -> String {
+        let properties = &resource("RequestsTable")["Properties"];
+        let name = format!("requests-{}", unique());
+        let request = json!({
+            "TableName": name,
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "KeySchema": properties["KeySchema"],
+            "BillingMode": properties["BillingMode"],
+        });
+        let (status, answer) = self.dynamodb("CreateTable", &request.to_string()).await;
+        assert_eq!(status, 200, "CreateTable: {answer}");
+        name
+    }
+}
+
+/// A name no other test run uses on the same moto server.
+pub fn unique() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    format!("{:x}-{}", nanos, std::process::id())
+}
+
+/// The text of every `<name>` element of an XML answer.
+pub fn xml_values<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| rest.split(close.as_str()).next())
+        .collect()
+}
