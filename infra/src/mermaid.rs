@@ -34,23 +34,21 @@ pub fn mermaid(template: &Value) -> String {
         out.push_str("  end\n");
     }
     for (id, resource) in resources {
-        let mut targets = referenced_ids(&resource["Properties"]);
-        for dependency in resource["DependsOn"].as_array().into_iter().flatten() {
-            targets.extend(dependency.as_str().map(str::to_owned));
+        let references = referenced_ids(&resource["Properties"]);
+        let mut order_only: Vec<&str> = resource["DependsOn"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|target| !references.iter().any(|r| r == target))
+            .collect();
+        order_only.sort();
+        // A reference is a solid arrow; a DependsOn that only orders creation, dotted.
+        for target in &references {
+            out.push_str(&format!("  {id} --> {target}\n"));
         }
-        targets.sort();
-        targets.dedup();
-        for target in targets {
-            let arrow = if resource["DependsOn"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|t| *t == *target))
-                && !referenced_ids(&resource["Properties"]).contains(&target)
-            {
-                "-.->"
-            } else {
-                "-->"
-            };
-            out.push_str(&format!("  {id} {arrow} {target}\n"));
+        for target in order_only {
+            out.push_str(&format!("  {id} -.-> {target}\n"));
         }
     }
     out

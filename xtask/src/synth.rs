@@ -82,3 +82,21 @@ fn checkov_skips(text: &str) -> anyhow::Result<String> {
     }
     Ok(ids.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{CHECKOV_SKIPS, checkov_skips};
+
+    #[test]
+    fn every_skipped_check_has_a_reason() {
+        let file = "# comment\n\nCKV_A: why\n  CKV_B : because  \n";
+        assert_eq!(checkov_skips(file).unwrap(), "CKV_A,CKV_B");
+        for bad in ["CKV_C", "CKV_C:", "CKV_C:   ", ": reason"] {
+            let error = checkov_skips(bad).unwrap_err().to_string();
+            assert!(error.contains("CHECK_ID: why"), "{bad}: {error}");
+        }
+        let committed = std::fs::read_to_string(crate::project_root().join(CHECKOV_SKIPS))
+            .expect("the skips file");
+        assert!(checkov_skips(&committed).is_ok());
+    }
+}

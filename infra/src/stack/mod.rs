@@ -16,6 +16,10 @@ use table::RequestsTable;
 /// The parameter that switches the event source mapping off, and its condition.
 pub const STREAM_PROCESSING: &str = "StreamProcessing";
 pub const STREAM_PROCESSING_ENABLED: &str = "StreamProcessingEnabled";
+/// The parameters `cargo xtask deploy` fills: the assets bucket, and the key of each
+/// function's zip in it.
+pub const ARTIFACT_BUCKET: &str = "ArtifactBucket";
+pub const STREAM_PROCESSOR_KEY: &str = "StreamProcessorKey";
 const HAS_ALARM_TOPIC: &str = "HasAlarmTopic";
 
 /// The whole stack, reading the one stream configuration the local runtime reads.
@@ -25,13 +29,13 @@ pub fn stack(settings: &StreamSettings) -> Template {
          the 202; the table's stream drives the stream-processor function.",
     );
     let bucket = template.parameter(
-        "ArtifactBucket",
+        ARTIFACT_BUCKET,
         Parameter::string(
             "The S3 bucket that holds the function's zip (cargo xtask deploy uploads it)",
         ),
     );
     let key = template.parameter(
-        "StreamProcessorKey",
+        STREAM_PROCESSOR_KEY,
         Parameter::string("The S3 key of the stream-processor zip, named by its content hash"),
     );
     let switch = template.parameter(
