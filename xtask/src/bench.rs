@@ -2,7 +2,8 @@ use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};
 
-/// Measures ingest, processing latency and memory of the release build, side by side.
+/// Measures ingest, processing latency, memory and the Lambda handler (batch time, cold
+/// start beside Node.js) of the release builds, side by side.
 #[derive(Args)]
 pub struct Bench {
     /// Seconds measured per load level.
@@ -16,15 +17,18 @@ pub struct Bench {
 impl Bench {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         crate::step("building the release binaries");
-        cmd!(sh, "cargo build --release --package storefirst-local --package storefirst-bench")
-            .run()
-            .context("the release build failed; fix it and run `cargo xtask bench` again")?;
+        cmd!(
+            sh,
+            "cargo build --release --package storefirst-local --package storefirst-bench --package storefirst-lambda"
+        )
+        .run()
+        .context("the release build failed; fix it and run `cargo xtask bench` again")?;
         let Bench { seconds, clients } = self;
         let seconds = seconds.to_string();
         crate::step("running the benchmarks (the machine should be otherwise idle)");
         cmd!(
             sh,
-            "target/release/storefirst-bench --local target/release/storefirst-local --out target/storefirst/bench --seconds {seconds} --clients {clients}"
+            "target/release/storefirst-bench --local target/release/storefirst-local --stream-processor target/release/stream-processor --out target/storefirst/bench --seconds {seconds} --clients {clients}"
         )
         .run()
         .context("the benchmark failed")?;

@@ -1,6 +1,7 @@
 //! `storefirst-bench`: what `cargo xtask bench` runs. Every comparison is measured side by
 //! side in one run, against the release build of `storefirst-local`.
 
+mod lambda;
 mod loadgen;
 
 use std::{
@@ -38,6 +39,15 @@ struct Args {
     /// Concurrent clients, one load level each.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     clients: Vec<usize>,
+    /// The native `stream-processor` for the cold-start comparison.
+    #[arg(long)]
+    stream_processor: PathBuf,
+    /// Node.js, for the cold-start comparison.
+    #[arg(long, default_value = "node")]
+    node: PathBuf,
+    /// Which parts to run.
+    #[arg(long, value_delimiter = ',', default_value = "ingest,lambda")]
+    only: Vec<String>,
     /// Extra arguments for `storefirst-local`, e.g. `--concurrency=32`.
     #[arg(long, allow_hyphen_values = true)]
     local_arg: Vec<String>,
@@ -177,6 +187,65 @@ fn get_unknown() -> loadgen::MakeRequest {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
+    if args.only.iter().any(|part| part == "ingest") {
+        ingest(&args).await?;
+    }
+    if args.only.iter().any(|part| part == "lambda") {
+        lambda(&args).await?;
+    }
+    Ok(())
+}
+
+async fn lambda(args: &Args) -> anyhow::Result<()> {
+    println!("\nLambda handler: 100-record batch in process (in-memory store), 200 runs");
+    let batch = lambda::batch_time(200).await?;
+    println!("cold start: native stream-processor vs Node.js, 10 starts each, alternating");
+    let node_handler = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/handler.mjs");
+    let node_handler = node_handler.to_str().context("a UTF-8 path")?;
+    let (mut native, mut node) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        native.push(lambda::cold_start(&args.stream_processor, &[]).await?);
+        node.push(
+            lambda::cold_start(&args.node, &[node_handler])
+                .await
+                .context("Node.js is needed for the comparison: install it (e.g. apt-get install nodejs)")?,
+        );
+    }
+    let (native, node) = (lambda::Stats::of(native), lambda::Stats::of(node));
+    let ratio = node.median_ms / native.median_ms.max(f64::MIN_POSITIVE);
+    println!(
+        "\n{:<40} {:>10} {:>10} {:>10}",
+        "", "median ms", "min ms", "max ms"
+    );
+    println!(
+        "{:<40} {:>10.3} {:>10.3} {:>10.3}",
+        "handler, 100-record batch", batch.median_ms, batch.min_ms, batch.max_ms
+    );
+    println!(
+        "{:<40} {:>10.1} {:>10.1} {:>10.1}",
+        "cold start, native stream-processor", native.median_ms, native.min_ms, native.max_ms
+    );
+    println!(
+        "{:<40} {:>10.1} {:>10.1} {:>10.1}",
+        "cold start, Node.js handler", node.median_ms, node.min_ms, node.max_ms
+    );
+    println!(
+        "Node.js / native cold start: {ratio:.1}x (native also makes 100 UpdateItem calls to a local endpoint)"
+    );
+    let report = json!({
+        "machine": machine(),
+        "handler_batch_100": batch,
+        "cold_start_native": native,
+        "cold_start_node": node,
+        "node_over_native": ratio,
+    });
+    let path = args.out.join("lambda.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+async fn ingest(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let measure = Duration::from_secs(args.seconds);
     let warmup = Duration::from_secs(1);

@@ -1,0 +1,178 @@
+//! The Lambda side: the handler's time for a 100-record batch in process, and cold start
+//! (process start to first invocation answered) of the native `stream-processor` beside a
+//! Node.js handler, both served by the same minimal Lambda Runtime API.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use aws_lambda_events::event::dynamodb::Event;
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+    routing::{get, post},
+};
+use serde::Serialize;
+use storefirst_domain::{StreamSettings, memory::MemoryStore, restaurant::RestaurantOrders};
+use storefirst_lambda::StreamHandler;
+use tokio::sync::mpsc;
+
+/// AWS's documented event shape, 100 INSERTs of restaurant orders.
+const BATCH: &str = include_str!("../../lambda/tests/lambda/fixtures/batch-100.json");
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub runs: usize,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Stats {
+    pub fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        Self {
+            runs: samples.len(),
+            median_ms: samples.get(samples.len() / 2).map_or(0.0, ms),
+            min_ms: samples.first().map_or(0.0, ms),
+            max_ms: samples.last().map_or(0.0, ms),
+        }
+    }
+}
+
+/// `StreamHandler::handle` on the 100-record batch with an in-memory store, fresh per run.
+pub async fn batch_time(runs: usize) -> anyhow::Result<Stats> {
+    let event: Event = serde_json::from_str(BATCH)?;
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let handler = StreamHandler::new(
+            Arc::new(RestaurantOrders),
+            Arc::new(MemoryStore::default()),
+            StreamSettings::DEFAULT,
+        );
+        let event = event.clone();
+        let started = Instant::now();
+        let response = handler.handle(event).await;
+        samples.push(started.elapsed());
+        if !response.batch_item_failures.is_empty() {
+            bail!("the handler reported failures on a clean batch");
+        }
+    }
+    Ok(Stats::of(samples))
+}
+
+#[derive(Clone)]
+struct RuntimeApi {
+    responses: mpsc::UnboundedSender<String>,
+    served: Arc<Mutex<bool>>,
+}
+
+async fn next(State(api): State<RuntimeApi>) -> impl IntoResponse {
+    let first = !std::mem::replace(&mut *api.served.lock().expect("not poisoned"), true);
+    if !first {
+        // One invocation per process: later polls wait until the process is killed.
+        futures::future::pending::<()>().await;
+    }
+    let deadline = (std::time::SystemTime::now() + Duration::from_secs(60))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        .to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        "bench-1".parse().expect("valid"),
+    );
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        deadline.parse().expect("valid"),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:bench"
+            .parse()
+            .expect("valid"),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000"
+            .parse()
+            .expect("valid"),
+    );
+    (headers, BATCH)
+}
+
+async fn answered(State(api): State<RuntimeApi>, body: String) -> StatusCode {
+    let _ = api.responses.send(body);
+    StatusCode::ACCEPTED
+}
+
+async fn failed(State(api): State<RuntimeApi>, body: String) -> StatusCode {
+    let _ = api.responses.send(format!("ERROR {body}"));
+    StatusCode::ACCEPTED
+}
+
+/// Stands in for DynamoDB's UpdateItem, so the native handler's writes cost a local round trip.
+async fn dynamodb() -> impl IntoResponse {
+    ([("content-type", "application/x-amz-json-1.0")], "{}")
+}
+
+/// Starts `program` against a fresh Runtime API and times its answer to the first invocation.
+pub async fn cold_start(program: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+    let (responses, mut answers) = mpsc::unbounded_channel();
+    let api = RuntimeApi {
+        responses,
+        served: Arc::new(Mutex::new(false)),
+    };
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(answered),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(failed))
+        .route("/2018-06-01/runtime/init/error", post(failed))
+        .route("/", post(dynamodb))
+        .with_state(api);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_ENDPOINT_URL", format!("http://{addr}"))
+        .env("TABLE_NAME", "storefirst-requests")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let answer = tokio::time::timeout(Duration::from_secs(30), answers.recv()).await;
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    match answer {
+        Ok(Some(body)) if body.contains("batchItemFailures") => Ok(elapsed),
+        Ok(Some(body)) => bail!("{} answered {body}", program.display()),
+        _ => bail!(
+            "{} did not answer its first invocation within 30 s",
+            program.display()
+        ),
+    }
+}
