@@ -7,7 +7,8 @@ use xshell::{Shell, cmd};
 
 use crate::tools;
 
-/// Builds the Lambda functions as arm64 (Graviton) zips with cargo-lambda and zig.
+/// Builds the Lambda functions as arm64 (Graviton) zips with cargo-lambda and zig, with
+/// the `lambda` profile (release, optimized for size).
 #[derive(Args)]
 pub struct Build {}
 
@@ -26,7 +27,14 @@ impl Build {
 pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     let tools = tools::CARGO_LAMBDA.ensure(sh)?;
     let rustc = arm64_rustc(sh)?;
-    crate::step(format!("cargo lambda build --release --arm64 ({TARGET})"));
+    let compiler = rustc
+        .as_ref()
+        .map_or("the active toolchain".to_owned(), |rustc| {
+            rustc.display().to_string()
+        });
+    crate::step(format!(
+        "cargo lambda build --profile lambda --arm64 ({TARGET}, compiled by {compiler})"
+    ));
     // The venv's python3 comes first, so cargo-lambda finds zig as `python3 -m ziglang`.
     let path = std::env::join_paths(
         std::iter::once(tools.clone()).chain(std::env::split_paths(&sh.var("PATH")?)),
@@ -36,7 +44,7 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     // The target check would call `rustup target add`; `arm64_rustc` has done that job.
     cmd!(
         sh,
-        "{tools}/cargo-lambda lambda build --release --arm64 --output-format zip --package storefirst-lambda --skip-target-check"
+        "{tools}/cargo-lambda lambda build --profile lambda --arm64 --output-format zip --package storefirst-lambda --skip-target-check"
     )
     .run()
     .context("cargo lambda build failed: fix the error above and run `cargo xtask build` again")?;

@@ -34,8 +34,9 @@ pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
     let sequence_number = change
         .sequence_number
         .ok_or(DecodeError::NoSequenceNumber)?;
-    let event = ChangeEvent::parse(&record.event_name)
-        .ok_or_else(|| DecodeError::UnknownEvent(record.event_name.clone()))?;
+    let Some(event) = ChangeEvent::parse(&record.event_name) else {
+        return Err(DecodeError::UnknownEvent(record.event_name));
+    };
     let key: Key = serde_dynamo::from_item(change.keys).map_err(DecodeError::NoId)?;
     let id = RequestId::parse(&key.id)?;
     let body = match change.new_image.remove("request") {
@@ -47,7 +48,7 @@ pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
             })
             .ok(),
         // moto emits a key-only INSERT before the full one when UpdateItem creates an item;
-        // failing the request for it would lose a request that has its body.
+        // processing it would fail a request that does have a body.
         None if event == ChangeEvent::Insert => return Err(DecodeError::NoRequest),
         None => None,
     };

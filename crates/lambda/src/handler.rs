@@ -17,10 +17,11 @@ pub struct StreamHandler<P, S> {
 }
 
 impl<P: Processor, S: RequestStore> StreamHandler<P, S> {
-    pub fn new(processor: P, store: S, settings: StreamSettings) -> Self {
+    /// Shared handles, as [`process_batch`] takes them, so a caller can keep its own.
+    pub fn new(processor: Arc<P>, store: Arc<S>, settings: StreamSettings) -> Self {
         Self {
-            processor: Arc::new(processor),
-            store: Arc::new(store),
+            processor,
+            store,
             settings,
         }
     }

@@ -1,6 +1,8 @@
 //! The `stream-processor` Lambda function: DynamoDB stream batches in,
 //! `batchItemFailures` out.
 
+use std::sync::Arc;
+
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use storefirst_domain::restaurant::RestaurantOrders;
@@ -24,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
     // credentials are fetched at the first request.
     let aws = aws_config::load_from_env().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
-    let handler = StreamHandler::new(RestaurantOrders, store, config.settings);
+    let handler = StreamHandler::new(Arc::new(RestaurantOrders), Arc::new(store), config.settings);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, std::convert::Infallible>(handler.handle(event.payload).await)

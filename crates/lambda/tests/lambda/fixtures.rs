@@ -1,67 +1,41 @@
 //! DynamoDB stream events in AWS's documented shape drive the handler to the right
 //! response. The store here is in memory: the moto tests prove the DynamoDB one.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
-use serde_json::json;
-use storefirst_domain::{Outcome, RequestId, RequestStore, StoreError, StreamSettings, Written};
+use serde_json::{Value, json};
+use storefirst_domain::{
+    RequestId, Status, StreamSettings,
+    memory::{MemoryItem, MemoryStore},
+};
 use storefirst_lambda::StreamHandler;
 
 use crate::support::Kitchen;
 
-/// Records each outcome; a second one for a finished request is a duplicate. Clones
-/// share the record, so the test keeps one while the handler owns the other.
-#[derive(Default, Clone)]
-struct MemoryStore {
-    outcomes: Arc<Mutex<HashMap<String, Vec<Outcome>>>>,
-}
-
-impl RequestStore for MemoryStore {
-    async fn record_outcome(
-        &self,
-        id: &RequestId,
-        outcome: &Outcome,
-    ) -> Result<Written, StoreError> {
-        let mut outcomes = self.outcomes.lock().unwrap();
-        let history = outcomes.entry(id.to_string()).or_default();
-        if history
-            .iter()
-            .any(|earlier| !matches!(earlier, Outcome::Transient { .. }))
-        {
-            return Ok(Written::AlreadyDone);
-        }
-        history.push(outcome.clone());
-        Ok(Written::Applied)
-    }
-}
-
-fn kind(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Succeeded { .. } => "succeeded",
-        Outcome::Rejected { .. } => "rejected",
-        Outcome::Transient { .. } => "transient",
-    }
-}
-
-/// Runs `fixture` through the handler and compares the response's failures and the
-/// outcome written for each request id.
+/// Runs `fixture` through the handler and compares the response with the sequence
+/// numbers to retry, and each request's item with its expected status and attempts (a
+/// request not listed must have no outcome).
 async fn check(
     fixture: &str,
     expected_failures: &[&str],
-    expected_outcomes: &[(&str, &str)],
-) -> HashMap<String, Vec<Outcome>> {
+    expected_items: &[(&str, Status, u32)],
+) -> Arc<MemoryStore> {
     let path = format!(
         "{}/tests/lambda/fixtures/{fixture}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let event: Event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
-    let store = MemoryStore::default();
-    let handler = StreamHandler::new(Kitchen, store.clone(), StreamSettings::DEFAULT);
+    let ids: Vec<RequestId> = event
+        .records
+        .iter()
+        .filter_map(|record| record.change.keys.get("id"))
+        .filter_map(|id| serde_dynamo::from_attribute_value::<_, String>(id.clone()).ok())
+        .filter_map(|id| RequestId::parse(&id).ok())
+        .collect();
+    let store = Arc::new(MemoryStore::default());
+    let handler = StreamHandler::new(Arc::new(Kitchen), store.clone(), StreamSettings::DEFAULT);
     let response = handler.handle(event).await;
     // What Lambda reads: the JSON, not the Rust type.
     let failures: Vec<_> = expected_failures
@@ -73,28 +47,28 @@ async fn check(
         json!({ "batchItemFailures": failures }),
         "{fixture}: the response"
     );
-    let outcomes = std::mem::take(&mut *store.outcomes.lock().unwrap());
-    let mut got: Vec<(String, &str)> = outcomes
-        .iter()
-        .flat_map(|(id, history)| history.iter().map(move |o| (id.clone(), kind(o))))
-        .collect();
-    got.sort();
-    let mut want: Vec<(String, &str)> = expected_outcomes
-        .iter()
-        .map(|(id, k)| (id.to_string(), *k))
-        .collect();
-    want.sort();
-    assert_eq!(got, want, "{fixture}: outcomes written");
-    outcomes
+    for id in ids {
+        let got = store.item(&id).map(|item| (item.status, item.attempts));
+        let want = expected_items
+            .iter()
+            .find(|(expected, _, _)| *expected == id.as_str())
+            .map(|(_, status, attempts)| (*status, *attempts));
+        assert_eq!(got, want, "{fixture}: {id}");
+    }
+    store
+}
+
+fn item(store: &MemoryStore, id: &str) -> MemoryItem {
+    store
+        .item(&RequestId::parse(id).unwrap())
+        .expect("an outcome was written")
 }
 
 #[tokio::test]
 async fn insert() {
-    let outcomes = check("insert.json", &[], &[("order-1", "succeeded")]).await;
-    let Outcome::Succeeded { result, .. } = &outcomes["order-1"][0] else {
-        unreachable!("checked above")
-    };
-    assert_eq!(result, &json!({ "total_cents": 1900, "items": 2 }));
+    let store = check("insert.json", &[], &[("order-1", Status::Succeeded, 1)]).await;
+    let result: Option<Value> = item(&store, "order-1").result;
+    assert_eq!(result, Some(json!({ "total_cents": 1900, "items": 2 })));
 }
 
 #[tokio::test]
@@ -127,19 +101,22 @@ async fn batch_of_100() {
     let sequence = |i: u32| format!("2{i:020}");
     let expected_failures: Vec<String> = transient.iter().map(|&i| sequence(i)).collect();
     let expected_failures: Vec<&str> = expected_failures.iter().map(String::as_str).collect();
-    let ids: Vec<(String, &str)> = (1..=100)
+    let ids: Vec<(String, Status)> = (1..=100)
         .map(|i| {
-            let kind = if transient.contains(&i) {
-                "transient"
+            let status = if transient.contains(&i) {
+                Status::Pending
             } else if rejected.contains(&i) {
-                "rejected"
+                Status::Failed
             } else {
-                "succeeded"
+                Status::Succeeded
             };
-            (format!("order-{i:03}"), kind)
+            (format!("order-{i:03}"), status)
         })
         .collect();
-    let expected: Vec<(&str, &str)> = ids.iter().map(|(id, kind)| (id.as_str(), *kind)).collect();
+    let expected: Vec<(&str, Status, u32)> = ids
+        .iter()
+        .map(|(id, status)| (id.as_str(), *status, 1))
+        .collect();
     check("batch-100.json", &expected_failures, &expected).await;
 }
 
@@ -149,18 +126,16 @@ async fn unusual_attribute_types() {
     // so it fails for good); odd-3 has quotes, backslashes and unicode. The rest cannot be
     // decoded (numeric id, invalid id, unknown event, no sequence number, an INSERT with the
     // key alone): dropped and logged, never retried, and the batch still succeeds.
-    let outcomes = check(
+    let store = check(
         "unusual-types.json",
         &[],
         &[
-            ("odd-1", "succeeded"),
-            ("odd-2", "rejected"),
-            ("odd-3", "succeeded"),
+            ("odd-1", Status::Succeeded, 1),
+            ("odd-2", Status::Failed, 1),
+            ("odd-3", Status::Succeeded, 1),
         ],
     )
     .await;
-    let Outcome::Rejected { error } = &outcomes["odd-2"][0] else {
-        unreachable!("checked above")
-    };
+    let error = item(&store, "odd-2").error.unwrap_or_default();
     assert!(error.contains("no request body"), "{error}");
 }

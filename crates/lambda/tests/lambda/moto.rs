@@ -1,19 +1,18 @@
 //! The handler against moto server's DynamoDB and DynamoDB Streams: the records a real
 //! stream produces, turned into the Lambda event, processed with the real SDK calls.
 
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-
 use serde_json::{Value, json};
-use storefirst_domain::{StreamSettings, now_millis};
+use storefirst_domain::{StreamSettings, now_millis, restaurant::RestaurantOrders};
 use storefirst_lambda::{DynamoStore, StreamHandler};
 
 use crate::support::{Kitchen, StoredItem, Table, event, failures, inserts_of, order};
 
 fn handler(table: &Table) -> StreamHandler<Kitchen, DynamoStore> {
     let store = DynamoStore::new(table.dynamodb.clone(), &table.name);
-    StreamHandler::new(Kitchen, store, StreamSettings::DEFAULT)
+    StreamHandler::new(Arc::new(Kitchen), Arc::new(store), StreamSettings::DEFAULT)
 }
 
 #[tokio::test]
@@ -117,6 +116,26 @@ async fn outcomes_land_on_the_items() {
         table.item("down").await.attempts,
         2,
         "the retry counts its attempt"
+    );
+
+    // The kitchen is back (the sample processor accepts the order): the next retry succeeds
+    // and clears the error of the earlier attempts.
+    let store = DynamoStore::new(table.dynamodb.clone(), &table.name);
+    let recovered = StreamHandler::new(
+        Arc::new(RestaurantOrders),
+        Arc::new(store),
+        StreamSettings::DEFAULT,
+    );
+    let response = recovered.handle(event(table.lambda_event(&records))).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let down_item = table.item("down").await;
+    assert_eq!(
+        (
+            down_item.status.as_str(),
+            down_item.attempts,
+            down_item.error
+        ),
+        ("succeeded", 3, None)
     );
 }
 
