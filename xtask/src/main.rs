@@ -8,6 +8,7 @@ mod redrive;
 mod synth;
 mod test;
 mod tools;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 

