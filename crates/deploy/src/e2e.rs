@@ -1,0 +1,173 @@
+//! `test-e2e`: the HTTP contract suite (storefirst-contract, the same code that tests the
+//! local runtime) against a deployed stack, an explicit URL, or a local runtime it starts.
+
+use std::{collections::BTreeSet, path::Path, process::Stdio, time::Duration};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use storefirst_contract::{CheckReport, Target};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{Aws, Console, Error, aws::failed, outputs_path};
+
+/// A deployed API answers a request once the function has run: cold starts and the stream's
+/// delay take longer than the local runtime.
+const DEPLOYED_SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+const LOCAL_API_KEY: &str = "storefirst-e2e";
+
+/// What the suite needs from a deployed stack.
+#[derive(Debug, Clone)]
+pub struct StackApi {
+    pub url: String,
+    pub api_key: String,
+    pub table: String,
+}
+
+/// The stack's URL and table from the outputs file `deploy` wrote, and the API key's value
+/// from API Gateway (the outputs hold only its id).
+pub async fn stack_api(aws: &Aws, stack: &str, outputs_dir: &Path) -> Result<StackApi, Error> {
+    let path = outputs_path(outputs_dir, stack);
+    let problem = |reason: String| Error::Outputs {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        problem(format!(
+            "{e}: deploy the stack first with `cargo xtask deploy --stack {stack}`"
+        ))
+    })?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        problem(format!(
+            "not JSON ({e}): deploy again with `cargo xtask deploy --stack {stack}`"
+        ))
+    })?;
+    let output = |key: &str| {
+        json[stack][key]
+            .as_str()
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                problem(format!(
+                    "no {key} output for {stack}: deploy again with `cargo xtask deploy --stack {stack}`"
+                ))
+            })
+    };
+    let key_id = output("ApiKeyId")?;
+    let key = aws
+        .apigateway
+        .get_api_key()
+        .api_key(&key_id)
+        .include_value(true)
+        .send()
+        .await
+        .map_err(failed("API Gateway GetApiKey"))?;
+    let api_key = key
+        .value()
+        .ok_or_else(|| {
+            problem(format!(
+                "API Gateway returned no value for the key {key_id}"
+            ))
+        })?
+        .to_owned();
+    Ok(StackApi {
+        url: output("ApiUrl")?,
+        api_key,
+        table: output("TableName")?,
+    })
+}
+
+/// Runs the suite against a deployed stack, then deletes the requests it created.
+pub async fn against_stack(
+    aws: &Aws,
+    stack: &str,
+    outputs_dir: &Path,
+    console: &Console,
+) -> Result<Vec<CheckReport>, Error> {
+    let api = stack_api(aws, stack, outputs_dir).await?;
+    console.note(format!("contract suite against {stack} at {}", api.url));
+    let target = Target::new(&api.url, &api.api_key).with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT);
+    let reports = target.run().await;
+    let ids = target.accepted_ids();
+    remove_requests(aws, &api.table, &ids).await?;
+    console.note(format!(
+        "removed the {} requests the suite created from {}",
+        ids.len(),
+        api.table
+    ));
+    Ok(reports)
+}
+
+/// Deletes these requests from the table (the `id` key).
+pub async fn remove_requests(aws: &Aws, table: &str, ids: &BTreeSet<String>) -> Result<(), Error> {
+    for id in ids {
+        aws.dynamodb
+            .delete_item()
+            .table_name(table)
+            .key("id", AttributeValue::S(id.clone()))
+            .send()
+            .await
+            .map_err(failed("DynamoDB DeleteItem"))?;
+    }
+    Ok(())
+}
+
+/// Runs the suite against any URL; what it created stays, since the table is unknown.
+pub async fn against_url(url: &str, api_key: &str, console: &Console) -> Vec<CheckReport> {
+    console.note(format!("contract suite against {url}"));
+    let target = Target::new(url, api_key).with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT);
+    let reports = target.run().await;
+    console.note(format!(
+        "the {} requests the suite created stay in the API's table (use --stack to have them \
+         removed; succeeded ones expire with their TTL)",
+        target.accepted_ids().len()
+    ));
+    reports
+}
+
+/// Starts `storefirst-local` on port 0 with a fresh database in a temporary directory, runs
+/// the suite, and stops it; the directory goes with it.
+pub async fn against_local(binary: &Path, console: &Console) -> Result<Vec<CheckReport>, Error> {
+    let dir =
+        tempfile::tempdir().map_err(|e| Error::Local(format!("a temporary directory: {e}")))?;
+    let mut child = tokio::process::Command::new(binary)
+        .args([
+            "--port",
+            "0",
+            "--api-key",
+            LOCAL_API_KEY,
+            "--log",
+            "warn",
+            "--db",
+        ])
+        .arg(dir.path().join("e2e.db"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            Error::Local(format!(
+                "cannot start {} ({e}): build it with `cargo build -p storefirst-local`, or pass \
+                 --local-bin PATH",
+                binary.display()
+            ))
+        })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    // Its first line names the port it got; the reader lives as long as the child.
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .map_err(|_| Error::Local("it printed no URL within 30 s".into()))?
+        .map_err(|e| Error::Local(format!("reading its output: {e}")))?
+        .unwrap_or_default();
+    let url = first
+        .strip_prefix("storefirst-local listening on ")
+        .ok_or_else(|| Error::Local(format!("unexpected first line {first:?}")))?;
+    console.note(format!("contract suite against storefirst-local at {url}"));
+    let reports = Target::new(url, LOCAL_API_KEY).run().await;
+    child
+        .kill()
+        .await
+        .map_err(|e| Error::Local(format!("stopping it: {e}")))?;
+    drop(lines);
+    Ok(reports)
+}

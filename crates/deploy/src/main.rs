@@ -1,0 +1,188 @@
+//! `storefirst-deploy`: what `cargo xtask deploy | diff | destroy | test-e2e` run.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use storefirst_deploy::{Asset, Aws, Connection, Console, Deployment, bootstrap, e2e};
+use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSOR_KEY};
+
+/// Deploys storefirst to AWS with CloudFormation, like `cdk deploy`, and tests it.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Upload the function zips (`cargo xtask build` makes them) that are not there yet,
+    /// and create or update the stack through a change set; writes the outputs to
+    /// <outputs-dir>/<stack>-outputs.json.
+    Deploy {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Replace or remove the table or the queue without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show what a deploy would change, without changing anything.
+    Diff {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Delete the stack; the table and the queue are retained.
+    Destroy {
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Run the HTTP contract suite against a deployed stack (the default), a URL, or a
+    /// local runtime.
+    TestE2e(E2eArgs),
+}
+
+#[derive(Args)]
+struct AwsArgs {
+    /// The CloudFormation stack.
+    #[arg(long, env = "STOREFIRST_STACK", default_value = "storefirst")]
+    stack: String,
+    /// AWS region [default: AWS_REGION, or the profile's region].
+    #[arg(long)]
+    region: Option<String>,
+    /// Named profile of ~/.aws/config [default: AWS_PROFILE, or the default profile].
+    #[arg(long)]
+    profile: Option<String>,
+    /// Send every AWS call here, e.g. to moto server [default: AWS_ENDPOINT_URL].
+    #[arg(long)]
+    endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    async fn connect(&self) -> anyhow::Result<Aws> {
+        Ok(Aws::connect(&Connection {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        })
+        .await?)
+    }
+}
+
+#[derive(Args)]
+struct StackArgs {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// A template parameter as KEY=VALUE, repeatable; e.g. StreamProcessing=disabled on an
+    /// emulator. Parameters not given keep their deployed value.
+    #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value)]
+    parameters: Vec<(String, String)>,
+    /// The stack that holds the assets bucket; created on the first deploy.
+    #[arg(long, env = "STOREFIRST_BOOTSTRAP_STACK", default_value = bootstrap::DEFAULT_STACK)]
+    bootstrap_stack: String,
+    /// Where `cargo xtask build` writes <function>/bootstrap.zip.
+    #[arg(long, default_value = "target/lambda")]
+    lambda_dir: PathBuf,
+    /// Where the outputs file goes.
+    #[arg(long, default_value = "target/storefirst")]
+    outputs_dir: PathBuf,
+}
+
+impl StackArgs {
+    fn deployment(&self, yes: bool) -> anyhow::Result<Deployment> {
+        let template = storefirst_infra::template()
+            .to_json()
+            .map_err(storefirst_infra::SynthErrors)?;
+        Ok(Deployment {
+            stack: self.aws.stack.clone(),
+            template,
+            parameters: self.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
+            bucket_parameter: ARTIFACT_BUCKET.to_owned(),
+            assets: vec![Asset {
+                parameter: STREAM_PROCESSOR_KEY.to_owned(),
+                path: self.lambda_dir.join("stream-processor/bootstrap.zip"),
+            }],
+            bootstrap_stack: self.bootstrap_stack.clone(),
+            outputs_dir: self.outputs_dir.clone(),
+            yes,
+        })
+    }
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+#[derive(Args)]
+struct E2eArgs {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// Where `deploy` wrote the outputs file.
+    #[arg(long, default_value = "target/storefirst")]
+    outputs_dir: PathBuf,
+    /// Test this API instead of the stack's (needs --api-key).
+    #[arg(long, requires = "api_key", conflicts_with = "local")]
+    url: Option<String>,
+    /// The API key for --url.
+    #[arg(long, requires = "url")]
+    api_key: Option<String>,
+    /// Start storefirst-local on a free port with a temporary database and test it.
+    #[arg(long)]
+    local: bool,
+    /// The storefirst-local binary for --local [default: the one next to this binary].
+    #[arg(long, env = "STOREFIRST_LOCAL_BIN")]
+    local_bin: Option<PathBuf>,
+}
+
+impl E2eArgs {
+    async fn run(&self, console: &Console) -> anyhow::Result<()> {
+        let reports = if self.local {
+            let binary = match &self.local_bin {
+                Some(binary) => binary.clone(),
+                None => std::env::current_exe()
+                    .context("cannot find this binary's directory: pass --local-bin")?
+                    .with_file_name("storefirst-local"),
+            };
+            e2e::against_local(&binary, console).await?
+        } else if let (Some(url), Some(api_key)) = (&self.url, &self.api_key) {
+            e2e::against_url(url, api_key, console).await
+        } else {
+            let aws = self.aws.connect().await?;
+            e2e::against_stack(&aws, &self.aws.stack, &self.outputs_dir, console).await?
+        };
+        print!("{}", storefirst_contract::render(&reports));
+        let failed = reports.iter().filter(|r| r.result.is_err()).count();
+        if failed > 0 {
+            bail!("{failed} contract checks failed: see their reasons above");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let console = Console::terminal();
+    match Cli::parse().command {
+        Command::Deploy { stack, yes } => {
+            let deployment = stack.deployment(yes)?;
+            let aws = stack.aws.connect().await?;
+            storefirst_deploy::deploy(&aws, &deployment, &console).await?;
+        }
+        Command::Diff { stack } => {
+            let deployment = stack.deployment(false)?;
+            let aws = stack.aws.connect().await?;
+            storefirst_deploy::diff(&aws, &deployment, &console).await?;
+        }
+        Command::Destroy { aws: args, yes } => {
+            let aws = args.connect().await?;
+            storefirst_deploy::destroy(&aws, &args.stack, yes, &console).await?;
+        }
+        Command::TestE2e(args) => args.run(&console).await?,
+    }
+    Ok(())
+}

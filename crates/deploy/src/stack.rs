@@ -1,0 +1,481 @@
+//! CloudFormation calls: stack state, the deployed template, change sets, and following a
+//! stack's events until it settles.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aws_sdk_cloudformation::{
+    primitives::DateTimeFormat,
+    types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, StackEvent, TemplateStage},
+};
+use serde_json::Value;
+
+use crate::{
+    Aws, Change, Console, Error, ResourceFailure,
+    aws::{code, failed},
+};
+
+/// Between two looks at a stack or change set in progress: CloudFormation is rate limited,
+/// and resources take seconds to minutes.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A stack as DescribeStacks reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub id: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// The stack, or `None` when there is none by that name (or id).
+pub(crate) async fn describe(aws: &Aws, stack: &str) -> Result<Option<Current>, Error> {
+    let output = match aws
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+    {
+        Ok(output) => output,
+        Err(error)
+            if code(&error) == Some("ValidationError")
+                && error
+                    .as_service_error()
+                    .and_then(|e| e.meta().message())
+                    .is_some_and(|m| m.contains("does not exist")) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(failed("CloudFormation DescribeStacks")(error)),
+    };
+    Ok(output.stacks().first().map(|stack| Current {
+        id: stack.stack_id().unwrap_or_default().to_owned(),
+        status: stack
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        reason: stack.stack_status_reason().map(str::to_owned),
+        parameters: stack
+            .parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?.into(), p.parameter_value()?.into())))
+            .collect(),
+        outputs: stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.into(), o.output_value()?.into())))
+            .collect(),
+    }))
+}
+
+/// States a stack can be updated from. REVIEW_IN_PROGRESS is a create change set that was
+/// never executed: the next deploy creates the stack.
+const DEPLOYABLE: &[&str] = &[
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+    "REVIEW_IN_PROGRESS",
+];
+
+const SUCCEEDED: &[&str] = &[
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "DELETE_COMPLETE",
+    "IMPORT_COMPLETE",
+];
+
+pub(crate) fn check_deployable(stack: &str, current: &Current) -> Result<(), Error> {
+    if DEPLOYABLE.contains(&current.status.as_str()) {
+        return Ok(());
+    }
+    Err(Error::NotDeployable {
+        stack: stack.to_owned(),
+        status: current.status.clone(),
+        hint: recovery_hint(stack, &current.status),
+    })
+}
+
+/// What to do about a stack left in `status`.
+pub fn recovery_hint(stack: &str, status: &str) -> String {
+    match status {
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => format!(
+            "the stack was never created and cannot be updated: delete it with \
+             `cargo xtask destroy --stack {stack}`, fix the cause above, and deploy again"
+        ),
+        "UPDATE_ROLLBACK_COMPLETE" => {
+            "the update was rolled back and the stack runs its previous version: fix the \
+             cause above and deploy again"
+                .to_owned()
+        }
+        "UPDATE_ROLLBACK_FAILED" => format!(
+            "the rollback failed too: run `aws cloudformation continue-update-rollback \
+             --stack-name {stack}` (with `--resources-to-skip LogicalId` for a resource that \
+             cannot roll back), wait for UPDATE_ROLLBACK_COMPLETE, then deploy again"
+        ),
+        "UPDATE_FAILED" => format!(
+            "the update failed without a rollback: run `aws cloudformation rollback-stack \
+             --stack-name {stack}`, or fix the cause and deploy again"
+        ),
+        "DELETE_FAILED" => format!(
+            "some resources could not be deleted (see above): fix the cause and run \
+             `cargo xtask destroy --stack {stack}` again"
+        ),
+        "IMPORT_ROLLBACK_FAILED" | "IMPORT_ROLLBACK_COMPLETE" => {
+            "the import was rolled back: fix the cause and deploy again".to_owned()
+        }
+        in_progress if in_progress.ends_with("_IN_PROGRESS") => {
+            "another operation is running on it: wait until it finishes (the \
+             CloudFormation console shows its events) and run the command again"
+                .to_owned()
+        }
+        _ => "see the stack's events in the CloudFormation console".to_owned(),
+    }
+}
+
+/// The template the stack runs, parsed; `None` when it is not JSON (e.g. YAML deployed by
+/// something else), which never equals ours.
+pub(crate) async fn deployed_template(aws: &Aws, stack: &str) -> Result<Option<Value>, Error> {
+    let output = aws
+        .cloudformation
+        .get_template()
+        .stack_name(stack)
+        .template_stage(TemplateStage::Original)
+        .send()
+        .await
+        .map_err(failed("CloudFormation GetTemplate"))?;
+    Ok(output
+        .template_body()
+        .and_then(|body| serde_json::from_str(body).ok()))
+}
+
+/// How the template reaches CloudFormation.
+pub(crate) enum TemplateSource {
+    Body(String),
+    Url(String),
+}
+
+/// A change set ready to execute.
+pub(crate) struct Proposal {
+    pub id: String,
+    pub stack_id: String,
+    pub changes: Vec<Change>,
+}
+
+/// Creates a change set and waits for it; `None` when it holds no changes.
+pub(crate) async fn propose(
+    aws: &Aws,
+    stack: &str,
+    kind: ChangeSetType,
+    template: TemplateSource,
+    parameters: Vec<Parameter>,
+    console: &Console,
+) -> Result<Option<Proposal>, Error> {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let mut request = aws
+        .cloudformation
+        .create_change_set()
+        .stack_name(stack)
+        .change_set_name(format!("storefirst-{millis}"))
+        .change_set_type(kind.clone())
+        .description("cargo xtask deploy")
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .set_parameters(Some(parameters));
+    request = match template {
+        TemplateSource::Body(body) => request.template_body(body),
+        TemplateSource::Url(url) => request.template_url(url),
+    };
+    console.note(format!(
+        "{stack}: creating a change set ({})",
+        kind.as_str()
+    ));
+    let created = match request.send().await {
+        Ok(created) => created,
+        // One of the two shapes of "nothing changed": refused up front.
+        Err(error) if is_no_changes(error.as_service_error().and_then(|e| e.meta().message())) => {
+            return Ok(None);
+        }
+        Err(error) => return Err(failed("CloudFormation CreateChangeSet")(error)),
+    };
+    let id = created.id().unwrap_or_default().to_owned();
+    let stack_id = created.stack_id().unwrap_or_default().to_owned();
+    loop {
+        console.status(format!("{stack}: waiting for the change set"));
+        let described = aws
+            .cloudformation
+            .describe_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .map_err(failed("CloudFormation DescribeChangeSet"))?;
+        match described.status() {
+            Some(ChangeSetStatus::CreateComplete) => break,
+            Some(ChangeSetStatus::Failed) => {
+                let reason = described.status_reason().unwrap_or_default().to_owned();
+                delete_change_set(aws, &id).await?;
+                // The other shape: a FAILED change set that "didn't contain changes".
+                if is_no_changes(Some(&reason)) {
+                    return Ok(None);
+                }
+                return Err(Error::ChangeSetFailed {
+                    stack: stack.to_owned(),
+                    reason,
+                });
+            }
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+    console.clear_status();
+    let mut changes = Vec::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .cloudformation
+            .describe_change_set()
+            .change_set_name(&id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(failed("CloudFormation DescribeChangeSet"))?;
+        changes.extend(
+            page.changes()
+                .iter()
+                .filter_map(|c| c.resource_change())
+                .map(Change::from_resource_change),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(Some(Proposal {
+        id,
+        stack_id,
+        changes,
+    }))
+}
+
+fn is_no_changes(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| {
+        r.contains("didn't contain changes") || r.contains("No updates are to be performed")
+    })
+}
+
+pub(crate) async fn delete_change_set(aws: &Aws, id: &str) -> Result<(), Error> {
+    aws.cloudformation
+        .delete_change_set()
+        .change_set_name(id)
+        .send()
+        .await
+        .map_err(failed("CloudFormation DeleteChangeSet"))?;
+    Ok(())
+}
+
+/// The newest event of the stack: what the next operation's events come after.
+pub(crate) async fn newest_event(aws: &Aws, stack_id: &str) -> Result<Option<String>, Error> {
+    let output = aws
+        .cloudformation
+        .describe_stack_events()
+        .stack_name(stack_id)
+        .send()
+        .await
+        .map_err(failed("CloudFormation DescribeStackEvents"))?;
+    Ok(output
+        .stack_events()
+        .first()
+        .and_then(|e| e.event_id())
+        .map(str::to_owned))
+}
+
+/// The events after `marker`, oldest first; moves the marker to the newest.
+async fn events_since(
+    aws: &Aws,
+    stack_id: &str,
+    marker: &mut Option<String>,
+) -> Result<Vec<StackEvent>, Error> {
+    let mut fresh = Vec::new();
+    let mut token = None;
+    'pages: loop {
+        let page = aws
+            .cloudformation
+            .describe_stack_events()
+            .stack_name(stack_id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(failed("CloudFormation DescribeStackEvents"))?;
+        for event in page.stack_events() {
+            if marker.is_some() && event.event_id() == marker.as_deref() {
+                break 'pages;
+            }
+            fresh.push(event.clone());
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    if let Some(newest) = fresh.first() {
+        *marker = newest.event_id().map(str::to_owned);
+    }
+    fresh.reverse();
+    Ok(fresh)
+}
+
+fn event_line(event: &StackEvent) -> String {
+    let time = event
+        .timestamp()
+        .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
+        .unwrap_or_default();
+    let mut line = format!(
+        "{time}  {:<28} {:<40} {}",
+        event.resource_status().map_or("", |s| s.as_str()),
+        event.resource_type().unwrap_or_default(),
+        event.logical_resource_id().unwrap_or_default(),
+    );
+    if let Some(reason) = event.resource_status_reason().filter(|r| !r.is_empty()) {
+        line.push_str(&format!("  {reason}"));
+    }
+    line
+}
+
+/// Prints the stack's events as they come until it leaves `*_IN_PROGRESS`; an error names
+/// each failed resource with its reason and says how to recover.
+pub(crate) async fn follow(
+    aws: &Aws,
+    stack: &str,
+    stack_id: &str,
+    mut marker: Option<String>,
+    total: usize,
+    console: &Console,
+) -> Result<Current, Error> {
+    let mut settled = BTreeSet::new();
+    let mut failures = Vec::new();
+    loop {
+        // The state first, the events after: the last events read include the final ones.
+        let current = describe(aws, stack_id).await?.unwrap_or_else(|| Current {
+            id: stack_id.to_owned(),
+            status: "DELETE_COMPLETE".to_owned(),
+            reason: None,
+            parameters: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        });
+        for event in events_since(aws, stack_id, &mut marker).await? {
+            console.note(event_line(&event));
+            let status = event.resource_status().map_or("", |s| s.as_str());
+            let resource = event.logical_resource_id().unwrap_or_default();
+            if event.resource_type() == Some("AWS::CloudFormation::Stack") {
+                continue;
+            }
+            if status.ends_with("_COMPLETE") {
+                settled.insert(resource.to_owned());
+            }
+            let reason = event.resource_status_reason().unwrap_or_default();
+            // Siblings cancelled because of the failure are not the cause.
+            if status.ends_with("_FAILED") && !reason.contains("cancelled") {
+                failures.push(ResourceFailure {
+                    logical_id: resource.to_owned(),
+                    resource_type: event.resource_type().unwrap_or_default().to_owned(),
+                    status: status.to_owned(),
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        if !current.status.ends_with("_IN_PROGRESS") {
+            console.clear_status();
+            if SUCCEEDED.contains(&current.status.as_str()) {
+                return Ok(current);
+            }
+            if failures.is_empty()
+                && let Some(reason) = current.reason.clone()
+            {
+                failures.push(ResourceFailure {
+                    logical_id: stack.to_owned(),
+                    resource_type: "AWS::CloudFormation::Stack".to_owned(),
+                    status: current.status.clone(),
+                    reason,
+                });
+            }
+            return Err(Error::StackFailed {
+                stack: stack.to_owned(),
+                hint: recovery_hint(stack, &current.status),
+                status: current.status,
+                failures,
+            });
+        }
+        let progress = if total > 0 {
+            format!(" ({}/{total} resources)", settled.len().min(total))
+        } else {
+            String::new()
+        };
+        console.status(format!("{stack}: {}{progress}", current.status));
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current(status: &str) -> Current {
+        Current {
+            id: "id".into(),
+            status: status.into(),
+            reason: None,
+            parameters: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    fn check(status: &str, deployable: bool, hint: &str) {
+        let result = check_deployable("app", &current(status));
+        assert_eq!(result.is_ok(), deployable, "{status}");
+        if let Err(error) = result {
+            let text = error.to_string();
+            assert!(text.contains(status), "{text}");
+            assert!(text.contains(hint), "{status}: {text}");
+        }
+    }
+
+    #[test]
+    fn failed_states_say_how_to_recover() {
+        check("CREATE_COMPLETE", true, "");
+        check("UPDATE_ROLLBACK_COMPLETE", true, "");
+        check("REVIEW_IN_PROGRESS", true, "");
+        check(
+            "ROLLBACK_COMPLETE",
+            false,
+            "cargo xtask destroy --stack app",
+        );
+        check("ROLLBACK_FAILED", false, "cargo xtask destroy --stack app");
+        check(
+            "UPDATE_ROLLBACK_FAILED",
+            false,
+            "aws cloudformation continue-update-rollback --stack-name app",
+        );
+        check("DELETE_FAILED", false, "destroy --stack app` again");
+        check("UPDATE_IN_PROGRESS", false, "wait until it finishes");
+        check("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", false, "wait");
+    }
+
+    #[test]
+    fn both_shapes_of_no_changes_are_recognized() {
+        assert!(is_no_changes(Some(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        )));
+        assert!(is_no_changes(Some("No updates are to be performed.")));
+        assert!(!is_no_changes(Some(
+            "Template format error: Unresolved resource dependencies"
+        )));
+        assert!(!is_no_changes(None));
+    }
+}

@@ -1,0 +1,8 @@
+//! Tests of the deploy flow, against moto server (`STOREFIRST_MOTO_URL`, set by
+//! `cargo xtask test`) and against responses recorded from CloudFormation where moto cannot
+//! produce them.
+
+mod e2e;
+mod moto;
+mod recorded;
+mod support;

@@ -1,0 +1,330 @@
+//! moto server, a recording proxy in front of it, and a fixture for one stack's files.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_sdk_cloudformation::config::Credentials;
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    http::{
+        Request, Response,
+        header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING},
+    },
+};
+use serde_json::Value;
+use storefirst_deploy::{Asset, Aws, Deployment};
+use storefirst_domain::StreamSettings;
+use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSING, STREAM_PROCESSOR_KEY};
+
+pub const REGION: &str = "us-east-1";
+
+pub fn moto_url() -> String {
+    std::env::var("STOREFIRST_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "STOREFIRST_MOTO_URL is not set: the deploy tests need moto server. Run them with \
+             `cargo xtask test`, which installs it under target/tools and sets the variable"
+        )
+    })
+}
+
+/// A name no other test or run uses on the same moto server.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    format!("{prefix}-{:x}{:x}", nanos, std::process::id())
+}
+
+/// An SDK configuration for `endpoint` with dummy credentials; one attempt per call, since
+/// a moto crash is an HTML 500 the SDK would retry.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+pub async fn aws(endpoint: &str) -> Aws {
+    Aws::new(&sdk_config(endpoint).await)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One HTTP call that went through the proxy.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    /// The form parameters of a query-protocol call (CloudFormation).
+    pub params: Vec<(String, String)>,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn action(&self) -> Option<&str> {
+        self.param("Action")
+    }
+}
+
+/// Answers a call instead of moto: a status and an XML body.
+pub type Answer = Box<dyn Fn(&Call) -> Option<(u16, String)> + Send + Sync>;
+
+/// Whether a call names `stack`, by name or inside its ARN.
+pub fn names(call: &Call, stack: &str) -> bool {
+    call.param("StackName")
+        .is_some_and(|name| name == stack || name.contains(&format!("/{stack}/")))
+}
+
+/// Lets `answer` take the calls that name `stack` once its change set was executed (moto
+/// executes it; the answers are what CloudFormation would report next).
+pub fn once_executed(
+    stack: &str,
+    answer: impl Fn(&Call) -> Option<(u16, String)> + Send + Sync + 'static,
+) -> Answer {
+    let stack = stack.to_owned();
+    // (a change set of the stack was created, it was executed)
+    let state = Mutex::new((false, false));
+    Box::new(move |call| {
+        let mut state = state.lock().expect("no panics while answering");
+        let ours = names(call, &stack);
+        match call.action() {
+            Some("CreateChangeSet") if ours => state.0 = true,
+            Some("ExecuteChangeSet") if state.0 => state.1 = true,
+            _ if ours && state.1 => return answer(call),
+            _ => {}
+        }
+        None
+    })
+}
+
+struct Shared {
+    moto: String,
+    client: reqwest::Client,
+    calls: Mutex<Vec<Call>>,
+    answer: Answer,
+}
+
+/// A proxy on 127.0.0.1 in front of moto that records every call, so a test can assert
+/// what a deploy sent (no upload, no change set), and can answer some calls itself with
+/// responses recorded from CloudFormation where moto cannot produce them.
+pub struct Proxy {
+    pub url: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn to_moto() -> Self {
+        Self::answering(Box::new(|_| None)).await
+    }
+
+    pub async fn answering(answer: Answer) -> Self {
+        let shared = Arc::new(Shared {
+            moto: moto_url(),
+            client: reqwest::Client::new(),
+            calls: Mutex::new(Vec::new()),
+            answer,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let app = Router::new().fallback(forward).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("the proxy serves");
+        });
+        Self { url, shared, task }
+    }
+
+    /// The calls since the last `take`.
+    pub fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut self.shared.calls.lock().expect("no panics while recording"))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a request body");
+    let form = parts.headers.get(CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    });
+    let call = Call {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        params: if form {
+            form_urlencoded::parse(&bytes).into_owned().collect()
+        } else {
+            Vec::new()
+        },
+    };
+    shared
+        .calls
+        .lock()
+        .expect("no panics while recording")
+        .push(call.clone());
+    if let Some((status, xml)) = (shared.answer)(&call) {
+        return Response::builder()
+            .status(status)
+            .header(CONTENT_TYPE, "text/xml")
+            .body(Body::from(xml))
+            .expect("a response");
+    }
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut forwarded = shared
+        .client
+        .request(parts.method.clone(), format!("{}{path}", shared.moto))
+        .body(bytes);
+    for (name, value) in &parts.headers {
+        if name != HOST && name != CONTENT_LENGTH {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.expect("moto answers");
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != TRANSFER_ENCODING && name != CONTENT_LENGTH && name != CONNECTION {
+            response = response.header(name, value);
+        }
+    }
+    let body = answer.bytes().await.expect("moto's body");
+    response.body(Body::from(body)).expect("a response")
+}
+
+/// Object uploads among `calls`: S3 PUTs of a key, path style.
+pub fn uploads(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.method == "PUT" && c.path.matches('/').count() >= 2)
+        .map(|c| c.path.clone())
+        .collect()
+}
+
+/// The physical id of each of the stack's resources, by logical id.
+pub async fn physical_ids(stack: &str) -> BTreeMap<String, String> {
+    let config = sdk_config(&moto_url()).await;
+    aws_sdk_cloudformation::Client::new(&config)
+        .list_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .expect("the stack exists")
+        .stack_resource_summaries()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_owned(),
+                r.physical_resource_id().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub fn actions<'a>(calls: &'a [Call], action: &str) -> Vec<&'a Call> {
+    calls
+        .iter()
+        .filter(|c| c.action() == Some(action))
+        .collect()
+}
+
+/// A zip with a `bootstrap`: moto stores the code, it never runs it.
+pub fn function_zip(script: &str) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("bootstrap", zip::write::SimpleFileOptions::default())
+        .expect("a zip entry");
+    zip.write_all(script.as_bytes()).expect("written");
+    zip.finish().expect("a zip").into_inner()
+}
+
+/// The storefirst template with these stream settings.
+pub fn template(settings: &StreamSettings) -> Value {
+    storefirst_infra::stack::stack(settings)
+        .to_json()
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// One stack's names and files: a lambda directory with its zip, an outputs directory.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub stack: String,
+    pub bootstrap: String,
+}
+
+impl Fixture {
+    pub fn new(prefix: &str) -> Self {
+        let fixture = Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            stack: unique(prefix),
+            bootstrap: unique(&format!("{prefix}-boot")),
+        };
+        fixture.write_zip(&function_zip("#!/bin/sh\necho v1\n"));
+        fixture
+    }
+
+    pub fn zip_path(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("lambda/stream-processor/bootstrap.zip")
+    }
+
+    pub fn write_zip(&self, bytes: &[u8]) {
+        let path = self.zip_path();
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("a directory");
+        std::fs::write(path, bytes).expect("the zip is written");
+    }
+
+    pub fn outputs_dir(&self) -> PathBuf {
+        self.dir.path().join("outputs")
+    }
+
+    /// The real stack with these stream settings, its mapping switched off (moto would
+    /// consume the stream without running the function).
+    pub fn deployment(&self, template: Value) -> Deployment {
+        Deployment {
+            stack: self.stack.clone(),
+            template,
+            parameters: BTreeMap::from([(STREAM_PROCESSING.to_owned(), "disabled".to_owned())]),
+            bucket_parameter: ARTIFACT_BUCKET.to_owned(),
+            assets: vec![Asset {
+                parameter: STREAM_PROCESSOR_KEY.to_owned(),
+                path: self.zip_path(),
+            }],
+            bootstrap_stack: self.bootstrap.clone(),
+            outputs_dir: self.outputs_dir(),
+            yes: false,
+        }
+    }
+}
+
+/// moto reads the service and region from the credential scope; it checks no signature.
+pub fn authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    )
+}
