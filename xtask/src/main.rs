@@ -3,6 +3,7 @@
 
 mod bench;
 mod build;
+mod deploy;
 mod dev;
 mod redrive;
 mod synth;
@@ -25,10 +26,22 @@ struct Cli {
 enum Task {
     Bench(bench::Bench),
     Build(build::Build),
+    /// Deploy the stack to AWS like `cdk deploy` (`cargo xtask deploy --help` lists the flags)
+    #[command(disable_help_flag = true)]
+    Deploy(deploy::Deploy),
+    /// Destroy the stack; the table and the queue are retained
+    #[command(disable_help_flag = true)]
+    Destroy(deploy::Deploy),
     Dev(dev::Dev),
+    /// Show what a deploy would change, without changing anything
+    #[command(disable_help_flag = true)]
+    Diff(deploy::Deploy),
     Redrive(redrive::Redrive),
     Synth(synth::Synth),
     Test(test::Test),
+    /// Run the HTTP contract suite against a deployed stack, a URL, or `--local`
+    #[command(disable_help_flag = true)]
+    TestE2e(deploy::Deploy),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,10 +50,14 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Bench(task) => task.run(&sh),
         Task::Build(task) => task.run(&sh),
+        Task::Deploy(task) => task.run(&sh, "deploy"),
+        Task::Destroy(task) => task.run(&sh, "destroy"),
         Task::Dev(task) => task.run(&sh),
+        Task::Diff(task) => task.run(&sh, "diff"),
         Task::Redrive(task) => task.run(&sh),
         Task::Synth(task) => task.run(&sh),
         Task::Test(task) => task.run(&sh),
+        Task::TestE2e(task) => task.run(&sh, "test-e2e"),
     }
 }
 

@@ -37,6 +37,8 @@ impl Test {
             .run()
             .context("tests failed: see the output above")?;
         drop(moto);
+        crate::step("cargo xtask test-e2e --local");
+        crate::deploy::run(sh, "test-e2e", &["--local".to_owned()])?;
         crate::step("all checks passed");
         Ok(())
     }
