@@ -22,8 +22,8 @@ impl Build {
     }
 }
 
-/// Builds every function's `target/lambda/<name>/bootstrap.zip` and prints its path,
-/// size and sha256.
+/// Builds every function's `target/lambda/<name>/bootstrap.zip`, prints its path, size
+/// and sha256, and writes `target/lambda/SHA256SUMS`.
 pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     let tools = tools::CARGO_LAMBDA.ensure(sh)?;
     let rustc = arm64_rustc(sh)?;
@@ -48,11 +48,10 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     )
     .run()
     .context("cargo lambda build failed: fix the error above and run `cargo xtask build` again")?;
+    let out = crate::project_root().join("target/lambda");
+    let mut sums = String::new();
     for function in FUNCTIONS {
-        let zip = crate::project_root()
-            .join("target/lambda")
-            .join(function)
-            .join("bootstrap.zip");
+        let zip = out.join(function).join("bootstrap.zip");
         let bytes = std::fs::read(&zip)
             .with_context(|| format!("cargo lambda did not write {}", zip.display()))?;
         let sha256: String = Sha256::digest(&bytes)
@@ -65,7 +64,12 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
             bytes.len(),
             bytes.len() as f64 / (1024.0 * 1024.0)
         ));
+        sums.push_str(&format!("{sha256}  {function}/bootstrap.zip\n"));
     }
+    // `sha256sum -c SHA256SUMS` in target/lambda checks them; the release publishes it.
+    let sums_path = out.join("SHA256SUMS");
+    sh.write_file(&sums_path, sums)?;
+    crate::step(format!("wrote {}", sums_path.display()));
     Ok(())
 }
 
