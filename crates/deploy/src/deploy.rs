@@ -110,6 +110,9 @@ pub async fn deploy(
     let outputs_file = outputs_path(&deployment.outputs_dir, &deployment.stack);
     write_outputs(&outputs_file, &deployment.stack, &applied.current.outputs)?;
     console.say(format!("outputs of {}:", deployment.stack));
+    if applied.current.outputs.is_empty() {
+        console.say("  (CloudFormation reported none)");
+    }
     for (key, value) in &applied.current.outputs {
         console.say(format!("  {key} = {value}"));
     }
@@ -189,15 +192,13 @@ pub(crate) async fn apply(aws: &Aws, plan: &Plan<'_>, console: &Console) -> Resu
         .collect();
     if !destructive.is_empty() && !plan.yes {
         let what = format!(
-            "the change set replaces or removes {}, and their data or messages with them",
+            "the change set for {} replaces or removes {}, and their data or messages with them",
+            plan.stack,
             destructive.join(", ")
         );
         if !console.confirm(&format!("{what}. Deploy anyway?")) {
             stack::delete_change_set(aws, &proposal.id).await?;
-            return Err(Error::NotApproved {
-                stack: plan.stack.to_owned(),
-                what,
-            });
+            return Err(Error::NotApproved { what });
         }
     }
     let marker = stack::newest_event(aws, &proposal.stack_id).await?;
@@ -354,8 +355,7 @@ pub async fn destroy(aws: &Aws, name: &str, yes: bool, console: &Console) -> Res
     let retained = retained_resources(aws, name).await?;
     if !yes && !console.confirm(&format!("Delete stack {name}?")) {
         return Err(Error::NotApproved {
-            stack: name.to_owned(),
-            what: "destroy deletes the stack".to_owned(),
+            what: format!("destroy deletes the stack {name}"),
         });
     }
     let marker = stack::newest_event(aws, &current.id).await?;

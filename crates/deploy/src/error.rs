@@ -69,8 +69,11 @@ pub enum Error {
     },
     #[error("CloudFormation could not create the change set for {stack}: {reason}")]
     ChangeSetFailed { stack: String, reason: String },
-    #[error("not deploying {stack}: {what}; run again with --yes, or at a terminal to be asked")]
-    NotApproved { stack: String, what: String },
+    #[error(
+        "{what}, which needs approval: nothing was changed; run again with --yes, or at a \
+         terminal to be asked"
+    )]
+    NotApproved { what: String },
     #[error(
         "the template is {size} bytes, over the 51,200 bytes CloudFormation takes inline, and \
          there is no assets bucket to send it through: deploy once to create the bootstrap stack"

@@ -257,6 +257,8 @@ pub(crate) async fn propose(
             break;
         }
     }
+    // CloudFormation lists changes in no particular order.
+    changes.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
     Ok(Some(Proposal {
         id,
         stack_id,
