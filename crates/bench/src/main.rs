@@ -233,16 +233,12 @@ async fn lambda(args: &Args) -> anyhow::Result<()> {
         "Node.js / native cold start: {ratio:.1}x (native also makes 100 UpdateItem calls to a local endpoint)"
     );
     let report = json!({
-        "machine": machine(),
         "handler_batch_100": batch,
         "cold_start_native": native,
         "cold_start_node": node,
         "node_over_native": ratio,
     });
-    let path = args.out.join("lambda.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
-    println!("wrote {}", path.display());
-    Ok(())
+    write_report(args, "lambda.json", &report)
 }
 
 async fn ingest(args: &Args) -> anyhow::Result<()> {
@@ -315,16 +311,13 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
 
     print_table(&levels, &light, &heavy, peak_rss_at_32);
     let report = json!({
-        "machine": machine(),
         "ingest": levels,
         "outcome_latency_light": light,
         "outcome_latency_all_levels": heavy,
         "busiest_level_clients": heavy_clients,
         "peak_rss_mib_at_32_clients": peak_rss_at_32,
     });
-    let path = args.out.join("ingest.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
-    println!("\nwrote {}", path.display());
+    write_report(args, "ingest.json", &report)?;
     if levels.iter().any(|l| l.durable.unexpected > 0) {
         bail!("some POSTs were not answered 202; see the table");
     }
@@ -369,6 +362,16 @@ async fn drain(server: &Server) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
+}
+
+/// Writes `report`, with the machine it was measured on, as `args.out/name`.
+fn write_report(args: &Args, name: &str, report: &serde_json::Value) -> anyhow::Result<()> {
+    let mut report = report.clone();
+    report["machine"] = machine();
+    let path = args.out.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("wrote {}", path.display());
     Ok(())
 }
 

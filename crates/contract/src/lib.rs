@@ -158,29 +158,19 @@ impl Target {
     }
 
     async fn post(&self, body: &str) -> Result<Response, String> {
-        let response = self
-            .send(
-                Method::POST,
-                "/requests",
-                Some(&self.api_key),
-                Some("application/json"),
-                body.into(),
-            )
-            .await?;
-        self.note_accepted(&response);
-        Ok(response)
+        self.write(Method::POST, "/requests", body).await
     }
 
     async fn put(&self, id: &str, body: &str) -> Result<Response, String> {
-        let path = format!("/requests/{id}");
+        self.write(Method::PUT, &format!("/requests/{id}"), body)
+            .await
+    }
+
+    /// A POST or PUT with the key and a JSON body; notes the id when it is accepted.
+    async fn write(&self, method: Method, path: &str, body: &str) -> Result<Response, String> {
+        let key = Some(self.api_key.as_str());
         let response = self
-            .send(
-                Method::PUT,
-                &path,
-                Some(&self.api_key),
-                Some("application/json"),
-                body.into(),
-            )
+            .send(method, path, key, Some("application/json"), body.into())
             .await?;
         self.note_accepted(&response);
         Ok(response)

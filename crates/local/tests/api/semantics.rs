@@ -10,6 +10,18 @@ use crate::{
     inprocess::{Scripted, start},
 };
 
+/// Waits until the poller's checkpoint reaches the stream's last record as of now.
+async fn stream_read_to_the_end(conn: &Connection) {
+    let query = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+    let last_seq = query("SELECT max(seq) FROM stream");
+    eventually(
+        Duration::from_secs(20),
+        "the poller reads the whole stream",
+        || async { query("SELECT seq FROM checkpoints") >= last_seq },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_failures_are_retried_until_they_succeed() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,21 +126,8 @@ async fn a_duplicate_delivery_changes_nothing() {
     // Rewind the checkpoint: the whole stream is delivered again, as after a crash.
     let conn = Connection::open(&db).unwrap();
     conn.execute("UPDATE checkpoints SET seq = 0", []).unwrap();
-    let last_seq: i64 = conn
-        .query_row("SELECT max(seq) FROM stream", [], |row| row.get(0))
-        .unwrap();
     let app = start(&db, processor.clone(), |_| {}).await;
-    eventually(
-        Duration::from_secs(20),
-        "the stream is read again",
-        || async {
-            let seq: i64 = conn
-                .query_row("SELECT seq FROM checkpoints", [], |row| row.get(0))
-                .unwrap();
-            seq >= last_seq
-        },
-    )
-    .await;
+    stream_read_to_the_end(&conn).await;
 
     assert_eq!(processor.calls("good"), 2, "the INSERT was delivered again");
     assert_eq!(app.get("good").await.1, good);
@@ -177,20 +176,7 @@ async fn only_inserts_reach_the_processor_and_succeeded_items_expire() {
     .await;
     assert_eq!(events(), ["INSERT", "MODIFY", "REMOVE"]);
     // Let the poller read the MODIFY and REMOVE records before counting calls.
-    let last_seq: i64 = conn
-        .query_row("SELECT max(seq) FROM stream", [], |row| row.get(0))
-        .unwrap();
-    eventually(
-        Duration::from_secs(10),
-        "the poller reads the whole stream",
-        || async {
-            let seq: i64 = conn
-                .query_row("SELECT seq FROM checkpoints", [], |row| row.get(0))
-                .unwrap();
-            seq >= last_seq
-        },
-    )
-    .await;
+    stream_read_to_the_end(&conn).await;
     assert_eq!(processor.calls("short-lived"), 1);
     app.runtime.shutdown().await;
 }
