@@ -37,7 +37,8 @@ pub struct Deployment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     NoChanges,
-    Deployed,
+    /// A change set was executed.
+    Executed,
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +220,7 @@ pub(crate) async fn apply(aws: &Aws, plan: &Plan<'_>, console: &Console) -> Resu
     .await?;
     console.say(format!("{}: {}", plan.stack, current.status));
     Ok(Applied {
-        outcome: Outcome::Deployed,
+        outcome: Outcome::Executed,
         current,
     })
 }

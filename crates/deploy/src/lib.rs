@@ -26,7 +26,6 @@ pub use changes::{Action, Change};
 pub use console::{Captured, Console};
 pub use deploy::{Deployed, Deployment, Outcome, deploy, destroy, diff, outputs_path};
 pub use error::{Error, ResourceFailure};
-pub use stack::recovery_hint;
 
 /// Templates above this size cannot be sent inline (`TemplateBody`); they go through the
 /// assets bucket (`TemplateURL`).

@@ -102,7 +102,7 @@ pub(crate) fn check_deployable(stack: &str, current: &Current) -> Result<(), Err
 }
 
 /// What to do about a stack left in `status`.
-pub fn recovery_hint(stack: &str, status: &str) -> String {
+pub(crate) fn recovery_hint(stack: &str, status: &str) -> String {
     match status {
         "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => format!(
             "the stack was never created and cannot be updated: delete it with \

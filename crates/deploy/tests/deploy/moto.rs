@@ -92,7 +92,7 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
     )
     .await;
 
-    assert_eq!(deployed.outcome, Outcome::Deployed);
+    assert_eq!(deployed.outcome, Outcome::Executed);
     let calls = proxy.take();
     let change_sets: Vec<_> = actions(&calls, "CreateChangeSet")
         .iter()
@@ -233,7 +233,7 @@ async fn after_a_code_change_only_the_new_zip_is_uploaded_and_the_function_updat
 
     let (second, _) = deployed(&aws, &deployment).await;
 
-    assert_eq!(second.outcome, Outcome::Deployed);
+    assert_eq!(second.outcome, Outcome::Executed);
     let calls = proxy.take();
     let bucket = bucket_of(&fixture.bootstrap).await;
     let key = format!("assets/{}.zip", sha256_hex(&v2));
@@ -450,7 +450,7 @@ async fn removing_the_queue_needs_approval() {
 
     deployment.yes = true;
     let (again, _) = deployed(&aws, &deployment).await;
-    assert_eq!(again.outcome, Outcome::Deployed);
+    assert_eq!(again.outcome, Outcome::Executed);
     assert_eq!(resources(fixture.stack.clone()).await, ["Logs"]);
 }
 
@@ -466,7 +466,7 @@ async fn a_template_over_51200_bytes_goes_through_the_assets_bucket() {
 
     let (first, _) = deployed(&aws, &deployment).await;
 
-    assert_eq!(first.outcome, Outcome::Deployed);
+    assert_eq!(first.outcome, Outcome::Executed);
     let calls = proxy.take();
     let app = actions(&calls, "CreateChangeSet")
         .into_iter()
