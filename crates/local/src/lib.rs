@@ -3,7 +3,10 @@
 //! with the event source mapping's semantics, a TTL sweeper and a dead-letter table.
 
 pub mod api;
+pub mod backend;
 mod db;
+pub mod dynamo;
+pub mod lambda;
 pub mod poller;
 mod redrive;
 pub mod runtime;
@@ -12,6 +15,6 @@ pub mod store;
 mod sweeper;
 mod writer;
 
-pub use redrive::{RedriveReport, redrive};
+pub use redrive::{DynamoStuck, RedriveReport, Stuck, redrive};
 pub use runtime::{Config, Runtime, StartError};
 pub use writer::StoreFault;

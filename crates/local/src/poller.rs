@@ -3,37 +3,36 @@
 //! ReportBatchItemFailures, bisect on error, bounded retries, maximum record age, and an
 //! on-failure destination (the dead-letter table).
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{collections::VecDeque, time::Duration};
 
-use storefirst_domain::{Processor, StreamSettings, now_millis, process_batch};
+use storefirst_domain::{StreamSettings, now_millis};
 use tokio::sync::watch;
 
 use crate::{
-    store::{DeadLetter, SqliteStore, StreamBatch, StreamRow},
+    backend::{ChangeStream, DeadLetter, Invoker, StreamBatch, StreamRow},
     writer::StoreFault,
 };
-
-/// The checkpoint's name in the `checkpoints` table.
-pub const CONSUMER: &str = "processor";
 
 /// How long to wait before reading again after the store failed.
 const FAULT_PAUSE: Duration = Duration::from_millis(500);
 
-pub struct Poller<P> {
-    pub store: SqliteStore,
-    pub processor: Arc<P>,
+pub struct Poller<T, I> {
+    pub stream: T,
+    pub invoker: I,
     pub settings: StreamSettings,
     /// Pause before the first retry of a failed batch; doubles per retry, up to 5 s.
     pub retry_backoff: Duration,
     pub shutdown: watch::Receiver<bool>,
 }
 
-impl<P: Processor> Poller<P> {
+type Row<T> = StreamRow<<T as ChangeStream>::Cursor, <T as ChangeStream>::Source>;
+
+impl<T: ChangeStream, I: Invoker<T::Cursor, T::Source>> Poller<T, I> {
     /// Runs until shutdown; the in-flight batch finishes and is checkpointed first.
     pub async fn run(mut self) {
-        let mut commits = self.store.writer().commits();
+        let mut wakeup = self.stream.wakeup();
         let mut checkpoint = loop {
-            match self.store.checkpoint(CONSUMER).await {
+            match self.stream.checkpoint().await {
                 Ok(seq) => break seq,
                 Err(fault) => {
                     tracing::error!(%fault, "cannot read the stream checkpoint");
@@ -43,10 +42,10 @@ impl<P: Processor> Poller<P> {
                 }
             }
         };
-        tracing::info!(checkpoint, "stream poller started");
+        tracing::info!(%checkpoint, "stream poller started");
         while !*self.shutdown.borrow() {
-            commits.borrow_and_update();
-            let batch = match self.read(checkpoint).await {
+            wakeup.mark_seen();
+            let batch = match self.read(&checkpoint).await {
                 Ok(batch) => batch,
                 Err(fault) => {
                     tracing::error!(%fault, "cannot read the stream");
@@ -55,21 +54,21 @@ impl<P: Processor> Poller<P> {
                 }
             };
             if batch.rows.is_empty() {
-                if batch.horizon > checkpoint {
+                if batch.horizon != checkpoint {
                     // Only filtered-out records: move past them.
-                    match self.store.advance(CONSUMER, batch.horizon, None).await {
+                    match self.stream.advance(batch.horizon.clone(), None).await {
                         Ok(()) => checkpoint = batch.horizon,
                         Err(fault) => tracing::error!(%fault, "cannot checkpoint the stream"),
                     }
                     continue;
                 }
                 tokio::select! {
-                    _ = commits.changed() => {}
+                    _ = wakeup.wait() => {}
                     _ = self.shutdown.changed() => {}
                 }
                 continue;
             }
-            match self.deliver(batch).await {
+            match self.deliver(batch, checkpoint.clone()).await {
                 Ok(seq) => checkpoint = seq,
                 Err(fault) => {
                     // Not checkpointed: the same records come again, as with Lambda.
@@ -78,26 +77,34 @@ impl<P: Processor> Poller<P> {
                 }
             }
         }
-        tracing::info!(checkpoint, "stream poller stopped");
+        tracing::info!(%checkpoint, "stream poller stopped");
     }
 
     /// A batch: up to `batch_size` records, after waiting up to the batching window to fill.
-    async fn read(&mut self, after: i64) -> Result<StreamBatch, StoreFault> {
+    async fn read(
+        &mut self,
+        after: &T::Cursor,
+    ) -> Result<StreamBatch<T::Cursor, T::Source>, StoreFault> {
         let (size, events) = (self.settings.batch_size, self.settings.events);
-        let batch = self.store.read_stream(after, size, events).await?;
+        let batch = self.stream.read(after, size, events).await?;
         let window = self.settings.batching_window;
         if batch.rows.is_empty() || window.is_zero() || batch.rows.len() >= size as usize {
             return Ok(batch);
         }
         self.pause(window).await;
-        self.store.read_stream(after, size, events).await
+        self.stream.read(after, size, events).await
     }
 
-    /// Delivers one batch with retries and returns the new checkpoint.
-    async fn deliver(&mut self, batch: StreamBatch) -> Result<i64, StoreFault> {
+    /// Delivers one batch with retries and returns the new checkpoint, which starts at
+    /// `checkpoint`.
+    async fn deliver(
+        &mut self,
+        batch: StreamBatch<T::Cursor, T::Source>,
+        mut checkpoint: T::Cursor,
+    ) -> Result<T::Cursor, StoreFault> {
         let StreamBatch { rows, horizon } = batch;
         let oldest_allowed = now_millis() - millis(self.settings.maximum_record_age);
-        let (too_old, wanted): (Vec<StreamRow>, Vec<StreamRow>) = rows
+        let (too_old, wanted): (Vec<Row<T>>, Vec<Row<T>>) = rows
             .into_iter()
             .partition(|row| row.created_at < oldest_allowed);
         if !too_old.is_empty() {
@@ -105,32 +112,20 @@ impl<P: Processor> Poller<P> {
                 "older than the maximum record age of {} s",
                 self.settings.maximum_record_age.as_secs()
             );
-            let seq = too_old.last().map_or(0, |row| row.seq);
-            self.store
-                .advance(CONSUMER, seq, Some(dead_letter(reason, &too_old)))
+            let letter = dead_letter(reason, &too_old);
+            checkpoint = letter.last_seq.clone();
+            self.stream
+                .advance(checkpoint.clone(), Some(letter))
                 .await?;
         }
 
         let mut queue = VecDeque::from([(wanted, 0u32)]);
         while let Some((mut batch, retries)) = queue.pop_front() {
-            let Some(batch_last) = batch.last().map(|row| row.seq) else {
+            let Some(batch_last) = batch.last().map(|row| row.cursor.clone()) else {
                 continue;
             };
-            let records = batch.iter().map(|row| row.record.clone()).collect();
-            let store = Arc::new(self.store.clone());
-            let report =
-                process_batch(records, self.processor.clone(), store, &self.settings).await;
-            tracing::debug!(
-                records = batch.len(),
-                retries,
-                runs = report.processor_runs,
-                succeeded = report.succeeded,
-                rejected = report.rejected,
-                transient = report.transient,
-                duplicates = report.duplicates,
-                "batch processed"
-            );
-            let first_failed = report.failures.first().and_then(|seq| {
+            let failures = self.invoker.invoke(&batch, &self.settings).await;
+            let first_failed = failures.first().and_then(|seq| {
                 batch
                     .iter()
                     .position(|row| row.record.sequence_number == *seq)
@@ -138,29 +133,32 @@ impl<P: Processor> Poller<P> {
             let Some(index) = first_failed else {
                 // The last stretch is checkpointed below, with the horizon.
                 if !queue.is_empty() {
-                    self.store.advance(CONSUMER, batch_last, None).await?;
+                    self.stream.advance(batch_last.clone(), None).await?;
+                    checkpoint = batch_last;
                 }
                 continue;
             };
             // As with ReportBatchItemFailures: everything before the first failure is done.
             let rest = batch.split_off(index);
             if let Some(done) = batch.last() {
-                self.store.advance(CONSUMER, done.seq, None).await?;
+                self.stream.advance(done.cursor.clone(), None).await?;
+                checkpoint = done.cursor.clone();
             }
             if retries >= self.settings.maximum_retry_attempts {
                 let reason = format!(
                     "retries exhausted after {retries} retries: {} of {} records still failing",
-                    report.failures.len(),
+                    failures.len(),
                     rest.len()
                 );
                 tracing::warn!(
                     reason,
-                    first_seq = rest[0].seq,
+                    first_seq = %rest[0].cursor,
                     "batch sent to the dead letters"
                 );
-                self.store
-                    .advance(CONSUMER, batch_last, Some(dead_letter(reason, &rest)))
+                self.stream
+                    .advance(batch_last.clone(), Some(dead_letter(reason, &rest)))
                     .await?;
+                checkpoint = batch_last;
                 continue;
             }
             let backoff = self
@@ -169,7 +167,7 @@ impl<P: Processor> Poller<P> {
                 .min(Duration::from_secs(5));
             if self.pause(backoff).await {
                 // Shutting down: the checkpoint stays before `rest`, which comes again.
-                return Ok(rest[0].seq - 1);
+                return Ok(checkpoint);
             }
             if self.settings.bisect_batch_on_function_error && rest.len() > 1 {
                 let mut left = rest;
@@ -180,7 +178,7 @@ impl<P: Processor> Poller<P> {
                 queue.push_front((rest, retries + 1));
             }
         }
-        self.store.advance(CONSUMER, horizon, None).await?;
+        self.stream.advance(horizon.clone(), None).await?;
         Ok(horizon)
     }
 
@@ -194,11 +192,12 @@ impl<P: Processor> Poller<P> {
     }
 }
 
-fn dead_letter(reason: String, rows: &[StreamRow]) -> DeadLetter {
+/// The dead letter of `rows`, which is never empty.
+fn dead_letter<C: Clone, S>(reason: String, rows: &[StreamRow<C, S>]) -> DeadLetter<C> {
     DeadLetter {
         reason,
-        first_seq: rows.first().map_or(0, |row| row.seq),
-        last_seq: rows.last().map_or(0, |row| row.seq),
+        first_seq: rows[0].cursor.clone(),
+        last_seq: rows[rows.len() - 1].cursor.clone(),
         request_ids: rows.iter().map(|row| row.record.id.to_string()).collect(),
     }
 }

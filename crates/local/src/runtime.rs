@@ -5,7 +5,14 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use storefirst_domain::{DEFAULT_BODY_LIMIT, Processor, StreamSettings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-use crate::{api, poller::Poller, server, store::SqliteStore, sweeper};
+use crate::{
+    api,
+    backend::{ChangeStream, InProcess, Invoker, Requests},
+    poller::Poller,
+    server,
+    store::SqliteStore,
+    sweeper,
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,29 +62,66 @@ pub enum StartError {
     },
 }
 
-/// A running pipeline. Dropping it without [`Runtime::shutdown`] leaves the tasks running.
-pub struct Runtime {
+/// A running pipeline over the store `S`. Dropping it without [`Runtime::shutdown`] leaves
+/// the tasks running.
+pub struct Runtime<S = SqliteStore> {
     addr: SocketAddr,
-    store: SqliteStore,
+    store: S,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Runtime {
+impl Runtime<SqliteStore> {
+    /// The embedded default: SQLite, its own stream, the processor in-process.
     pub async fn start<P: Processor>(config: Config, processor: P) -> Result<Self, StartError> {
-        config
-            .stream
-            .validate()
-            .map_err(|e| StartError::Config(e.to_string()))?;
-        if config.api_key.is_empty() {
-            return Err(StartError::Config(
-                "the API key is empty: set --api-key".into(),
-            ));
-        }
+        check(&config)?;
         let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
             path: config.db.clone(),
             source,
         })?;
+        let invoker = InProcess {
+            processor: Arc::new(processor),
+            store: Arc::new(store.clone()),
+        };
+        let mut runtime = Self::launch(&config, store.clone(), store.clone(), invoker).await?;
+        let stopping = runtime.shutdown.subscribe();
+        runtime.tasks.push(tokio::spawn(sweeper::run(
+            store,
+            config.sweep_interval,
+            stopping,
+        )));
+        Ok(runtime)
+    }
+}
+
+/// What every backend needs before it starts.
+pub(crate) fn check(config: &Config) -> Result<(), StartError> {
+    config
+        .stream
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    if config.api_key.is_empty() {
+        return Err(StartError::Config(
+            "the API key is empty: set --api-key".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl<S: Requests> Runtime<S> {
+    /// Serves the HTTP API over `store` and runs the poller over `stream`, delivering
+    /// batches with `invoker`.
+    pub async fn launch<T, I>(
+        config: &Config,
+        store: S,
+        stream: T,
+        invoker: I,
+    ) -> Result<Self, StartError>
+    where
+        T: ChangeStream,
+        I: Invoker<T::Cursor, T::Source>,
+    {
+        check(config)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -97,30 +141,24 @@ impl Runtime {
             config.body_limit,
             config.body_timeout,
         );
-        let limits = config.limits.clone();
         let server = tokio::spawn(server::serve(
             listener,
             api::app(state),
-            limits,
+            config.limits.clone(),
             stopping.clone(),
         ));
         let poller = Poller {
-            store: store.clone(),
-            processor: Arc::new(processor),
+            stream,
+            invoker,
             settings: config.stream.clone(),
             retry_backoff: config.retry_backoff,
-            shutdown: stopping.clone(),
+            shutdown: stopping,
         };
-        let tasks = vec![
-            server,
-            tokio::spawn(poller.run()),
-            tokio::spawn(sweeper::run(store.clone(), config.sweep_interval, stopping)),
-        ];
         Ok(Self {
             addr,
             store,
             shutdown,
-            tasks,
+            tasks: vec![server, tokio::spawn(poller.run())],
         })
     }
 
@@ -128,7 +166,7 @@ impl Runtime {
         self.addr
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &S {
         &self.store
     }
 

@@ -13,20 +13,15 @@ use storefirst_domain::{
     Written, now_millis,
 };
 
+pub use crate::backend::Accepted;
 use crate::{
+    backend::{self, ChangeStream, Requests, Wakeup},
     db,
     writer::{StoreFault, Writer},
 };
 
-/// What an accept did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepted {
-    Created,
-    /// Same id, same body: an idempotent retry; nothing written.
-    Duplicate,
-    /// Same id, another body.
-    Conflict,
-}
+/// The checkpoint's name in the `checkpoints` table.
+pub const CONSUMER: &str = "processor";
 
 /// An item as GET shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,30 +38,10 @@ pub struct Item {
     pub updated_at: i64,
 }
 
-/// A change-stream row.
-#[derive(Debug, Clone)]
-pub struct StreamRow {
-    pub seq: i64,
-    pub created_at: i64,
-    pub record: ChangeRecord,
-}
-
-/// Records read from the stream, and how far the read looked: the checkpoint may move to
-/// `horizon` once the rows are done, since everything in between was filtered out.
-#[derive(Debug, Clone)]
-pub struct StreamBatch {
-    pub rows: Vec<StreamRow>,
-    pub horizon: i64,
-}
-
-/// A stretch of the stream given up on, as the on-failure destination would get it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub reason: String,
-    pub first_seq: i64,
-    pub last_seq: i64,
-    pub request_ids: Vec<String>,
-}
+/// A change-stream row; its cursor is the `seq` of the `stream` table.
+pub type StreamRow = backend::StreamRow<i64>;
+pub type StreamBatch = backend::StreamBatch<i64>;
+pub type DeadLetter = backend::DeadLetter<i64>;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -185,7 +160,7 @@ impl SqliteStore {
                         .ok_or_else(|| invalid(format!("event {event}")))?;
                     let id = RequestId::parse(&id).map_err(|e| invalid(e.to_string()))?;
                     Ok(StreamRow {
-                        seq,
+                        cursor: seq,
                         created_at: row.get(4)?,
                         record: ChangeRecord {
                             sequence_number: seq.to_string(),
@@ -193,11 +168,12 @@ impl SqliteStore {
                             id,
                             body: row.get(3)?,
                         },
+                        source: (),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let horizon = match rows.last() {
-                Some(last) if rows.len() >= limit as usize => last.seq,
+                Some(last) if rows.len() >= limit as usize => last.cursor,
                 _ => tx
                     .prepare_cached("SELECT coalesce(max(seq), 0) FROM stream")?
                     .query_row([], |row| row.get::<_, i64>(0))?
@@ -411,5 +387,41 @@ impl RequestStore for SqliteStore {
             })
             .await
             .map_err(|fault| StoreError(fault.to_string()))
+    }
+}
+
+impl Requests for SqliteStore {
+    async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
+        SqliteStore::accept(self, id, body).await
+    }
+
+    async fn get(&self, id: RequestId) -> Result<Option<Item>, StoreFault> {
+        SqliteStore::get(self, id).await
+    }
+}
+
+impl ChangeStream for SqliteStore {
+    type Cursor = i64;
+    type Source = ();
+
+    async fn checkpoint(&self) -> Result<i64, StoreFault> {
+        SqliteStore::checkpoint(self, CONSUMER).await
+    }
+
+    async fn read(
+        &self,
+        after: &i64,
+        limit: u32,
+        events: &'static [ChangeEvent],
+    ) -> Result<StreamBatch, StoreFault> {
+        self.read_stream(*after, limit, events).await
+    }
+
+    async fn advance(&self, to: i64, dead_letter: Option<DeadLetter>) -> Result<(), StoreFault> {
+        SqliteStore::advance(self, CONSUMER, to, dead_letter).await
+    }
+
+    fn wakeup(&self) -> Wakeup {
+        Wakeup::Commits(self.writer.commits())
     }
 }

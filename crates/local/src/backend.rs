@@ -1,0 +1,173 @@
+//! The seams of the local runtime: what the HTTP API needs from a store ([`Requests`]),
+//! what the poller needs from a change stream ([`ChangeStream`]) and what delivers a batch
+//! ([`Invoker`]). SQLite implements the first two (the embedded default), DynamoDB with
+//! its stream the second backend; a batch is delivered in-process or to a Lambda
+//! `bootstrap` through the Runtime API. The poller's semantics are one piece of code for
+//! all of them.
+
+use std::{fmt, future::Future, sync::Arc, time::Duration};
+
+use storefirst_domain::{
+    ChangeEvent, ChangeRecord, Processor, RequestBody, RequestId, RequestStore, StreamSettings,
+    process_batch,
+};
+use tokio::sync::watch;
+
+use crate::{store::Item, writer::StoreFault};
+
+/// What an accept did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    Created,
+    /// Same id, same body: an idempotent retry; nothing written.
+    Duplicate,
+    /// Same id, another body.
+    Conflict,
+}
+
+/// The store behind the HTTP API.
+pub trait Requests: Clone + Send + Sync + 'static {
+    /// Stores a new request; never overwrites one.
+    fn accept(
+        &self,
+        id: RequestId,
+        body: RequestBody,
+    ) -> impl Future<Output = Result<Accepted, StoreFault>> + Send;
+
+    /// Stores a request under an id the server just chose (POST). The same as
+    /// [`Requests::accept`] unless the backend writes new items another way.
+    fn accept_new(
+        &self,
+        id: RequestId,
+        body: RequestBody,
+    ) -> impl Future<Output = Result<Accepted, StoreFault>> + Send {
+        self.accept(id, body)
+    }
+
+    /// The item, unless it is unknown or its TTL has passed.
+    fn get(&self, id: RequestId) -> impl Future<Output = Result<Option<Item>, StoreFault>> + Send;
+}
+
+/// A change-stream record: where it is (`cursor`), when it was written, what processing
+/// reads, and `source`, the record as the backend has it (the Lambda event record for
+/// DynamoDB Streams).
+#[derive(Debug, Clone)]
+pub struct StreamRow<C, S = ()> {
+    pub cursor: C,
+    pub created_at: i64,
+    pub record: ChangeRecord,
+    pub source: S,
+}
+
+/// Records read from the stream, and how far the read looked: the checkpoint may move to
+/// `horizon` once the rows are done, since everything in between was filtered out.
+#[derive(Debug, Clone)]
+pub struct StreamBatch<C, S = ()> {
+    pub rows: Vec<StreamRow<C, S>>,
+    pub horizon: C,
+}
+
+/// A stretch of the stream given up on, as the on-failure destination would get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter<C = i64> {
+    pub reason: String,
+    pub first_seq: C,
+    pub last_seq: C,
+    pub request_ids: Vec<String>,
+}
+
+/// How the poller learns that there may be new records.
+pub enum Wakeup {
+    /// Every commit of the local store bumps the counter.
+    Commits(watch::Receiver<u64>),
+    /// A stream read over the network is polled, as Lambda's poller does.
+    Every(Duration),
+}
+
+impl Wakeup {
+    /// Called before a read: commits up to here are covered by it.
+    pub fn mark_seen(&mut self) {
+        if let Wakeup::Commits(commits) = self {
+            commits.borrow_and_update();
+        }
+    }
+
+    /// Waits until a read may find something new.
+    pub async fn wait(&mut self) {
+        match self {
+            Wakeup::Commits(commits) => {
+                if commits.changed().await.is_err() {
+                    // The writer is gone: nothing will ever commit again.
+                    std::future::pending::<()>().await;
+                }
+            }
+            Wakeup::Every(period) => tokio::time::sleep(*period).await,
+        }
+    }
+}
+
+/// The change stream the poller reads, with its persisted checkpoint.
+pub trait ChangeStream: Send + Sync + 'static {
+    type Cursor: Clone + PartialEq + fmt::Debug + fmt::Display + Send + Sync + 'static;
+    type Source: Clone + Send + Sync + 'static;
+
+    /// Where the last run stopped: the stream is read after it.
+    fn checkpoint(&self) -> impl Future<Output = Result<Self::Cursor, StoreFault>> + Send;
+
+    /// Up to `limit` records of `events` after `after`, oldest first.
+    fn read(
+        &self,
+        after: &Self::Cursor,
+        limit: u32,
+        events: &'static [ChangeEvent],
+    ) -> impl Future<Output = Result<StreamBatch<Self::Cursor, Self::Source>, StoreFault>> + Send;
+
+    /// Persists the checkpoint at `to`, recording `dead_letter` with it.
+    fn advance(
+        &self,
+        to: Self::Cursor,
+        dead_letter: Option<DeadLetter<Self::Cursor>>,
+    ) -> impl Future<Output = Result<(), StoreFault>> + Send;
+
+    fn wakeup(&self) -> Wakeup;
+}
+
+/// Delivers one batch and names the sequence numbers to deliver again
+/// (ReportBatchItemFailures). A failed invocation as a whole names every record.
+pub trait Invoker<C, S>: Send + Sync + 'static {
+    fn invoke(
+        &self,
+        rows: &[StreamRow<C, S>],
+        settings: &StreamSettings,
+    ) -> impl Future<Output = Vec<String>> + Send;
+}
+
+/// The handler in this process: [`process_batch`] with the given store, as the Lambda
+/// function runs it.
+pub struct InProcess<P, S> {
+    pub processor: Arc<P>,
+    pub store: Arc<S>,
+}
+
+impl<P: Processor, S: RequestStore, C: Sync, X: Sync> Invoker<C, X> for InProcess<P, S> {
+    async fn invoke(&self, rows: &[StreamRow<C, X>], settings: &StreamSettings) -> Vec<String> {
+        let records = rows.iter().map(|row| row.record.clone()).collect();
+        let report = process_batch(
+            records,
+            self.processor.clone(),
+            self.store.clone(),
+            settings,
+        )
+        .await;
+        tracing::debug!(
+            records = rows.len(),
+            runs = report.processor_runs,
+            succeeded = report.succeeded,
+            rejected = report.rejected,
+            transient = report.transient,
+            duplicates = report.duplicates,
+            "batch processed"
+        );
+        report.failures
+    }
+}
