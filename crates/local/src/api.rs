@@ -16,25 +16,20 @@ use serde_json::json;
 use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId};
 
 use crate::{
-    store::{Accepted, SqliteStore},
+    backend::{Accepted, Requests},
     writer::StoreFault,
 };
 
 #[derive(Clone)]
-pub struct AppState {
-    store: SqliteStore,
+pub struct AppState<S> {
+    store: S,
     api_key: Arc<str>,
     body_limit: usize,
     body_timeout: Duration,
 }
 
-impl AppState {
-    pub fn new(
-        store: SqliteStore,
-        api_key: &str,
-        body_limit: usize,
-        body_timeout: Duration,
-    ) -> Self {
+impl<S: Requests> AppState<S> {
+    pub fn new(store: S, api_key: &str, body_limit: usize, body_timeout: Duration) -> Self {
         Self {
             store,
             api_key: api_key.into(),
@@ -44,17 +39,20 @@ impl AppState {
     }
 }
 
-pub fn app(state: AppState) -> Router {
+pub fn app<S: Requests>(state: AppState<S>) -> Router {
     Router::new()
-        .route("/requests", post(post_request))
-        .route("/requests/{id}", get(get_request).put(put_request))
+        .route("/requests", post(post_request::<S>))
+        .route(
+            "/requests/{id}",
+            get(get_request::<S>).put(put_request::<S>),
+        )
         .fallback(|| async {
             ApiError::NotFound("no such route: the API has /requests and /requests/{id}")
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            require_api_key,
+            require_api_key::<S>,
         ))
         .with_state(state)
 }
@@ -105,7 +103,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_api_key<S: Requests>(
+    State(state): State<AppState<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get("x-api-key")
@@ -122,18 +124,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-async fn post_request(
-    State(state): State<AppState>,
+async fn post_request<S: Requests>(
+    State(state): State<AppState<S>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, &headers, body).await?;
     let id = RequestId::parse(&uuid::Uuid::new_v4().to_string())?;
-    accept(&state, id, body).await
+    let accepted = state.store.accept_new(id.clone(), body).await?;
+    answer(id, accepted)
 }
 
-async fn put_request(
-    State(state): State<AppState>,
+async fn put_request<S: Requests>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -143,8 +146,17 @@ async fn put_request(
     accept(&state, id, body).await
 }
 
-async fn accept(state: &AppState, id: RequestId, body: RequestBody) -> Result<Response, ApiError> {
-    match state.store.accept(id.clone(), body).await? {
+async fn accept<S: Requests>(
+    state: &AppState<S>,
+    id: RequestId,
+    body: RequestBody,
+) -> Result<Response, ApiError> {
+    let accepted = state.store.accept(id.clone(), body).await?;
+    answer(id, accepted)
+}
+
+fn answer(id: RequestId, accepted: Accepted) -> Result<Response, ApiError> {
+    match accepted {
         Accepted::Created | Accepted::Duplicate => {
             let location = format!("/requests/{id}");
             let body = Json(json!({ "id": id.as_str(), "status": "pending" }));
@@ -154,8 +166,8 @@ async fn accept(state: &AppState, id: RequestId, body: RequestBody) -> Result<Re
     }
 }
 
-async fn get_request(
-    State(state): State<AppState>,
+async fn get_request<S: Requests>(
+    State(state): State<AppState<S>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = RequestId::parse(&id)?;
@@ -168,8 +180,8 @@ async fn get_request(
 }
 
 /// The envelope check before anything is stored: content type, size, JSON object.
-async fn read_body(
-    state: &AppState,
+async fn read_body<S>(
+    state: &AppState<S>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<RequestBody, ApiError> {
