@@ -259,7 +259,8 @@ async fn after_a_code_change_only_the_new_zip_is_uploaded_and_the_function_updat
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_after_changing_the_batch_size_shows_the_mapping_as_modify() {
-    let aws = aws(&moto_url()).await;
+    let proxy = Proxy::to_moto().await;
+    let aws = aws(&proxy.url).await;
     let fixture = Fixture::new("diff");
     // The mapping exists for this one: nothing writes to the table, so nothing is consumed.
     let mut deployment = fixture.deployment(template(&StreamSettings::DEFAULT));
@@ -267,15 +268,7 @@ async fn diff_after_changing_the_batch_size_shows_the_mapping_as_modify() {
         .parameters
         .insert(STREAM_PROCESSING.to_owned(), "enabled".to_owned());
     deployed(&aws, &deployment).await;
-    let change_sets_before = cloudformation()
-        .await
-        .list_change_sets()
-        .stack_name(&fixture.stack)
-        .send()
-        .await
-        .unwrap()
-        .summaries()
-        .len();
+    proxy.take();
 
     let settings = StreamSettings {
         batch_size: 10,
@@ -327,16 +320,21 @@ async fn diff_after_changing_the_batch_size_shows_the_mapping_as_modify() {
         deployed_template["Resources"]["StreamMapping"]["Properties"]["BatchSize"],
         100
     );
-    let change_sets_after = cloudformation()
+    let calls = proxy.take();
+    assert!(actions(&calls, "ExecuteChangeSet").is_empty(), "{calls:?}");
+    assert!(uploads(&calls).is_empty(), "{calls:?}");
+    assert_eq!(actions(&calls, "CreateChangeSet").len(), 1, "{calls:?}");
+    let deleted = actions(&calls, "DeleteChangeSet");
+    let [deleted] = deleted.as_slice() else {
+        panic!("one change set deleted: {calls:?}");
+    };
+    let gone = cloudformation()
         .await
-        .list_change_sets()
-        .stack_name(&fixture.stack)
+        .describe_change_set()
+        .change_set_name(deleted.param("ChangeSetName").unwrap())
         .send()
-        .await
-        .unwrap()
-        .summaries()
-        .len();
-    assert_eq!(change_sets_after, change_sets_before);
+        .await;
+    assert!(gone.is_err(), "the change set is gone: {gone:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@ use std::{
     collections::BTreeMap,
     io::Write,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
@@ -268,11 +268,16 @@ pub fn template(settings: &StreamSettings) -> Value {
         .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
+/// One test at a time on moto: its server iterates its stacks and change sets unguarded, so
+/// calls from concurrent tests can fail with "dictionary changed size during iteration".
+static MOTO: Mutex<()> = Mutex::new(());
+
 /// One stack's names and files: a lambda directory with its zip, an outputs directory.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub stack: String,
     pub bootstrap: String,
+    _moto: MutexGuard<'static, ()>,
 }
 
 impl Fixture {
@@ -281,6 +286,8 @@ impl Fixture {
             dir: tempfile::tempdir().expect("a temporary directory"),
             stack: unique(prefix),
             bootstrap: unique(&format!("{prefix}-boot")),
+            // A failed test poisons the lock; the next one can still use moto.
+            _moto: MOTO.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
         };
         fixture.write_zip(&function_zip("#!/bin/sh\necho v1\n"));
         fixture
