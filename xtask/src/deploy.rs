@@ -9,7 +9,11 @@ use xshell::{Shell, cmd};
 /// The flags of the storefirst-deploy command, passed through.
 #[derive(Args)]
 pub struct Deploy {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FLAGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "FLAGS"
+    )]
     args: Vec<String>,
 }
 
