@@ -1,14 +1,20 @@
+use std::path::Path;
+
 use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};
 
+use crate::tools;
+
 /// Builds and starts the local pipeline: HTTP API, SQLite store, change stream, processor.
+/// With `--lambda`, the deployable zip's `bootstrap` processes the stream of a DynamoDB
+/// table behind a local Lambda Runtime API.
 #[derive(Args)]
 pub struct Dev {
     /// Port of the HTTP API.
     #[arg(long, env = "STOREFIRST_PORT", default_value_t = 3000)]
     port: u16,
-    /// SQLite database file (created when missing).
+    /// SQLite database file (created when missing); with --lambda, the stream checkpoints.
     #[arg(
         long,
         env = "STOREFIRST_DB",
@@ -18,6 +24,15 @@ pub struct Dev {
     /// API key clients send in `x-api-key`.
     #[arg(long, env = "STOREFIRST_API_KEY", default_value = "dev-key")]
     api_key: String,
+    /// Run the batches through this Lambda zip (built by `cargo xtask build` when missing),
+    /// e.g. target/lambda/stream-processor/bootstrap.zip. The arm64 zip runs under qemu-user
+    /// (installed with apt-get when possible), else a native build is used.
+    #[arg(long)]
+    lambda: Option<String>,
+    /// DynamoDB table for --lambda, at AWS_ENDPOINT_URL or on AWS. Without it and without
+    /// AWS_ENDPOINT_URL, a moto server is started under target/ with a new table.
+    #[arg(long, env = "STOREFIRST_DYNAMODB_TABLE", requires = "lambda")]
+    table: Option<String>,
 }
 
 impl Dev {
@@ -26,10 +41,22 @@ impl Dev {
         cmd!(sh, "cargo build --release --package storefirst-local")
             .run()
             .context("could not build storefirst-local; fix the build error above and run `cargo xtask dev` again")?;
-        if let Some(dir) = std::path::Path::new(&self.db).parent() {
+        if let Some(dir) = Path::new(&self.db).parent() {
             sh.create_dir(dir)?;
         }
-        let Dev { port, db, api_key } = self;
+        // Kept until storefirst-local exits.
+        let mut _moto = None;
+        let lambda_args = match &self.lambda {
+            None => Vec::new(),
+            Some(zip) => {
+                let (args, moto) = lambda_args(sh, zip, self.table.as_deref())?;
+                _moto = moto;
+                args
+            }
+        };
+        let Dev {
+            port, db, api_key, ..
+        } = self;
         let port = port.to_string();
         let url = format!("http://127.0.0.1:{port}");
         crate::step(format!(
@@ -40,10 +67,77 @@ impl Dev {
         );
         cmd!(
             sh,
-            "target/release/storefirst-local --port {port} --db {db} --api-key {api_key}"
+            "target/release/storefirst-local --port {port} --db {db} --api-key {api_key} {lambda_args...}"
         )
         .run()
         .context("storefirst-local stopped with an error")?;
         Ok(())
     }
+}
+
+/// The flags of the Lambda mode: the zip (built when missing), a native bootstrap where
+/// qemu-user is missing, and the table (on a moto server started here when none is given).
+pub fn lambda_args(
+    sh: &Shell,
+    zip: &str,
+    table: Option<&str>,
+) -> anyhow::Result<(Vec<String>, Option<tools::MotoServer>)> {
+    if !sh.path_exists(zip) {
+        crate::step(format!("{zip} is missing: cargo xtask build"));
+        crate::build::build_lambdas(sh)?;
+    }
+    let mut args = vec!["--lambda".to_owned(), zip.to_owned()];
+    if tools::ensure_qemu(sh) {
+        crate::step("the arm64 bootstrap runs under qemu-aarch64-static");
+    } else {
+        crate::step("qemu-user is missing: building the native stream-processor to run instead");
+        cmd!(
+            sh,
+            "cargo build --release --package storefirst-lambda --bin stream-processor"
+        )
+        .run()
+        .context("could not build stream-processor; fix the build error above")?;
+        args.extend([
+            "--native-bootstrap".into(),
+            "target/release/stream-processor".into(),
+        ]);
+    }
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    let mut moto = None;
+    let table = match (table, endpoint) {
+        (Some(table), endpoint) => {
+            crate::step(format!(
+                "DynamoDB table {table} at {}",
+                endpoint.as_deref().unwrap_or("AWS (default configuration)")
+            ));
+            table.to_owned()
+        }
+        (None, Some(endpoint)) => {
+            crate::step(format!(
+                "DynamoDB table storefirst-dev at {endpoint}, created when missing"
+            ));
+            args.push("--create-table".into());
+            "storefirst-dev".to_owned()
+        }
+        (None, None) => {
+            let server = tools::MotoServer::start(&tools::MOTO.ensure(sh)?)?;
+            crate::step(format!(
+                "no table or AWS_ENDPOINT_URL given: moto server on {} with a new table storefirst-dev",
+                server.url
+            ));
+            sh.set_var("AWS_ENDPOINT_URL", &server.url);
+            for (name, value) in [
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_REGION", "us-east-1"),
+            ] {
+                sh.set_var(name, value);
+            }
+            args.push("--create-table".into());
+            moto = Some(server);
+            "storefirst-dev".to_owned()
+        }
+    };
+    args.extend(["--dynamodb-table".into(), table]);
+    Ok((args, moto))
 }

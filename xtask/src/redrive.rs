@@ -2,32 +2,75 @@ use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};
 
-/// Reprocesses dead-lettered and stuck pending requests, after the processor is fixed.
+/// Reprocesses dead-lettered and stuck pending requests, after the processor is fixed: of
+/// the local SQLite runtime, or of a DynamoDB table (`--table`, or `--stack` for the table
+/// of a deployed stack).
 #[derive(Args)]
 pub struct Redrive {
-    /// SQLite database of the local runtime (relative to the workspace root).
+    /// SQLite database of the local runtime (relative to the workspace root); with a table,
+    /// the checkpoint file whose dead letters name items too, if it exists.
     #[arg(
         long,
         env = "STOREFIRST_DB",
         default_value = "target/storefirst/dev.db"
     )]
     db: String,
+    /// A DynamoDB table (the default AWS configuration: AWS_ENDPOINT_URL, AWS_REGION,
+    /// credentials): its pending items that failed before are processed again.
+    #[arg(long, env = "STOREFIRST_DYNAMODB_TABLE", conflicts_with = "stack")]
+    table: Option<String>,
+    /// The table of a stack deployed with `cargo xtask deploy --stack NAME` (read from
+    /// target/storefirst/<NAME>-outputs.json).
+    #[arg(long)]
+    stack: Option<String>,
 }
 
 impl Redrive {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let table = match (&self.table, &self.stack) {
+            (Some(table), _) => Some(table.clone()),
+            (None, Some(stack)) => Some(stack_table(sh, stack)?),
+            (None, None) => None,
+        };
         crate::step("building storefirst-local");
         cmd!(sh, "cargo build --release --package storefirst-local")
             .run()
             .context("could not build storefirst-local; fix the build error above and retry")?;
         let db = self.db;
-        crate::step(format!("redriving the stuck requests of {db}"));
+        let table_args: Vec<String> = match &table {
+            Some(table) => {
+                crate::step(format!(
+                    "redriving the stuck requests of DynamoDB table {table}"
+                ));
+                vec!["--dynamodb-table".into(), table.clone()]
+            }
+            None => {
+                crate::step(format!("redriving the stuck requests of {db}"));
+                Vec::new()
+            }
+        };
         cmd!(
             sh,
-            "target/release/storefirst-local redrive --log warn --db {db}"
+            "target/release/storefirst-local redrive --log warn --db {db} {table_args...}"
         )
         .run()
         .context("redrive did not finish cleanly; the message above says what still fails")?;
         Ok(())
     }
+}
+
+/// The `TableName` output of a deployed stack.
+fn stack_table(sh: &Shell, stack: &str) -> anyhow::Result<String> {
+    let path = format!("target/storefirst/{stack}-outputs.json");
+    let text = sh
+        .read_file(&path)
+        .with_context(|| format!("cannot read {path}: deploy the stack first with `cargo xtask deploy --stack {stack}`, or pass --table"))?;
+    let outputs: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{path} is not JSON: deploy again"))?;
+    outputs[stack]["TableName"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| {
+            format!("{path} has no TableName output for {stack}: deploy again, or pass --table")
+        })
 }

@@ -30,6 +30,21 @@ impl Test {
         let _moto_url = sh.push_env(tools::MOTO_URL_VAR, &moto.url);
         crate::synth::lint(sh)?;
         crate::workflows::lint(sh)?;
+        // The Lambda mode's tests run the zip, under qemu-user when it can be installed.
+        let zip = crate::project_root().join("target/lambda/stream-processor/bootstrap.zip");
+        let _zip = sh.push_env("STOREFIRST_LAMBDA_ZIP", &zip);
+        let native = crate::project_root().join("target/release/stream-processor");
+        let _native = if tools::ensure_qemu(sh) {
+            None
+        } else {
+            crate::step("qemu-user is missing: the Lambda tests run the native stream-processor");
+            cmd!(
+                sh,
+                "cargo build --release --locked --package storefirst-lambda --bin stream-processor"
+            )
+            .run()?;
+            Some(sh.push_env("STOREFIRST_NATIVE_BOOTSTRAP", &native))
+        };
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         crate::step("cargo test");

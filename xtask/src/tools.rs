@@ -185,3 +185,58 @@ impl Drop for MotoServer {
         let _ = self.child.wait();
     }
 }
+
+/// qemu-user for arm64 and the arm64 C library it loads (`-L /usr/aarch64-linux-gnu`), to
+/// run the Lambda zip's arm64 `bootstrap` on this machine.
+pub const QEMU_PACKAGES: &[&str] = &["qemu-user-static", "libc6-arm64-cross"];
+
+/// Whether arm64 binaries can run here, installing the Debian packages with apt-get when
+/// they are missing and this user is root or has passwordless sudo.
+pub fn ensure_qemu(sh: &Shell) -> bool {
+    let present = || {
+        Path::new("/usr/aarch64-linux-gnu").is_dir()
+            && cmd!(sh, "qemu-aarch64-static --version")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_ok()
+    };
+    if present() || cfg!(target_arch = "aarch64") {
+        return true;
+    }
+    let root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
+    // `env` sets the variable for apt-get, under sudo too.
+    let (program, sudo_args): (&str, &[&str]) = if root {
+        ("env", &[])
+    } else if cmd!(sh, "sudo -n true")
+        .quiet()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        ("sudo", &["-n", "env"])
+    } else {
+        eprintln!(
+            "qemu-user is not installed and apt-get needs root: run `sudo apt-get install {}` \
+             to run the arm64 zip itself",
+            QEMU_PACKAGES.join(" ")
+        );
+        return false;
+    };
+    let packages = QEMU_PACKAGES;
+    crate::step(format!("installing {} with apt-get", packages.join(" ")));
+    let install = || {
+        cmd!(
+            sh,
+            "{program} {sudo_args...} DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {packages...}"
+        )
+        .run()
+    };
+    if install().is_err() {
+        // A fresh machine may have no package lists yet.
+        let _ = cmd!(sh, "{program} {sudo_args...} apt-get update -q").run();
+        let _ = install();
+    }
+    present()
+}

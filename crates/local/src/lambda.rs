@@ -45,11 +45,11 @@ pub enum LambdaError {
     #[error("cannot read the Lambda zip {path}: {reason}; build it with `cargo xtask build`")]
     Zip { path: PathBuf, reason: String },
     #[error(
-        "{0} is an arm64 (aarch64) binary and qemu-aarch64-static is not installed: install the \
-         Debian packages qemu-user-static and libc6-arm64-cross (`cargo xtask dev --lambda` does \
-         it), or pass --native-bootstrap with a native build of stream-processor"
+        "{0} is an arm64 (aarch64) binary and {1}: install the Debian packages \
+         qemu-user-static and libc6-arm64-cross (`cargo xtask dev --lambda` does it), or pass \
+         --native-bootstrap with a native build of stream-processor"
     )]
-    NoQemu(PathBuf),
+    NoQemu(PathBuf, String),
 }
 
 /// How the bootstrap is started: the program, its arguments, and a description for the
@@ -93,28 +93,61 @@ impl Bootstrap {
                 how: "the zip's bootstrap, natively".into(),
             });
         }
-        if let Some(qemu) = find_qemu() {
-            return Ok(Self {
-                program: qemu,
-                args: vec!["-L".into(), ARM64_SYSROOT.into(), path.into_os_string()],
-                how: format!("the zip's arm64 bootstrap under {QEMU}"),
-            });
-        }
+        let qemu = find_qemu();
+        let why_not = match &qemu {
+            Some(qemu) => match probe(qemu, &path) {
+                Ok(()) => {
+                    return Ok(Self {
+                        program: qemu.clone(),
+                        args: vec!["-L".into(), ARM64_SYSROOT.into(), path.into_os_string()],
+                        how: format!("the zip's arm64 bootstrap under {QEMU}"),
+                    });
+                }
+                Err(reason) => format!("{QEMU} could not run it: {reason}"),
+            },
+            None => format!("{QEMU} is not installed"),
+        };
         match native {
             Some(native) => Ok(Self {
                 program: native.to_owned(),
                 args: Vec::new(),
-                how: format!(
-                    "the native build {} ({QEMU} is not installed)",
-                    native.display()
-                ),
+                how: format!("the native build {} ({why_not})", native.display()),
             }),
-            None => Err(LambdaError::NoQemu(zip.to_owned())),
+            None => Err(LambdaError::NoQemu(zip.to_owned(), why_not)),
         }
     }
 }
 
 const ELF_AARCH64: u16 = 0xB7;
+/// How long the bootstrap may take under qemu to reach its configuration check.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs the bootstrap under qemu without configuration: a working one soon exits saying
+/// what it misses. Some qemu builds hang on some binaries; better to know at start.
+fn probe(qemu: &Path, bootstrap: &Path) -> Result<(), String> {
+    let mut child = std::process::Command::new(qemu)
+        .arg("-L")
+        .arg(ARM64_SYSROOT)
+        .arg(bootstrap)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    while started.elapsed() < PROBE_TIMEOUT {
+        if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!(
+        "without configuration it did not exit within {PROBE_TIMEOUT:?} (it should stop at once, saying TABLE_NAME is not set)"
+    ))
+}
 
 /// The `e_machine` of a little-endian ELF file.
 fn elf_machine(bytes: &[u8]) -> Option<u16> {

@@ -11,7 +11,14 @@ use std::{
 use anyhow::Context;
 use clap::Parser;
 use storefirst_domain::{StreamSettings, restaurant::RestaurantOrders};
-use storefirst_local::{Config, Runtime, redrive, store::SqliteStore};
+use storefirst_local::{
+    Config, DynamoStuck, Runtime,
+    backend::{InProcess, Requests},
+    dynamo::DynamoTable,
+    lambda::{Bootstrap, FunctionConfig, LambdaFunction, LambdaInvoker},
+    redrive,
+    store::SqliteStore,
+};
 
 /// Runs the storage-first API locally: HTTP API, SQLite store, change stream, processor.
 #[derive(Parser)]
@@ -51,6 +58,25 @@ struct Args {
     /// Milliseconds between expiry sweeps.
     #[arg(long, env = "STOREFIRST_SWEEP_MS", default_value_t = 1000)]
     sweep_ms: u64,
+    /// Use this DynamoDB table and its stream instead of SQLite (the default AWS
+    /// configuration chain: AWS_ENDPOINT_URL, AWS_REGION, credentials). `--db` then keeps
+    /// the place in the stream and the dead letters.
+    #[arg(long, env = "STOREFIRST_DYNAMODB_TABLE", global = true)]
+    dynamodb_table: Option<String>,
+    /// Create the DynamoDB table (with its stream) when it does not exist.
+    #[arg(long, requires = "dynamodb_table")]
+    create_table: bool,
+    /// Run the batches through this Lambda zip's `bootstrap` behind a local Runtime API
+    /// (needs --dynamodb-table: the function writes to DynamoDB).
+    #[arg(long, env = "STOREFIRST_LAMBDA_ZIP", requires = "dynamodb_table")]
+    lambda: Option<PathBuf>,
+    /// A native build of stream-processor, used when the zip is arm64 and qemu-user is
+    /// not installed.
+    #[arg(long, env = "STOREFIRST_NATIVE_BOOTSTRAP", requires = "lambda")]
+    native_bootstrap: Option<PathBuf>,
+    /// The function's timeout in seconds; by default the stack's.
+    #[arg(long, env = "STOREFIRST_FUNCTION_TIMEOUT_SECS")]
+    function_timeout_secs: Option<u64>,
     /// Log filter, e.g. `info` or `storefirst_local=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     log: String,
@@ -82,10 +108,42 @@ async fn main() -> anyhow::Result<()> {
     config.stream.succeeded_retention = Duration::from_secs(args.retention_secs);
     config.sweep_interval = Duration::from_millis(args.sweep_ms.max(1));
 
+    let table = match &args.dynamodb_table {
+        Some(name) => {
+            let aws = aws_config::load_from_env().await;
+            let region = aws
+                .region()
+                .map_or("us-east-1".to_owned(), ToString::to_string);
+            Some((
+                DynamoTable::connect(&aws, name, args.create_table).await?,
+                region,
+            ))
+        }
+        None => None,
+    };
+
     if let Some(Command::Redrive) = args.command {
-        let store = SqliteStore::open(&config.db)
-            .with_context(|| format!("cannot open the database {}", config.db.display()))?;
-        let report = redrive(&store, Arc::new(RestaurantOrders), &config.stream).await?;
+        let report = match &table {
+            None => {
+                let store = SqliteStore::open(&config.db)
+                    .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+                redrive(&store, Arc::new(RestaurantOrders), &config.stream).await?
+            }
+            Some((table, _)) => {
+                // The dead letters of a local run against this table, if there was one.
+                let checkpoints = config
+                    .db
+                    .exists()
+                    .then(|| table.checkpoints(&config.db))
+                    .transpose()?;
+                let stuck = DynamoStuck {
+                    requests: table.requests(),
+                    outcomes: Arc::new(table.outcomes()),
+                    checkpoints,
+                };
+                redrive(&stuck, Arc::new(RestaurantOrders), &config.stream).await?
+            }
+        };
         println!(
             "redrive: {} stuck requests, {} succeeded, {} rejected, {} still failing",
             report.found, report.succeeded, report.rejected, report.still_failing
@@ -99,16 +157,65 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let runtime = Runtime::start(config, RestaurantOrders).await?;
-    // One line on stdout, so scripts and tests can find the port when it was 0.
+    let Some((table, region)) = table else {
+        let runtime = Runtime::start(config, RestaurantOrders).await?;
+        return serve(runtime, &[format!("database {}", args.db.display())]).await;
+    };
+    let stream = table.stream(&config.db)?;
+    let backend = format!(
+        "DynamoDB table {} (checkpoints in {})",
+        table.name,
+        args.db.display()
+    );
+    let Some(zip) = &args.lambda else {
+        let invoker = InProcess {
+            processor: Arc::new(RestaurantOrders),
+            store: Arc::new(table.outcomes()),
+        };
+        let runtime = Runtime::launch(&config, table.requests(), stream, invoker).await?;
+        return serve(runtime, &[backend, "processor in-process".into()]).await;
+    };
+    let dir = args
+        .db
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("lambda");
+    let bootstrap = Bootstrap::from_zip(zip, &dir, args.native_bootstrap.as_deref())?;
+    let how = format!("Lambda function: {}", bootstrap.how);
+    let timeout = args.function_timeout_secs.map_or_else(
+        || storefirst_infra::stack::processor::function_timeout(&config.stream),
+        Duration::from_secs,
+    );
+    let function = LambdaFunction::new(FunctionConfig {
+        bootstrap,
+        table: table.name.clone(),
+        region,
+        timeout,
+        memory_mb: storefirst_infra::stack::processor::MEMORY_MB,
+        retention: config.stream.succeeded_retention,
+        passthrough: FunctionConfig::inherited_environment(),
+    });
+    let invoker = LambdaInvoker {
+        function: Arc::new(function),
+    };
+    let runtime = Runtime::launch(&config, table.requests(), stream, invoker).await?;
+    serve(runtime, &[backend, how]).await
+}
+
+/// Prints where it listens (first line of stdout, for scripts and tests) and what it runs
+/// on (one line each), then runs until SIGINT or SIGTERM.
+async fn serve<S: Requests>(runtime: Runtime<S>, about: &[String]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,
         "storefirst-local listening on http://{}",
         runtime.addr()
     )?;
+    for line in about {
+        writeln!(stdout, "storefirst-local: {line}")?;
+    }
     stdout.flush()?;
-    tracing::info!(db = %args.db.display(), "ready");
+    tracing::info!("ready");
 
     shutdown_signal()
         .await

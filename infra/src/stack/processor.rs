@@ -36,6 +36,9 @@ pub struct Processor {
     pub mapping: Logical,
 }
 
+/// The function's memory in MB; the local runtime gives its `bootstrap` the same.
+pub const MEMORY_MB: u32 = 256;
+
 /// The longest a batch may run: every record of it, `concurrency` at a time, each up to
 /// the record timeout, plus room for the outcome writes. Lambda's ceiling is 15 minutes.
 pub fn function_timeout(settings: &StreamSettings) -> Duration {
@@ -119,7 +122,7 @@ impl Processor {
                     s3_key: artifact.key,
                 },
                 role: role.get_att("Arn"),
-                memory_size: 256,
+                memory_size: MEMORY_MB,
                 timeout: function_timeout(settings).as_secs(),
                 environment: Environment {
                     variables: environment,

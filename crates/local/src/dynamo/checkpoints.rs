@@ -171,7 +171,7 @@ impl Checkpoints {
         .await
     }
 
-    /// Drops the dead letters whose items are all in `done`.
+    /// Drops the dead letters none of whose items is in `still_pending`.
     pub async fn clear_dead_letters(
         &self,
         still_pending: HashSet<String>,

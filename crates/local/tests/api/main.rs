@@ -2,6 +2,7 @@
 
 mod contract;
 mod durability;
+mod dynamo;
 mod faults;
 mod hostile;
 mod inprocess;
@@ -23,6 +24,8 @@ pub const API_KEY: &str = "test-key";
 pub struct LocalProcess {
     child: Child,
     pub url: String,
+    /// The lines it prints after the URL.
+    stdout: mpsc::Receiver<String>,
 }
 
 impl LocalProcess {
@@ -32,9 +35,22 @@ impl LocalProcess {
 
     /// With the log filter `log`, written to `stderr`.
     pub fn spawn_logging(db: &Path, log: &str, stderr: impl Into<Stdio>) -> Self {
+        Self::spawn_with(db, log, stderr, &[], &[])
+    }
+
+    /// With more arguments and environment variables.
+    pub fn spawn_with(
+        db: &Path,
+        log: &str,
+        stderr: impl Into<Stdio>,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
             .args(["--port", "0", "--api-key", API_KEY, "--log", log, "--db"])
             .arg(db)
+            .args(args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -42,9 +58,12 @@ impl LocalProcess {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
         let line = rx
             .recv_timeout(Duration::from_secs(30))
@@ -54,7 +73,18 @@ impl LocalProcess {
             .strip_prefix("storefirst-local listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Self { child, url }
+        Self {
+            child,
+            url,
+            stdout: rx,
+        }
+    }
+
+    /// The next line it prints, within 30 s.
+    pub fn next_line(&self) -> String {
+        self.stdout
+            .recv_timeout(Duration::from_secs(30))
+            .expect("storefirst-local prints another line")
     }
 
     /// SIGTERM, then waits for the exit; returns whether it exited cleanly.

@@ -1,0 +1,340 @@
+//! The DynamoDB backend against moto server, and the Lambda mode: the Runtime API with a
+//! misbehaving bootstrap, the poller's checkpoint across a restart, redrive of a table, and
+//! the contract suite through the deployable zip.
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use serde_json::json;
+use storefirst_contract::{Target, render};
+use storefirst_domain::{RequestBody, RequestId, StreamSettings};
+use storefirst_local::{
+    Config, DynamoStuck, Runtime,
+    backend::{InProcess, Requests},
+    dynamo::{DynamoRequests, DynamoTable},
+    lambda::{Bootstrap, FunctionConfig, InvokeError, LambdaFunction},
+    redrive,
+};
+
+use crate::{API_KEY, LocalProcess, eventually, inprocess::Scripted};
+
+const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
+
+fn moto_url() -> String {
+    std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{MOTO_URL_VAR} is not set: this test needs moto server. Run the tests with \
+             `cargo xtask test`, which installs and starts moto and sets {MOTO_URL_VAR}"
+        )
+    })
+}
+
+async fn moto() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+/// A new table with its stream; tests share one moto server.
+async fn table() -> DynamoTable {
+    let name = format!("local-{}", uuid::Uuid::new_v4());
+    DynamoTable::connect(&moto().await, &name, true)
+        .await
+        .expect("CreateTable on moto")
+}
+
+fn config(db: &Path, tune: impl FnOnce(&mut Config)) -> Config {
+    let mut config = Config::new(
+        db.to_owned(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        API_KEY.into(),
+    );
+    config.retry_backoff = Duration::from_millis(10);
+    config.stream.record_timeout = Duration::from_millis(300);
+    tune(&mut config);
+    config
+}
+
+async fn launch(
+    table: &DynamoTable,
+    db: &Path,
+    processor: &Scripted,
+    tune: impl FnOnce(&mut Config),
+) -> Runtime<DynamoRequests> {
+    let invoker = InProcess {
+        processor: Arc::new(processor.clone()),
+        store: Arc::new(table.outcomes()),
+    };
+    let stream = table.stream(db).unwrap();
+    Runtime::launch(&config(db, tune), table.requests(), stream, invoker)
+        .await
+        .unwrap()
+}
+
+async fn put(requests: &DynamoRequests, id: &str, behaviour: &str) {
+    let body = json!({ "behaviour": behaviour }).to_string();
+    requests
+        .accept(
+            RequestId::parse(id).unwrap(),
+            RequestBody::parse(body.as_bytes(), 1024).unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn status(requests: &DynamoRequests, id: &str) -> (String, i64) {
+    let item = requests
+        .get(RequestId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{id} is stored"));
+    (item.status, item.attempts)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_checkpoint_survives_a_restart() {
+    let (table, dir) = (table().await, tempfile::tempdir().unwrap());
+    let db = dir.path().join("checkpoints.db");
+    let processor = Scripted::default();
+    let requests = table.requests();
+    let runtime = launch(&table, &db, &processor, |_| {}).await;
+    let before: Vec<String> = (0..4).map(|i| format!("before-{i}")).collect();
+    for id in &before {
+        put(&requests, id, "ok").await;
+    }
+    eventually(
+        Duration::from_secs(20),
+        "the first requests succeed",
+        || async {
+            processor.calls("before-3") == 1 && status(&requests, "before-3").await.0 == "succeeded"
+        },
+    )
+    .await;
+    runtime.shutdown().await;
+
+    // Accepted while nothing reads the stream: the next run must find them.
+    let after: Vec<String> = (0..4).map(|i| format!("after-{i}")).collect();
+    for id in &after {
+        put(&requests, id, "ok").await;
+    }
+    let checkpoint = table
+        .stream(&db)
+        .unwrap()
+        .checkpoints()
+        .current()
+        .await
+        .unwrap();
+    assert!(
+        checkpoint.shard.is_some() && checkpoint.after.is_some(),
+        "the checkpoint is persisted: {checkpoint}"
+    );
+    let runtime = launch(&table, &db, &processor, |_| {}).await;
+    eventually(
+        Duration::from_secs(20),
+        "the later requests succeed",
+        || async { status(&requests, "after-3").await.0 == "succeeded" },
+    )
+    .await;
+    runtime.shutdown().await;
+    for id in before.iter().chain(&after) {
+        assert_eq!(
+            (status(&requests, id).await, processor.calls(id)),
+            (("succeeded".to_owned(), 1), 1),
+            "{id}: processed once, neither lost nor replayed after the restart"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_of_a_dynamodb_table() {
+    let (table, dir) = (table().await, tempfile::tempdir().unwrap());
+    let db = dir.path().join("checkpoints.db");
+    let processor = Scripted::default();
+    let requests = table.requests();
+    let runtime = launch(&table, &db, &processor, |c| {
+        c.stream.maximum_retry_attempts = 1;
+    })
+    .await;
+    put(&requests, "poison", "panic").await;
+    put(&requests, "fine", "ok").await;
+    let checkpoints = table.checkpoints(&db).unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the poison is dead-lettered",
+        || async { checkpoints.dead_letters().await.unwrap().len() == 1 },
+    )
+    .await;
+    runtime.shutdown().await;
+    assert_eq!(status(&requests, "poison").await, ("pending".into(), 2));
+
+    processor.fix();
+    let stuck = DynamoStuck {
+        requests: requests.clone(),
+        outcomes: Arc::new(table.outcomes()),
+        checkpoints: Some(checkpoints.clone()),
+    };
+    let report = redrive(
+        &stuck,
+        Arc::new(processor.clone()),
+        &StreamSettings::DEFAULT,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.found, report.succeeded, report.still_failing),
+        (1, 1, 0)
+    );
+    assert_eq!(status(&requests, "poison").await, ("succeeded".into(), 3));
+    assert_eq!(
+        processor.calls("fine"),
+        1,
+        "redrive leaves done items alone"
+    );
+    assert!(checkpoints.dead_letters().await.unwrap().is_empty());
+}
+
+fn faulty(mode: &str, timeout: Duration) -> LambdaFunction {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/faulty-bootstrap.sh");
+    LambdaFunction::new(FunctionConfig {
+        bootstrap: Bootstrap {
+            program: "/bin/sh".into(),
+            args: vec![script.into_os_string()],
+            how: format!("faulty bootstrap ({mode})"),
+        },
+        table: "unused".into(),
+        region: "us-east-1".into(),
+        timeout,
+        memory_mb: 128,
+        retention: Duration::from_secs(60),
+        passthrough: vec![
+            ("MODE".into(), mode.into()),
+            ("PATH".into(), std::env::var("PATH").unwrap()),
+        ],
+    })
+}
+
+/// The Runtime API hands out the standard headers; a timeout, a crash or an init error
+/// fails the invocation and the next one runs in a new process.
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_api_failures_restart_the_function() {
+    for (mode, expected) in [("timeout", "timed out"), ("crash", "exited")] {
+        let function = faulty(mode, Duration::from_secs(1));
+        let headers = function.invoke(json!({ "Records": [] })).await.unwrap();
+        for header in [
+            "lambda-runtime-aws-request-id",
+            "lambda-runtime-deadline-ms",
+            "lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:stream-processor",
+            "lambda-runtime-trace-id: Root=1-",
+        ] {
+            assert!(
+                headers.to_lowercase().contains(&header.to_lowercase()),
+                "{mode}: {header} in {headers}"
+            );
+        }
+        let error = function.invoke(json!({ "Records": [] })).await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{mode}: {error}");
+        assert_eq!(function.starts(), 1);
+        function.invoke(json!({ "Records": [] })).await.unwrap();
+        assert_eq!(
+            function.starts(),
+            2,
+            "{mode}: a new process took the next invocation"
+        );
+    }
+    let function = faulty("init-error", Duration::from_secs(1));
+    for starts in 1..=2 {
+        let error = function.invoke(json!({ "Records": [] })).await.unwrap_err();
+        assert!(
+            matches!(error, InvokeError::Init(ref body) if body.contains("TABLE_NAME")),
+            "{error}"
+        );
+        assert_eq!(function.starts(), starts);
+    }
+}
+
+/// A function that keeps crashing fails its batch: retried with a new process each time,
+/// then dead-lettered, and the stream moves on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashing_function_is_retried_then_dead_lettered() {
+    let (table, dir) = (table().await, tempfile::tempdir().unwrap());
+    let db = dir.path().join("checkpoints.db");
+    let function = Arc::new(faulty("init-error", Duration::from_secs(2)));
+    let invoker = storefirst_local::lambda::LambdaInvoker {
+        function: function.clone(),
+    };
+    let config = config(&db, |c| c.stream.maximum_retry_attempts = 2);
+    let runtime = Runtime::launch(
+        &config,
+        table.requests(),
+        table.stream(&db).unwrap(),
+        invoker,
+    )
+    .await
+    .unwrap();
+    put(&table.requests(), "doomed", "ok").await;
+    let checkpoints = table.checkpoints(&db).unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the batch is dead-lettered",
+        || async { checkpoints.dead_letters().await.unwrap().len() == 1 },
+    )
+    .await;
+    runtime.shutdown().await;
+    let letter = &checkpoints.dead_letters().await.unwrap()[0];
+    assert_eq!(letter.request_ids, ["doomed"]);
+    assert_eq!(
+        function.starts(),
+        3,
+        "one start per delivery: the first and 2 retries"
+    );
+}
+
+/// The contract suite through `storefirst-local --lambda` with the deployable zip: the
+/// arm64 bootstrap under qemu-user, or the native build where qemu is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_contract_holds_through_the_lambda_zip() {
+    let zip = std::env::var("STOREFIRST_LAMBDA_ZIP").unwrap_or_else(|_| {
+        panic!("STOREFIRST_LAMBDA_ZIP is not set: run the tests with `cargo xtask test`, which builds the zip")
+    });
+    let native = std::env::var("STOREFIRST_NATIVE_BOOTSTRAP").ok();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("checkpoints.db");
+    let table = format!("contract-{}", uuid::Uuid::new_v4());
+    let moto = moto_url();
+    let mut args = vec![
+        "--dynamodb-table",
+        &table,
+        "--create-table",
+        "--lambda",
+        &zip,
+    ];
+    if let Some(native) = &native {
+        args.extend(["--native-bootstrap", native]);
+    }
+    let envs = [
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    let local = LocalProcess::spawn_with(&db, "warn", std::process::Stdio::inherit(), &args, &envs);
+    let _backend = local.next_line();
+    let how = local.next_line();
+    println!("{how}");
+    assert!(how.contains("Lambda function: "), "{how}");
+
+    let reports = Target::new(&local.url, API_KEY).run().await;
+    let report = render(&reports);
+    println!("{report}");
+    assert!(
+        reports.iter().all(|r| r.result.is_ok()),
+        "contract failures through {how}:\n{report}"
+    );
+}
