@@ -24,8 +24,8 @@ pub struct Deployment {
     /// Values for the template's parameters; the others keep their deployed value, or
     /// take their default on the first deploy.
     pub parameters: BTreeMap<String, String>,
-    /// The parameter that receives the assets bucket's name.
-    pub bucket_parameter: String,
+    /// The parameter that receives the assets bucket's name, if the template takes it.
+    pub bucket_parameter: Option<String>,
     pub assets: Vec<Asset>,
     pub bootstrap_stack: String,
     /// Where `<stack>-outputs.json` is written.
@@ -87,7 +87,9 @@ pub async fn deploy(
     }
     let bucket = bootstrap::ensure(aws, &deployment.bootstrap_stack, console).await?;
     let mut parameters = deployment.parameters.clone();
-    parameters.insert(deployment.bucket_parameter.clone(), bucket.clone());
+    if let Some(name) = &deployment.bucket_parameter {
+        parameters.insert(name.clone(), bucket.clone());
+    }
     for asset in &staged {
         put_if_absent(
             aws,
@@ -150,7 +152,9 @@ pub async fn diff(
         .await?
         .ok_or_else(|| Error::NoBootstrap(deployment.bootstrap_stack.clone()))?;
     let mut parameters = deployment.parameters.clone();
-    parameters.insert(deployment.bucket_parameter.clone(), bucket.clone());
+    if let Some(name) = &deployment.bucket_parameter {
+        parameters.insert(name.clone(), bucket.clone());
+    }
     for asset in &staged {
         parameters.insert(asset.parameter.clone(), asset.key.clone());
     }

@@ -100,7 +100,7 @@ impl StackArgs {
             stack: self.aws.stack.clone(),
             template,
             parameters: self.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
-            bucket_parameter: ARTIFACT_BUCKET.to_owned(),
+            bucket_parameter: Some(ARTIFACT_BUCKET.to_owned()),
             assets: vec![Asset {
                 parameter: STREAM_PROCESSOR_KEY.to_owned(),
                 path: self.lambda_dir.join("stream-processor/bootstrap.zip"),

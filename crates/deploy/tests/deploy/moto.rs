@@ -398,11 +398,10 @@ async fn destroy_asks_then_removes_the_stack_and_keeps_the_table_and_queue() {
     );
 }
 
-/// A stack of one queue (and the parameter every deployment fills).
-fn queue_stack(resources: Value) -> Value {
+/// A stack of these resources, without parameters or assets.
+fn small_stack(resources: Value) -> Value {
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Parameters": {"ArtifactBucket": {"Type": "String"}},
         "Resources": resources,
     })
 }
@@ -411,14 +410,15 @@ fn queue_stack(resources: Value) -> Value {
 async fn removing_the_queue_needs_approval() {
     let aws = aws(&moto_url()).await;
     let fixture = Fixture::new("approve");
-    let mut deployment = fixture.deployment(queue_stack(json!({
+    let mut deployment = fixture.deployment(small_stack(json!({
         "Queue": {"Type": "AWS::SQS::Queue"},
     })));
     deployment.parameters.clear();
+    deployment.bucket_parameter = None;
     deployment.assets.clear();
     deployed(&aws, &deployment).await;
 
-    deployment.template = queue_stack(json!({
+    deployment.template = small_stack(json!({
         "Logs": {"Type": "AWS::Logs::LogGroup"},
     }));
     let (console, captured) = Console::capture();

@@ -316,7 +316,7 @@ impl Fixture {
             stack: self.stack.clone(),
             template,
             parameters: BTreeMap::from([(STREAM_PROCESSING.to_owned(), "disabled".to_owned())]),
-            bucket_parameter: ARTIFACT_BUCKET.to_owned(),
+            bucket_parameter: Some(ARTIFACT_BUCKET.to_owned()),
             assets: vec![Asset {
                 parameter: STREAM_PROCESSOR_KEY.to_owned(),
                 path: self.zip_path(),
