@@ -6,9 +6,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use aws_sdk_cloudformation::{
-    primitives::DateTimeFormat,
-    types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, StackEvent, TemplateStage},
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackEvent, TemplateStage,
 };
 use serde_json::Value;
 
@@ -334,10 +333,11 @@ async fn events_since(
 }
 
 fn event_line(event: &StackEvent) -> String {
-    let time = event
-        .timestamp()
-        .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
-        .unwrap_or_default();
+    // The time of day (UTC) is enough to follow one operation, and keeps the columns.
+    let time = event.timestamp().map_or("--:--:--".to_owned(), |t| {
+        let day = t.secs().rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", day / 3600, day / 60 % 60, day % 60)
+    });
     let mut line = format!(
         "{time}  {:<28} {:<40} {}",
         event.resource_status().map_or("", |s| s.as_str()),
