@@ -129,7 +129,15 @@ pub async fn against_url(url: &str, api_key: &str, console: &Console) -> Vec<Che
 pub async fn against_local(binary: &Path, console: &Console) -> Result<Vec<CheckReport>, Error> {
     let dir =
         tempfile::tempdir().map_err(|e| Error::Local(format!("a temporary directory: {e}")))?;
-    let mut child = tokio::process::Command::new(binary)
+    let mut command = tokio::process::Command::new(binary);
+    // The embedded default runtime: STOREFIRST_* settings of this shell (a DynamoDB table,
+    // a Lambda zip) would switch it to another mode.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STOREFIRST_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .args([
             "--port",
             "0",
