@@ -32,12 +32,12 @@ impl Test {
         crate::workflows::lint(sh)?;
         // The Lambda mode's tests run the zip, under qemu-user when it can be installed.
         let zip = crate::project_root().join("target/lambda/stream-processor/bootstrap.zip");
-        let _zip = sh.push_env("STOREFIRST_LAMBDA_ZIP", &zip);
+        let _zip = sh.push_env("STOREFIRST_TEST_LAMBDA_ZIP", &zip);
         // Where qemu-user is missing or cannot run the zip, the native build (which
         // `cargo test` builds for the stream-processor tests) runs instead; the test says which.
         tools::ensure_qemu(sh);
         let native = crate::project_root().join("target/debug/stream-processor");
-        let _native = sh.push_env("STOREFIRST_NATIVE_BOOTSTRAP", &native);
+        let _native = sh.push_env("STOREFIRST_TEST_NATIVE_BOOTSTRAP", &native);
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         crate::step("cargo test");
