@@ -51,10 +51,15 @@ impl Aws {
         let provider = config
             .credentials_provider()
             .ok_or_else(|| Error::NoCredentials("no credentials provider is set".into()))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| Error::NoCredentials(DisplayErrorContext(e).to_string()))?;
+        let credentials = provider.provide_credentials().await.map_err(|e| {
+            let reason = DisplayErrorContext(e).to_string();
+            // An SSO session or a cached token past its end: a login fixes it.
+            if reason.to_lowercase().contains("expired") {
+                Error::ExpiredToken
+            } else {
+                Error::NoCredentials(reason)
+            }
+        })?;
         if credentials
             .expiry()
             .is_some_and(|expiry| expiry <= SystemTime::now())
@@ -172,6 +177,26 @@ mod tests {
             .await
             .err()
             .expect("expired credentials are an error");
+        assert!(matches!(error, Error::ExpiredToken), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_sso_session_says_to_log_in_again() {
+        let provider = aws_credential_types::credential_fn::provide_credentials_fn(|| async {
+            Err(
+                aws_credential_types::provider::error::CredentialsError::provider_error(
+                    "the SSO session has expired or is invalid",
+                ),
+            )
+        });
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(
+                aws_sdk_cloudformation::config::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        let error = Aws::new(&config).await.err().expect("an error");
         assert!(matches!(error, Error::ExpiredToken), "{error}");
     }
 
