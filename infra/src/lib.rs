@@ -1,6 +1,7 @@
 //! storefirst's AWS stack as typed Rust (CDK style), synthesized to a CloudFormation
 //! template: `cargo xtask synth` writes it to `infra/storefirst.template.json`.
 
+pub mod ci_role;
 mod mermaid;
 pub mod model;
 pub mod stack;

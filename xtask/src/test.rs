@@ -38,6 +38,9 @@ impl Test {
         tools::ensure_qemu(sh);
         let native = crate::project_root().join("target/debug/stream-processor");
         let _native = sh.push_env("STOREFIRST_TEST_NATIVE_BOOTSTRAP", &native);
+        // The CI role stack's test lints it with the same pinned cfn-lint.
+        let cfn_lint = tools::CFN_LINT.ensure(sh)?;
+        let _cfn_lint = sh.push_env("STOREFIRST_CFN_LINT", &cfn_lint);
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         crate::step("cargo test");

@@ -2,6 +2,7 @@
 //! design; its mapping templates, rendered by a real VTL engine against moto server's
 //! DynamoDB, answer as the local runtime does; it deploys and deletes on moto server.
 
+mod ci_role;
 mod deploy;
 mod fresh;
 mod invariants;
