@@ -29,6 +29,10 @@ enum Task {
     /// Deploy the stack to AWS like `cdk deploy` (`cargo xtask deploy --help` lists the flags)
     #[command(disable_help_flag = true)]
     Deploy(deploy::Deploy),
+    /// Deploy the CI role stack GitHub Actions deploys with (`--repo OWNER/NAME`; `--help`
+    /// lists the flags)
+    #[command(disable_help_flag = true)]
+    DeployCiRole(deploy::Deploy),
     /// Destroy the stack; the table and the queue are retained
     #[command(disable_help_flag = true)]
     Destroy(deploy::Deploy),
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(task) => task.run(&sh),
         Task::Build(task) => task.run(&sh),
         Task::Deploy(task) => task.run(&sh, "deploy"),
+        Task::DeployCiRole(task) => task.run(&sh, "deploy-ci-role"),
         Task::Destroy(task) => task.run(&sh, "destroy"),
         Task::Dev(task) => task.run(&sh),
         Task::Diff(task) => task.run(&sh, "diff"),

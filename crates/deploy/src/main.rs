@@ -1,11 +1,15 @@
-//! `storefirst-deploy`: what `cargo xtask deploy | diff | destroy | test-e2e` run.
+//! `storefirst-deploy`: what `cargo xtask deploy | diff | destroy | test-e2e | deploy-ci-role`
+//! run.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use storefirst_deploy::{Asset, Aws, Connection, Console, Deployment, bootstrap, e2e};
-use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSOR_KEY};
+use storefirst_deploy::{Asset, Aws, CiRole, Connection, Console, Deployment, bootstrap, e2e};
+use storefirst_infra::{
+    ci_role::DEPLOY_ROLE_OUTPUT,
+    stack::{ARTIFACT_BUCKET, STREAM_PROCESSOR_KEY},
+};
 
 /// Deploys storefirst to AWS with CloudFormation, like `cdk deploy`, and tests it.
 #[derive(Parser)]
@@ -43,6 +47,71 @@ enum Command {
     /// Run the HTTP contract suite against a deployed stack (the default), a URL, or a
     /// local runtime.
     TestE2e(E2eArgs),
+    /// Create or update the CI role stack: GitHub Actions' OIDC provider and the role the
+    /// release workflow assumes (its DeployRoleArn output is AWS_DEPLOY_ROLE_ARN), trusted
+    /// only from the repository's v* tags and production environment.
+    DeployCiRole(CiRoleArgs),
+}
+
+#[derive(Args)]
+struct CiRoleArgs {
+    /// The GitHub repository whose workflows may assume the role, as OWNER/NAME.
+    #[arg(long)]
+    repo: String,
+    /// The CI role stack.
+    #[arg(long, default_value = storefirst_infra::ci_role::DEFAULT_STACK)]
+    stack: String,
+    /// AWS region [default: AWS_REGION, or the profile's region].
+    #[arg(long)]
+    region: Option<String>,
+    /// Named profile of ~/.aws/config [default: AWS_PROFILE, or the default profile].
+    #[arg(long)]
+    profile: Option<String>,
+    /// Send every AWS call here, e.g. to moto server [default: AWS_ENDPOINT_URL].
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// The account's GitHub OIDC provider, when it already has one (one per account);
+    /// without it, the stack creates it.
+    #[arg(long)]
+    oidc_provider_arn: Option<String>,
+    /// The stack that holds the assets bucket the role may upload to; created if absent.
+    #[arg(long, env = "STOREFIRST_BOOTSTRAP_STACK", default_value = bootstrap::DEFAULT_STACK)]
+    bootstrap_stack: String,
+    /// Where the outputs file goes.
+    #[arg(long, default_value = "target/storefirst")]
+    outputs_dir: PathBuf,
+    /// Replace or remove resources without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+impl CiRoleArgs {
+    async fn run(self, console: &Console) -> anyhow::Result<()> {
+        let deployment = CiRole {
+            repo: self.repo,
+            stack: self.stack.clone(),
+            oidc_provider_arn: self.oidc_provider_arn,
+            bootstrap_stack: self.bootstrap_stack,
+            outputs_dir: self.outputs_dir,
+            yes: self.yes,
+        }
+        .deployment()?;
+        let aws = AwsArgs {
+            stack: self.stack,
+            region: self.region,
+            profile: self.profile,
+            endpoint_url: self.endpoint_url,
+        }
+        .connect()
+        .await?;
+        let deployed = storefirst_deploy::deploy(&aws, &deployment, console).await?;
+        if let Some(arn) = deployed.outputs.get(DEPLOY_ROLE_OUTPUT) {
+            console.say(format!(
+                "set the repository's AWS_DEPLOY_ROLE_ARN (an Actions variable) to {arn}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -183,6 +252,7 @@ async fn main() -> anyhow::Result<()> {
             storefirst_deploy::destroy(&aws, &args.stack, yes, &console).await?;
         }
         Command::TestE2e(args) => args.run(&console).await?,
+        Command::DeployCiRole(args) => args.run(&console).await?,
     }
     Ok(())
 }

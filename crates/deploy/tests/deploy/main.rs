@@ -2,6 +2,7 @@
 //! `cargo xtask test`) and against responses recorded from CloudFormation where moto cannot
 //! produce them.
 
+mod ci_role;
 mod e2e;
 mod moto;
 mod recorded;
