@@ -109,6 +109,9 @@ pub(crate) async fn ensure(aws: &Aws, name: &str, console: &Console) -> Result<S
         parameters: &Default::default(),
         template_bucket: None,
         yes: true,
+        // The assets bucket belongs to the account, not to the app: made with the caller's
+        // own permissions (`deploy-ci-role` creates it with administrator credentials).
+        execution_role: None,
     };
     crate::deploy::apply(aws, &plan, console).await?;
     bucket(aws, name).await

@@ -40,6 +40,7 @@ impl CiRole {
             bootstrap_stack: self.bootstrap_stack.clone(),
             outputs_dir: self.outputs_dir.clone(),
             yes: self.yes,
+            execution_role: None,
         })
     }
 }

@@ -32,6 +32,9 @@ pub struct Deployment {
     pub outputs_dir: PathBuf,
     /// Replacing or removing a table or queue goes ahead without asking.
     pub yes: bool,
+    /// The role CloudFormation creates, updates and deletes the stack's resources as
+    /// (`cdk deploy --role-arn`); without it, the caller's own permissions.
+    pub execution_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,7 @@ pub(crate) struct Plan<'a> {
     /// Where a template too large to send inline goes.
     pub template_bucket: Option<&'a str>,
     pub yes: bool,
+    pub execution_role: Option<&'a str>,
 }
 
 pub(crate) struct Applied {
@@ -108,6 +112,7 @@ pub async fn deploy(
         parameters: &parameters,
         template_bucket: Some(&bucket),
         yes: deployment.yes,
+        execution_role: deployment.execution_role.as_deref(),
     };
     let applied = apply(aws, &plan, console).await?;
     let outputs_file = outputs_path(&deployment.outputs_dir, &deployment.stack);
@@ -164,6 +169,7 @@ pub async fn diff(
         parameters: &parameters,
         template_bucket: Some(&bucket),
         yes: false,
+        execution_role: deployment.execution_role.as_deref(),
     };
     let Some(proposal) = propose(aws, &plan, Some(&current), console).await? else {
         console.say(format!("{}: no changes", deployment.stack));
@@ -262,7 +268,14 @@ async fn propose(
         put_if_absent(aws, bucket, &key, body.as_bytes(), &label, console).await?;
         TemplateSource::Url(template_url(aws.region(), bucket, &key))
     };
-    stack::propose(aws, plan.stack, kind, source, parameters, console).await
+    let request = stack::ChangeSetRequest {
+        stack: plan.stack,
+        kind,
+        template: source,
+        parameters,
+        execution_role: plan.execution_role,
+    };
+    stack::propose(aws, request, console).await
 }
 
 fn template_url(region: &str, bucket: &str, key: &str) -> String {
@@ -344,8 +357,15 @@ fn write_outputs(
     std::fs::write(path, text).map_err(file_error("write"))
 }
 
-/// Deletes the stack and says which resources it retained and how to remove them.
-pub async fn destroy(aws: &Aws, name: &str, yes: bool, console: &Console) -> Result<(), Error> {
+/// Deletes the stack (as `execution_role`, if given) and says which resources it retained
+/// and how to remove them.
+pub async fn destroy(
+    aws: &Aws,
+    name: &str,
+    execution_role: Option<&str>,
+    yes: bool,
+    console: &Console,
+) -> Result<(), Error> {
     let Some(current) = stack::describe(aws, name).await? else {
         console.say(format!("{name} does not exist: nothing to destroy"));
         return Ok(());
@@ -367,6 +387,7 @@ pub async fn destroy(aws: &Aws, name: &str, yes: bool, console: &Console) -> Res
     aws.cloudformation
         .delete_stack()
         .stack_name(&current.id)
+        .set_role_arn(execution_role.map(str::to_owned))
         .send()
         .await
         .map_err(failed("CloudFormation DeleteStack"))?;

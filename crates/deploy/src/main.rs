@@ -40,6 +40,8 @@ enum Command {
     Destroy {
         #[command(flatten)]
         aws: AwsArgs,
+        #[command(flatten)]
+        role: RoleArgs,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -141,10 +143,21 @@ impl AwsArgs {
     }
 }
 
+/// The role CloudFormation acts as.
+#[derive(Args)]
+struct RoleArgs {
+    /// The role CloudFormation creates, updates and deletes the stack's resources as (the
+    /// CI role stack's ExecutionRoleArn) [default: the caller's own permissions].
+    #[arg(long, env = "STOREFIRST_ROLE_ARN")]
+    role_arn: Option<String>,
+}
+
 #[derive(Args)]
 struct StackArgs {
     #[command(flatten)]
     aws: AwsArgs,
+    #[command(flatten)]
+    role: RoleArgs,
     /// A template parameter as KEY=VALUE, repeatable; e.g. StreamProcessing=disabled on an
     /// emulator. Parameters not given keep their deployed value.
     #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value)]
@@ -177,6 +190,7 @@ impl StackArgs {
             bootstrap_stack: self.bootstrap_stack.clone(),
             outputs_dir: self.outputs_dir.clone(),
             yes,
+            execution_role: self.role.role_arn.clone(),
         })
     }
 }
@@ -247,9 +261,14 @@ async fn main() -> anyhow::Result<()> {
             let aws = stack.aws.connect().await?;
             storefirst_deploy::diff(&aws, &deployment, &console).await?;
         }
-        Command::Destroy { aws: args, yes } => {
+        Command::Destroy {
+            aws: args,
+            role,
+            yes,
+        } => {
             let aws = args.connect().await?;
-            storefirst_deploy::destroy(&aws, &args.stack, yes, &console).await?;
+            let role = role.role_arn.as_deref();
+            storefirst_deploy::destroy(&aws, &args.stack, role, yes, &console).await?;
         }
         Command::TestE2e(args) => args.run(&console).await?,
         Command::DeployCiRole(args) => args.run(&console).await?,

@@ -166,15 +166,28 @@ pub(crate) struct Proposal {
     pub changes: Vec<Change>,
 }
 
+/// What one change set is made of.
+pub(crate) struct ChangeSetRequest<'a> {
+    pub stack: &'a str,
+    pub kind: ChangeSetType,
+    pub template: TemplateSource,
+    pub parameters: Vec<Parameter>,
+    pub execution_role: Option<&'a str>,
+}
+
 /// Creates a change set and waits for it; `None` when it holds no changes.
 pub(crate) async fn propose(
     aws: &Aws,
-    stack: &str,
-    kind: ChangeSetType,
-    template: TemplateSource,
-    parameters: Vec<Parameter>,
+    request: ChangeSetRequest<'_>,
     console: &Console,
 ) -> Result<Option<Proposal>, Error> {
+    let ChangeSetRequest {
+        stack,
+        kind,
+        template,
+        parameters,
+        execution_role,
+    } = request;
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -188,7 +201,8 @@ pub(crate) async fn propose(
         .description("cargo xtask deploy")
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam)
-        .set_parameters(Some(parameters));
+        .set_parameters(Some(parameters))
+        .set_role_arn(execution_role.map(str::to_owned));
     request = match template {
         TemplateSource::Body(body) => request.template_body(body),
         TemplateSource::Url(url) => request.template_url(url),

@@ -350,7 +350,7 @@ async fn destroy_asks_then_removes_the_stack_and_keeps_the_table_and_queue() {
 
     // Not at a terminal and no --yes: nothing is deleted.
     let (console, _) = Console::capture();
-    let refused = destroy(&aws, &fixture.stack, false, &console).await;
+    let refused = destroy(&aws, &fixture.stack, None, false, &console).await;
     assert!(
         matches!(refused, Err(Error::NotApproved { .. })),
         "{refused:?}"
@@ -361,7 +361,7 @@ async fn destroy_asks_then_removes_the_stack_and_keeps_the_table_and_queue() {
     );
 
     let (console, captured) = Console::capture();
-    destroy(&aws, &fixture.stack, true, &console)
+    destroy(&aws, &fixture.stack, None, true, &console)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", captured.text()));
 
@@ -390,7 +390,9 @@ async fn destroy_asks_then_removes_the_stack_and_keeps_the_table_and_queue() {
         .expect("the table is retained");
 
     let (console, captured) = Console::capture();
-    destroy(&aws, &fixture.stack, true, &console).await.unwrap();
+    destroy(&aws, &fixture.stack, None, true, &console)
+        .await
+        .unwrap();
     assert!(
         captured.text().contains("nothing to destroy"),
         "{}",
@@ -406,16 +408,24 @@ fn small_stack(resources: Value) -> Value {
     })
 }
 
+fn small_deployment(fixture: &Fixture, resources: Value) -> Deployment {
+    let mut deployment = fixture.deployment(small_stack(resources));
+    deployment.parameters.clear();
+    deployment.bucket_parameter = None;
+    deployment.assets.clear();
+    deployment
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_the_queue_needs_approval() {
     let aws = aws(&moto_url()).await;
     let fixture = Fixture::new("approve");
-    let mut deployment = fixture.deployment(small_stack(json!({
-        "Queue": {"Type": "AWS::SQS::Queue"},
-    })));
-    deployment.parameters.clear();
-    deployment.bucket_parameter = None;
-    deployment.assets.clear();
+    let mut deployment = small_deployment(
+        &fixture,
+        json!({
+            "Queue": {"Type": "AWS::SQS::Queue"},
+        }),
+    );
     deployed(&aws, &deployment).await;
 
     deployment.template = small_stack(json!({
@@ -450,6 +460,41 @@ async fn removing_the_queue_needs_approval() {
     let (again, _) = deployed(&aws, &deployment).await;
     assert_eq!(again.outcome, Outcome::Executed);
     assert_eq!(resources(fixture.stack.clone()).await, ["Logs"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudformation_acts_as_the_execution_role() {
+    let proxy = Proxy::to_moto().await;
+    let aws = aws(&proxy.url).await;
+    let fixture = Fixture::new("role");
+    let role = "arn:aws:iam::123456789012:role/storefirst-ci-role-ExecutionRole";
+    let mut deployment = small_deployment(&fixture, json!({"Queue": {"Type": "AWS::SQS::Queue"}}));
+    deployment.execution_role = Some(role.to_owned());
+
+    deployed(&aws, &deployment).await;
+    let (console, captured) = Console::capture();
+    destroy(&aws, &fixture.stack, Some(role), true, &console)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", captured.text()));
+
+    let calls = proxy.take();
+    let change_sets: Vec<_> = actions(&calls, "CreateChangeSet")
+        .iter()
+        .map(|c| (c.param("StackName").unwrap(), c.param("RoleARN")))
+        .collect();
+    // The bootstrap stack is the account's, made with the caller's own permissions.
+    assert_eq!(
+        change_sets,
+        [
+            (fixture.bootstrap.as_str(), None),
+            (fixture.stack.as_str(), Some(role))
+        ]
+    );
+    let deletes: Vec<_> = actions(&calls, "DeleteStack")
+        .iter()
+        .map(|c| c.param("RoleARN"))
+        .collect();
+    assert_eq!(deletes, [Some(role)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

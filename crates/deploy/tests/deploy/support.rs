@@ -324,6 +324,7 @@ impl Fixture {
             bootstrap_stack: self.bootstrap.clone(),
             outputs_dir: self.outputs_dir(),
             yes: false,
+            execution_role: None,
         }
     }
 }
