@@ -41,7 +41,10 @@ impl StreamSettings {
         events: &[ChangeEvent::Insert],
         succeeded_retention: Duration::from_secs(24 * 60 * 60),
         record_timeout: Duration::from_secs(10),
-        concurrency: 16,
+        // The whole batch at once: measured with `cargo xtask bench`, 16 let the backlog
+        // grow without bound at the maximum ingest rate, 100 keeps it bounded for ~6% less
+        // ingest. Lower it when the processor calls a dependency that cannot take that many.
+        concurrency: 100,
     };
 
     /// Checks the limits AWS enforces on an event source mapping, so a local setting that

@@ -180,11 +180,18 @@ mod tests {
     #[test]
     fn timeout_covers_a_whole_batch() {
         let default = StreamSettings::DEFAULT;
-        // 100 records, 16 at a time: 7 rounds of up to 10 s.
-        assert_eq!(function_timeout(&default), Duration::from_secs(80));
+        // 100 records, all at once: 1 round of up to 10 s, plus 10 s for the writes.
+        assert_eq!(function_timeout(&default), Duration::from_secs(20));
+        let sixteen = StreamSettings {
+            concurrency: 16,
+            ..default.clone()
+        };
+        // 16 at a time: 7 rounds.
+        assert_eq!(function_timeout(&sixteen), Duration::from_secs(80));
+        // Lambda's ceiling of 15 minutes caps it.
         let slow = StreamSettings {
             record_timeout: Duration::from_secs(600),
-            ..default
+            ..sixteen
         };
         assert_eq!(function_timeout(&slow), Duration::from_secs(900));
     }
