@@ -290,19 +290,20 @@ async fn diff_after_changing_the_batch_size_shows_the_mapping_as_modify() {
         "AWS::Lambda::EventSourceMapping",
     );
     assert!(summary.contains(&mapping), "{summary:?}");
-    // moto also lists the function: it rewrites the Code of the resources it created, so
-    // its stored copy never equals ours again. CloudFormation lists the mapping only.
+    // moto may list the function too: it can rewrite the Code of a function it created, so
+    // that its stored copy no longer equals ours. CloudFormation lists the mapping only.
     let function = (Action::Modify, "StreamProcessor", "AWS::Lambda::Function");
     assert!(
         summary.iter().all(|c| *c == mapping || *c == function),
         "{summary:?}"
     );
     let text = captured.text();
-    assert!(text.contains("~ modify"), "{text}");
-    assert!(
-        text.contains("0 to add, 2 to modify, 0 to replace, 0 to remove"),
-        "{text}"
+    assert!(text.contains("  ~ modify       StreamMapping "), "{text}");
+    let counts = format!(
+        "0 to add, {} to modify, 0 to replace, 0 to remove",
+        changes.len()
     );
+    assert!(text.contains(&counts), "{text}");
     // Nothing was executed, and the change set is gone.
     let deployed_template: Value = serde_json::from_str(
         cloudformation()
