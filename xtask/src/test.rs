@@ -30,14 +30,14 @@ impl Test {
         let _moto_url = sh.push_env(tools::MOTO_URL_VAR, &moto.url);
         crate::synth::lint(sh)?;
         crate::workflows::lint(sh)?;
-        // The Lambda mode's tests run the zip, under qemu-user when it can be installed.
+        // The Lambda mode's test runs the zip itself, arm64 under qemu-user.
+        anyhow::ensure!(
+            tools::ensure_qemu(sh),
+            "the tests run the arm64 zip under qemu-user: install {} and run `cargo xtask test` again",
+            tools::QEMU_PACKAGES.join(" ")
+        );
         let zip = crate::project_root().join("target/lambda/stream-processor/bootstrap.zip");
         let _zip = sh.push_env("STOREFIRST_TEST_LAMBDA_ZIP", &zip);
-        // Where qemu-user is missing or cannot run the zip, the native build (which
-        // `cargo test` builds for the stream-processor tests) runs instead; the test says which.
-        tools::ensure_qemu(sh);
-        let native = crate::project_root().join("target/debug/stream-processor");
-        let _native = sh.push_env("STOREFIRST_TEST_NATIVE_BOOTSTRAP", &native);
         // The CI role stack's test lints it with the same pinned cfn-lint.
         let cfn_lint = tools::CFN_LINT.ensure(sh)?;
         let _cfn_lint = sh.push_env("STOREFIRST_CFN_LINT", &cfn_lint);

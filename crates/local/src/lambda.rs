@@ -99,7 +99,7 @@ impl Bootstrap {
                 Ok(()) => {
                     return Ok(Self {
                         program: qemu.clone(),
-                        args: vec!["-L".into(), ARM64_SYSROOT.into(), path.into_os_string()],
+                        args: qemu_args(&path),
                         how: format!("the zip's arm64 bootstrap under {QEMU}"),
                     });
                 }
@@ -118,6 +118,20 @@ impl Bootstrap {
     }
 }
 
+/// qemu's arguments to run `bootstrap`. The loader comes from the sysroot, and so must the
+/// C library: left to the host's `/etc/ld.so.cache`, a machine with Debian's multiarch
+/// `libc6:arm64` hands the loader that package's libc.so.6, a different build of glibc
+/// whose private layout differs, and `pthread_create` then loops forever.
+fn qemu_args(bootstrap: &Path) -> Vec<OsString> {
+    vec![
+        "-L".into(),
+        ARM64_SYSROOT.into(),
+        "-E".into(),
+        format!("LD_LIBRARY_PATH={ARM64_SYSROOT}/lib").into(),
+        bootstrap.into(),
+    ]
+}
+
 const ELF_AARCH64: u16 = 0xB7;
 /// How long the bootstrap may take under qemu to reach its configuration check.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -126,9 +140,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// what it misses. Some qemu builds hang on some binaries; better to know at start.
 fn probe(qemu: &Path, bootstrap: &Path) -> Result<(), String> {
     let mut child = std::process::Command::new(qemu)
-        .arg("-L")
-        .arg(ARM64_SYSROOT)
-        .arg(bootstrap)
+        .args(qemu_args(bootstrap))
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
