@@ -20,6 +20,23 @@ use crate::{
     writer::{StoreFault, Writer},
 };
 
+/// Most items, and most stream records, one sweep deletes.
+pub const SWEEP_CHUNK: usize = 1000;
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: usize,
+    pub trimmed: usize,
+}
+
+impl Swept {
+    /// Whether a chunk was full, so more may be waiting.
+    pub fn more(&self) -> bool {
+        self.expired >= SWEEP_CHUNK || self.trimmed >= SWEEP_CHUNK
+    }
+}
+
 /// The checkpoint's name in the `checkpoints` table.
 pub const CONSUMER: &str = "processor";
 
@@ -226,24 +243,31 @@ impl SqliteStore {
             .await
     }
 
-    /// Deletes expired items (their REMOVE records enter the stream like a TTL delete) and
-    /// stream records that every consumer has read and that are older than `keep_ms`.
-    pub async fn sweep(&self, keep_ms: i64) -> Result<usize, StoreFault> {
+    /// Deletes up to [`SWEEP_CHUNK`] expired items (their REMOVE records enter the stream
+    /// like a TTL delete) and up to as many stream records that every consumer has read and
+    /// that are older than `keep_ms`. Bounded, so a sweep never holds the writer for long;
+    /// a full chunk means there is more.
+    pub async fn sweep(&self, keep_ms: i64) -> Result<Swept, StoreFault> {
         self.writer
             .write(move |conn| {
                 let now = now_millis();
                 let expired = conn
                     .prepare_cached(
                         "DELETE FROM requests WHERE id IN (SELECT id FROM requests
-                         WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT 1000)",
+                         WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2)",
                     )?
-                    .execute([now / 1000])?;
-                conn.prepare_cached(
-                    "DELETE FROM stream WHERE created_at < ?1
-                     AND seq <= (SELECT coalesce(min(seq), 0) FROM checkpoints)",
-                )?
-                .execute([now - keep_ms])?;
-                Ok(expired)
+                    .execute(params![now / 1000, SWEEP_CHUNK])?;
+                // The oldest read records by seq (the primary key), never a scan of the
+                // whole stream: `created_at` grows with `seq`.
+                let trimmed = conn
+                    .prepare_cached(
+                        "DELETE FROM stream WHERE created_at < ?1 AND seq IN (
+                             SELECT seq FROM stream
+                             WHERE seq <= (SELECT coalesce(min(seq), 0) FROM checkpoints)
+                             ORDER BY seq LIMIT ?2)",
+                    )?
+                    .execute(params![now - keep_ms, SWEEP_CHUNK])?;
+                Ok(Swept { expired, trimmed })
             })
             .await
     }
@@ -423,5 +447,73 @@ impl ChangeStream for SqliteStore {
 
     fn wakeup(&self) -> Wakeup {
         Wakeup::Commits(self.writer.commits())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::try_join_all;
+    use storefirst_domain::DEFAULT_BODY_LIMIT;
+
+    use super::*;
+
+    async fn accept(store: &SqliteStore, ids: std::ops::Range<usize>) {
+        try_join_all(ids.map(|i| {
+            let id = RequestId::parse(&format!("item-{i}")).unwrap();
+            store.accept(id, RequestBody::parse(b"{}", DEFAULT_BODY_LIMIT).unwrap())
+        }))
+        .await
+        .unwrap();
+    }
+
+    async fn count(store: &SqliteStore, sql: &'static str) -> i64 {
+        store
+            .read(move |c| c.query_row(sql, [], |r| r.get(0)))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sweeps_trim_read_records_in_chunks_and_keep_unread_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        accept(&store, 0..2 * SWEEP_CHUNK + 500).await;
+        let read_up_to = i64::try_from(2 * SWEEP_CHUNK + 200).unwrap();
+        store.advance(CONSUMER, read_up_to, None).await.unwrap();
+
+        // Every record is older than a retention of 0 ms once the clock has moved on.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut trimmed = Vec::new();
+        for _ in 0..4 {
+            trimmed.push(store.sweep(0).await.unwrap().trimmed);
+        }
+        assert_eq!(trimmed, [SWEEP_CHUNK, SWEEP_CHUNK, 200, 0]);
+        assert_eq!(
+            count(&store, "SELECT min(seq) FROM stream").await,
+            read_up_to + 1,
+            "unread records stay"
+        );
+        // Records younger than the retention stay even when read.
+        store.advance(CONSUMER, i64::MAX, None).await.unwrap();
+        assert_eq!(store.sweep(60_000).await.unwrap().trimmed, 0);
+    }
+
+    #[tokio::test]
+    async fn sweeps_expire_items_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        accept(&store, 0..SWEEP_CHUNK + 10).await;
+        store
+            .writer
+            .write(|c| c.execute("UPDATE requests SET expires_at = 1", []))
+            .await
+            .unwrap();
+        let first = store.sweep(i64::MAX).await.unwrap();
+        assert_eq!(first.expired, SWEEP_CHUNK);
+        assert!(first.more());
+        let second = store.sweep(i64::MAX).await.unwrap();
+        assert_eq!(second.expired, 10);
+        assert!(!second.more());
+        assert_eq!(count(&store, "SELECT count(*) FROM requests").await, 0);
     }
 }

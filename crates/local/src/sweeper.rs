@@ -12,10 +12,21 @@ const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 pub async fn run(store: SqliteStore, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     let keep_ms = i64::try_from(STREAM_RETENTION.as_millis()).unwrap_or(i64::MAX);
     while !*shutdown.borrow() {
-        match store.sweep(keep_ms).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::debug!(expired, "expired items removed"),
-            Err(fault) => tracing::warn!(%fault, "sweep failed; trying again later"),
+        let more = match store.sweep(keep_ms).await {
+            Ok(swept) => {
+                if swept.expired > 0 {
+                    tracing::debug!(swept.expired, swept.trimmed, "expired items removed");
+                }
+                swept.more()
+            }
+            Err(fault) => {
+                tracing::warn!(%fault, "sweep failed; trying again later");
+                false
+            }
+        };
+        // A full chunk: go on at once, each chunk its own short transaction.
+        if more {
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
