@@ -26,6 +26,40 @@ pub struct Summary {
     pub p999_ms: f64,
 }
 
+/// What one run measured: the latency of each expected answer, in microseconds.
+#[derive(Debug, Default)]
+pub struct Sample {
+    latencies: Vec<u32>,
+    unexpected: u64,
+    measured: Duration,
+}
+
+impl Summary {
+    /// Rates and quantiles over all `samples`, as if they were one run.
+    pub fn of(clients: usize, samples: Vec<Sample>) -> Self {
+        let measured: Duration = samples.iter().map(|s| s.measured).sum();
+        let unexpected = samples.iter().map(|s| s.unexpected).sum();
+        let mut latencies: Vec<u32> = samples.into_iter().flat_map(|s| s.latencies).collect();
+        latencies.sort_unstable();
+        let quantile = |q: f64| {
+            let index =
+                ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
+            latencies
+                .get(index)
+                .map_or(0.0, |us| f64::from(*us) / 1000.0)
+        };
+        Self {
+            clients,
+            requests: latencies.len() as u64,
+            unexpected,
+            per_second: latencies.len() as f64 / measured.as_secs_f64().max(f64::MIN_POSITIVE),
+            p50_ms: quantile(0.50),
+            p99_ms: quantile(0.99),
+            p999_ms: quantile(0.999),
+        }
+    }
+}
+
 /// Runs `clients` clients for `warmup + measure`, counting only the measured part.
 pub async fn run(
     addr: SocketAddr,
@@ -34,35 +68,22 @@ pub async fn run(
     measure: Duration,
     make: MakeRequest,
     expect: StatusCode,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<Sample> {
     let start = Instant::now();
     let (from, until) = (start + warmup, start + warmup + measure);
     let tasks: Vec<_> = (0..clients)
         .map(|client| tokio::spawn(client_loop(addr, client, from, until, make.clone(), expect)))
         .collect();
-    let mut latencies = Vec::new();
-    let mut unexpected = 0;
+    let mut sample = Sample {
+        measured: measure,
+        ..Sample::default()
+    };
     for task in tasks {
         let (mut l, u) = task.await.context("a load client panicked")??;
-        latencies.append(&mut l);
-        unexpected += u;
+        sample.latencies.append(&mut l);
+        sample.unexpected += u;
     }
-    latencies.sort_unstable();
-    let quantile = |q: f64| {
-        let index = ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
-        latencies
-            .get(index)
-            .map_or(0.0, |us| f64::from(*us) / 1000.0)
-    };
-    Ok(Summary {
-        clients,
-        requests: latencies.len() as u64,
-        unexpected,
-        per_second: latencies.len() as f64 / measure.as_secs_f64(),
-        p50_ms: quantile(0.50),
-        p99_ms: quantile(0.99),
-        p999_ms: quantile(0.999),
-    })
+    Ok(sample)
 }
 
 async fn client_loop(

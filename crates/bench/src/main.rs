@@ -23,6 +23,8 @@ use serde_json::json;
 use crate::loadgen::Summary;
 
 const API_KEY: &str = "bench-key";
+/// Unmeasured time at the start of each run, while the clients connect.
+const WARMUP: Duration = Duration::from_secs(1);
 const ORDER: &str = r#"{"restaurant":"Roma","items":[{"dish":"margherita","quantity":2},{"dish":"espresso","quantity":1}]}"#;
 
 #[derive(Parser)]
@@ -33,7 +35,7 @@ struct Args {
     /// Where the JSON results go.
     #[arg(long)]
     out: PathBuf,
-    /// Seconds measured per load level.
+    /// Seconds measured per load level, for the ceiling and for durable POSTs each.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Concurrent clients, one load level each.
@@ -244,8 +246,7 @@ async fn lambda(args: &Args) -> anyhow::Result<()> {
 async fn ingest(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let measure = Duration::from_secs(args.seconds);
-    let warmup = Duration::from_secs(1);
-
+    let half = measure / 2;
     println!(
         "storefirst-bench: {} s per level, clients {:?}",
         args.seconds, args.clients
@@ -262,33 +263,41 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
     let mut levels = Vec::new();
     let mut peak_rss_at_32 = None;
     for &clients in &args.clients {
-        println!("{clients} clients: ceiling (GET of an unknown id), then durable POST");
-        let ceiling = loadgen::run(
-            server.addr,
-            clients,
-            warmup,
-            measure,
-            get_unknown(),
-            StatusCode::NOT_FOUND,
-        )
-        .await?;
+        println!(
+            "{clients} clients: ceiling (GET of an unknown id) for {half:?}, durable POST for {measure:?}, ceiling for {half:?}"
+        );
+        let ceiling = |measure| {
+            loadgen::run(
+                server.addr,
+                clients,
+                WARMUP,
+                measure,
+                get_unknown(),
+                StatusCode::NOT_FOUND,
+            )
+        };
+        // The ceiling is measured before and after the durable run, so that a change in
+        // the machine's load during the level skews the ratio as little as it can.
+        let before = ceiling(half).await?;
         let processed_before = server.processed()?;
         let started = Instant::now();
-        let sampler = backlog_sampler(&server, warmup + measure);
         let (durable, max_backlog) = tokio::join!(
             loadgen::run(
                 server.addr,
                 clients,
-                warmup,
+                WARMUP,
                 measure,
                 post_order(),
                 StatusCode::ACCEPTED
             ),
-            sampler
+            backlog_sampler(&server, WARMUP + measure)
         );
-        let durable = durable?;
+        let durable = Summary::of(clients, vec![durable?]);
         let processed_per_second =
             (server.processed()? - processed_before) as f64 / started.elapsed().as_secs_f64();
+        // The durable run's work (processing, checkpoints) must not slow the ceiling.
+        drain(&server).await?;
+        let ceiling = Summary::of(clients, vec![before, ceiling(half).await?]);
         if clients == 32 {
             peak_rss_at_32 = server.peak_rss_mib();
         }
@@ -300,7 +309,6 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
             max_backlog: max_backlog?,
             processed_per_second,
         });
-        drain(&server).await?;
     }
     // Outcome latency at the highest ingest rate: the items of the busiest level.
     let busiest = levels

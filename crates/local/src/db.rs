@@ -65,15 +65,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 "#;
 
+/// How long a connection waits for a lock another one holds.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens the database with the durability settings every connection needs: WAL, and
 /// `synchronous = FULL` so a commit is on disk before it returns.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // Checkpoints run on their own thread (`spawn_checkpointer`), not inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // A WAL that grew while a reader held it back shrinks to this at its next restart.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
 }
 

@@ -3,11 +3,13 @@
 //! that commit is on disk, so a 202 is durable, and concurrent requests share one fsync.
 
 use std::{
+    cell::Cell,
     path::PathBuf,
     sync::mpsc::{self, Receiver, SyncSender},
+    time::Duration,
 };
 
-use rusqlite::Connection;
+use rusqlite::{Connection, hooks::Wal};
 use tokio::sync::{oneshot, watch};
 
 use crate::db;
@@ -16,6 +18,17 @@ use crate::db;
 const MAX_GROUP: usize = 512;
 /// Jobs waiting beyond this make callers wait for room (back pressure).
 const QUEUE: usize = 8192;
+/// WAL frames after which the writer restarts the log. The background checkpointer copies
+/// frames into the database but cannot restart the log while commits keep coming, so
+/// without this the WAL grows for as long as the load lasts.
+const RESTART_FRAMES: i32 = 4096;
+/// How long a restart may wait for readers of old snapshots before it is tried again later.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+
+thread_local! {
+    /// Frames in the WAL after the writer thread's last commit.
+    static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the database cannot be written ({0}); nothing was stored, retry later")]
@@ -143,7 +156,7 @@ fn commit(
 ) -> Result<(), StoreFault> {
     let fault = |e: rusqlite::Error| StoreFault(e.to_string());
     if slot.is_none() {
-        *slot = Some(db::open(path).map_err(fault)?);
+        *slot = Some(open(path).map_err(fault)?);
     }
     let conn = slot.as_ref().expect("opened above");
     conn.execute_batch("BEGIN IMMEDIATE").map_err(fault)?;
@@ -153,5 +166,37 @@ fn commit(
         let _ = conn.execute_batch("ROLLBACK");
         return Err(fault(e));
     }
+    if WAL_FRAMES.get() >= RESTART_FRAMES {
+        restart_wal(conn);
+    }
     Ok(())
+}
+
+/// Opens the writer's connection, which counts the WAL's frames at each commit.
+fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = db::open(path)?;
+    conn.wal_hook(Some(count_frames));
+    Ok(conn)
+}
+
+fn count_frames(_: &Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.set(frames);
+    Ok(())
+}
+
+/// Copies what the checkpointer has not yet copied and waits for readers to leave the
+/// log, so the next commit writes the WAL from its start again. When a reader stays, the
+/// next commit tries again; the transaction is committed either way.
+fn restart_wal(conn: &Connection) {
+    let restarted = conn.busy_timeout(RESTART_WAIT).and_then(|()| {
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+            row.get::<_, i64>(0)
+        })
+    });
+    let _ = conn.busy_timeout(db::BUSY_TIMEOUT);
+    match restarted {
+        Ok(0) => WAL_FRAMES.set(0),
+        Ok(_) => tracing::debug!("WAL restart deferred: readers still in the log"),
+        Err(error) => tracing::warn!(%error, "WAL restart failed; trying again later"),
+    }
 }
