@@ -88,7 +88,10 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().context("stdout is piped")?).read_line(&mut line)?;
+        let mut stdout = BufReader::new(child.stdout.take().context("stdout is piped")?);
+        stdout.read_line(&mut line)?;
+        // Keep reading: the server prints more lines, and a closed pipe would stop it.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let addr = line
             .trim()
             .strip_prefix("storefirst-local listening on http://")

@@ -17,6 +17,7 @@ use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId};
 
 use crate::{
     backend::{Accepted, Requests},
+    store::Behind,
     writer::StoreFault,
 };
 
@@ -80,6 +81,8 @@ pub enum ApiError {
     Conflict(RequestId),
     #[error(transparent)]
     Unavailable(#[from] StoreFault),
+    #[error(transparent)]
+    Behind(#[from] Behind),
 }
 
 impl IntoResponse for ApiError {
@@ -97,6 +100,16 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(fault) => {
                 tracing::error!(%fault, "answering 503");
                 StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Behind(behind) => {
+                tracing::warn!(%behind, "answering 503");
+                let body = Json(json!({ "message": self.to_string() }));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "1")],
+                    body,
+                )
+                    .into_response();
             }
         };
         (status, Json(json!({ "message": self.to_string() }))).into_response()
@@ -130,6 +143,7 @@ async fn post_request<S: Requests>(
     body: Body,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, &headers, body).await?;
+    state.store.admit().await?;
     // Time-ordered (v7), so a new item lands at the end of the id index instead of on a
     // random page: fewer pages per commit. API Gateway's ids are random; both are UUIDs.
     let id = RequestId::parse(&uuid::Uuid::now_v7().to_string())?;
@@ -145,6 +159,7 @@ async fn put_request<S: Requests>(
 ) -> Result<Response, ApiError> {
     let id = RequestId::parse(&id)?;
     let body = read_body(&state, &headers, body).await?;
+    state.store.admit().await?;
     accept(&state, id, body).await
 }
 

@@ -13,7 +13,10 @@ use storefirst_domain::{
 };
 use tokio::sync::watch;
 
-use crate::{store::Item, writer::StoreFault};
+use crate::{
+    store::{Behind, Item},
+    writer::StoreFault,
+};
 
 /// What an accept did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,12 @@ pub enum Accepted {
 
 /// The store behind the HTTP API.
 pub trait Requests: Clone + Send + Sync + 'static {
+    /// Waits until a new request may be written; refuses it when processing is too far
+    /// behind. Backends that keep no backlog of their own admit everything.
+    fn admit(&self) -> impl Future<Output = Result<(), Behind>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Stores a new request; never overwrites one.
     fn accept(
         &self,

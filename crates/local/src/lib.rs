@@ -17,4 +17,5 @@ mod writer;
 
 pub use redrive::{DynamoStuck, RedriveReport, Stuck, redrive};
 pub use runtime::{Config, Runtime, StartError};
+pub use store::{Behind, DEFAULT_MAX_BACKLOG};
 pub use writer::StoreFault;

@@ -55,6 +55,10 @@ struct Args {
     /// Seconds a succeeded item is kept before it expires.
     #[arg(long, env = "STOREFIRST_RETENTION_SECS", default_value_t = StreamSettings::DEFAULT.succeeded_retention.as_secs())]
     retention_secs: u64,
+    /// Stream records the processor may fall behind before new requests wait for it, and
+    /// get 503 with Retry-After when it does not catch up within a second (SQLite only).
+    #[arg(long, env = "STOREFIRST_MAX_BACKLOG", default_value_t = storefirst_local::DEFAULT_MAX_BACKLOG)]
+    max_backlog: i64,
     /// Milliseconds between expiry sweeps.
     #[arg(long, env = "STOREFIRST_SWEEP_MS", default_value_t = 1000)]
     sweep_ms: u64,
@@ -107,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
     config.stream.concurrency = args.concurrency;
     config.stream.succeeded_retention = Duration::from_secs(args.retention_secs);
     config.sweep_interval = Duration::from_millis(args.sweep_ms.max(1));
+    config.max_backlog = args.max_backlog;
 
     let table = match &args.dynamodb_table {
         Some(name) => {

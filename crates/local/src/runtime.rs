@@ -26,6 +26,10 @@ pub struct Config {
     pub limits: server::Limits,
     /// A request body must arrive within this time (408 otherwise).
     pub body_timeout: Duration,
+    /// Stream records the poller may trail the newest accepted request by; past it a new
+    /// request waits up to `admission_wait` for the poller, then gets 503.
+    pub max_backlog: i64,
+    pub admission_wait: Duration,
 }
 
 impl Config {
@@ -40,6 +44,8 @@ impl Config {
             retry_backoff: Duration::from_millis(100),
             limits: server::Limits::default(),
             body_timeout: Duration::from_secs(10),
+            max_backlog: crate::store::DEFAULT_MAX_BACKLOG,
+            admission_wait: Duration::from_secs(1),
         }
     }
 }
@@ -79,6 +85,7 @@ impl Runtime<SqliteStore> {
             path: config.db.clone(),
             source,
         })?;
+        store.limit_backlog(config.max_backlog, config.admission_wait);
         let invoker = InProcess {
             processor: Arc::new(processor),
             store: Arc::new(store.clone()),

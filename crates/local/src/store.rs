@@ -3,7 +3,11 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
 };
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -19,6 +23,73 @@ use crate::{
     db,
     writer::{StoreFault, Writer},
 };
+
+/// Stream records the poller may fall behind the newest accepted one before new requests
+/// wait for it (back pressure), unless configured otherwise.
+pub const DEFAULT_MAX_BACKLOG: i64 = 50_000;
+
+/// The poller is too far behind: the request was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the processor is {behind} stream records behind (the limit is {limit}); nothing was \
+     stored, retry in a second"
+)]
+pub struct Behind {
+    pub behind: i64,
+    pub limit: i64,
+}
+
+/// How far the poller's checkpoint trails the newest accepted request, so that ingest
+/// cannot outrun processing without bound: past the limit, a new request waits for the
+/// poller to advance, and is refused when it does not within the wait.
+struct Backlog {
+    limit: AtomicI64,
+    wait: Mutex<Duration>,
+    accepted: AtomicI64,
+    read: AtomicI64,
+    advanced: tokio::sync::Notify,
+}
+
+impl Backlog {
+    fn behind(&self) -> i64 {
+        (self.accepted.load(Ordering::Acquire) - self.read.load(Ordering::Acquire)).max(0)
+    }
+
+    fn within(&self) -> Result<(), Behind> {
+        let (behind, limit) = (self.behind(), self.limit.load(Ordering::Relaxed));
+        if behind <= limit {
+            Ok(())
+        } else {
+            Err(Behind { behind, limit })
+        }
+    }
+
+    async fn admit(&self) -> Result<(), Behind> {
+        if self.within().is_ok() {
+            return Ok(());
+        }
+        let wait = *self.wait.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            // Registered before the check, so an advance in between is not missed.
+            advanced.as_mut().enable();
+            let refused = match self.within() {
+                Ok(()) => return Ok(()),
+                Err(refused) => refused,
+            };
+            if tokio::time::timeout_at(deadline, advanced).await.is_err() {
+                return Err(refused);
+            }
+        }
+    }
+
+    fn read_up_to(&self, seq: i64) {
+        self.read.fetch_max(seq, Ordering::AcqRel);
+        self.advanced.notify_waiters();
+    }
+}
 
 /// Most items, and most stream records, one sweep deletes.
 pub const SWEEP_CHUNK: usize = 1000;
@@ -64,6 +135,7 @@ pub type DeadLetter = backend::DeadLetter<i64>;
 pub struct SqliteStore {
     writer: Writer,
     reads: Arc<Reads>,
+    backlog: Arc<Backlog>,
 }
 
 struct Reads {
@@ -74,7 +146,25 @@ struct Reads {
 impl SqliteStore {
     /// Opens (and creates or migrates) the database at `path` and starts its writer.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        db::open_and_migrate(path)?;
+        let conn = db::open_and_migrate(path)?;
+        let newest: i64 = conn.query_row(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'stream'), 0)",
+            [],
+            |row| row.get(0),
+        )?;
+        let read: i64 = conn.query_row(
+            "SELECT coalesce((SELECT seq FROM checkpoints WHERE consumer = ?1), 0)",
+            [CONSUMER],
+            |row| row.get(0),
+        )?;
+        drop(conn);
+        let backlog = Arc::new(Backlog {
+            limit: AtomicI64::new(DEFAULT_MAX_BACKLOG),
+            wait: Mutex::new(Duration::from_secs(1)),
+            accepted: AtomicI64::new(newest),
+            read: AtomicI64::new(read),
+            advanced: tokio::sync::Notify::new(),
+        });
         let reads = Arc::new(Reads {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
@@ -83,7 +173,20 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::start(path.to_owned()),
             reads,
+            backlog,
         })
+    }
+
+    /// How many stream records the poller may trail the newest accepted request by, and
+    /// how long a request waits for it to catch up before it is refused with [`Behind`].
+    pub fn limit_backlog(&self, records: i64, wait: Duration) {
+        self.backlog.limit.store(records, Ordering::Relaxed);
+        *self.backlog.wait.lock().unwrap_or_else(|p| p.into_inner()) = wait;
+    }
+
+    /// Waits while the poller is too far behind; see [`SqliteStore::limit_backlog`].
+    pub async fn admit(&self) -> Result<(), Behind> {
+        self.backlog.admit().await
     }
 
     pub fn writer(&self) -> &Writer {
@@ -91,7 +194,8 @@ impl SqliteStore {
     }
 
     pub async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
-        self.writer
+        let (accepted, seq) = self
+            .writer
             .write(move |conn| {
                 let inserted = conn
                     .prepare_cached(
@@ -100,18 +204,25 @@ impl SqliteStore {
                     )?
                     .execute(params![id.as_str(), body.as_str(), now_millis()])?;
                 if inserted == 1 {
-                    return Ok(Accepted::Created);
+                    // The trigger's stream record is the newest one.
+                    let seq = conn
+                        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'stream'")?
+                        .query_row([], |row| row.get(0))?;
+                    return Ok((Accepted::Created, seq));
                 }
                 let stored: String = conn
                     .prepare_cached("SELECT request FROM requests WHERE id = ?1")?
                     .query_row([id.as_str()], |row| row.get(0))?;
-                Ok(if stored == body.as_str() {
+                let accepted = if stored == body.as_str() {
                     Accepted::Duplicate
                 } else {
                     Accepted::Conflict
-                })
+                };
+                Ok((accepted, 0))
             })
-            .await
+            .await?;
+        self.backlog.accepted.fetch_max(seq, Ordering::AcqRel);
+        Ok(accepted)
     }
 
     /// The item, unless it is unknown or its TTL has passed.
@@ -240,7 +351,11 @@ impl SqliteStore {
                 .execute(params![consumer, seq])?;
                 Ok(())
             })
-            .await
+            .await?;
+        if consumer == CONSUMER {
+            self.backlog.read_up_to(seq);
+        }
+        Ok(())
     }
 
     /// Deletes up to [`SWEEP_CHUNK`] expired items (their REMOVE records enter the stream
@@ -415,6 +530,10 @@ impl RequestStore for SqliteStore {
 }
 
 impl Requests for SqliteStore {
+    async fn admit(&self) -> Result<(), Behind> {
+        SqliteStore::admit(self).await
+    }
+
     async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
         SqliteStore::accept(self, id, body).await
     }

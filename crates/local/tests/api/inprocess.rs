@@ -91,17 +91,20 @@ impl App {
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        let response = self
-            .client
+        let response = self.try_put(id, &body).await;
+        assert_eq!(response.status(), 202);
+        body
+    }
+
+    pub async fn try_put(&self, id: &str, body: &Value) -> reqwest::Response {
+        self.client
             .put(self.url(id))
             .header("x-api-key", API_KEY)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        body
+            .unwrap()
     }
 
     pub async fn get(&self, id: &str) -> (u16, Value) {

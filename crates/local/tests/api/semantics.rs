@@ -180,3 +180,48 @@ async fn only_inserts_reach_the_processor_and_succeeded_items_expire() {
     assert_eq!(processor.calls("short-lived"), 1);
     app.runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_waits_for_a_processor_far_behind_and_is_refused_past_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(&dir.path().join("t.db"), Scripted::default(), |c| {
+        c.max_backlog = 4;
+        c.admission_wait = Duration::from_millis(100);
+    })
+    .await;
+    // Holds the poller: its batch is retried (300 ms timeouts) before it is dead-lettered.
+    app.put("stuck", "hang", json!({})).await;
+
+    let mut refused = None;
+    for i in 0..20 {
+        let id = format!("queued-{i}");
+        let response = app.try_put(&id, &json!({ "behaviour": "ok" })).await;
+        match response.status().as_u16() {
+            202 => continue,
+            503 => {
+                refused = Some((id, response));
+                break;
+            }
+            other => panic!("PUT {id} answered {other}"),
+        }
+    }
+    let (id, response) = refused.expect("a request past the backlog limit is refused");
+    assert_eq!(response.headers()["retry-after"], "1");
+    let message = response.json::<serde_json::Value>().await.unwrap()["message"].to_string();
+    assert!(message.contains("stream records behind"), "{message}");
+    assert_eq!(app.get(&id).await.0, 404, "a refused request is not stored");
+
+    // Once the stuck record is dead-lettered, the poller moves on and ingest resumes.
+    eventually(
+        Duration::from_secs(20),
+        "a new request is accepted",
+        || async {
+            let response = app.try_put("later", &json!({ "behaviour": "ok" })).await;
+            response.status() == 202
+        },
+    )
+    .await;
+    app.wait_for("later", "succeeds", |item| item["status"] == "succeeded")
+        .await;
+    app.runtime.shutdown().await;
+}
