@@ -9,6 +9,8 @@ mod config;
 mod decode;
 mod handler;
 mod store;
+#[cfg(feature = "streams-sdk")]
+pub mod stream_record;
 
 pub use config::{Config, ConfigError, RETENTION_VAR, TABLE_VAR};
 pub use decode::{DecodeError, decode};

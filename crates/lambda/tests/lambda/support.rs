@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use storefirst_domain::{
     PendingRequest, ProcessError, Processor, now_millis, restaurant::RestaurantOrders,
 };
+use storefirst_lambda::stream_record::lambda_record;
 
 /// Set by `cargo xtask test` (xtask/src/tools.rs) to the URL of the moto server it started.
 pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
@@ -243,46 +244,9 @@ impl Table {
     pub fn lambda_event(&self, records: &[Record]) -> Value {
         let records: Vec<Value> = records
             .iter()
-            .map(|record| self.lambda_record(record))
+            .map(|record| lambda_record(record, &self.stream_arn))
             .collect();
         json!({ "Records": records })
-    }
-
-    fn lambda_record(&self, record: &Record) -> Value {
-        let change = record.dynamodb.as_ref().expect("a record has its change");
-        // serde_dynamo turns the SDK's attribute maps into DynamoDB JSON.
-        let image = |attributes: &Option<std::collections::HashMap<_, _>>| {
-            attributes.clone().map(|attributes| {
-                serde_json::to_value(serde_dynamo::Item::from(attributes)).unwrap()
-            })
-        };
-        let mut dynamodb = json!({
-            "ApproximateCreationDateTime": change
-                .approximate_creation_date_time
-                .map(|at| at.secs())
-                .unwrap_or_default(),
-            "Keys": image(&change.keys),
-            "SequenceNumber": change.sequence_number,
-            "SizeBytes": change.size_bytes.unwrap_or_default(),
-            "StreamViewType": change.stream_view_type.as_ref().map(|view| view.as_str()),
-        });
-        for (name, attributes) in [
-            ("NewImage", &change.new_image),
-            ("OldImage", &change.old_image),
-        ] {
-            if let Some(image) = image(attributes) {
-                dynamodb[name] = image;
-            }
-        }
-        json!({
-            "eventID": record.event_id,
-            "eventName": record.event_name.as_ref().map(|name| name.as_str()),
-            "eventVersion": record.event_version,
-            "eventSource": record.event_source,
-            "awsRegion": record.aws_region,
-            "eventSourceARN": self.stream_arn,
-            "dynamodb": dynamodb,
-        })
     }
 }
 

@@ -25,7 +25,8 @@ use storefirst_domain::{ChangeEvent, RequestBody, RequestId, Status, now_millis}
 use storefirst_lambda::{DecodeError, DynamoStore, decode};
 
 pub use checkpoints::Checkpoints;
-pub use record::{compare_sequence_numbers, lambda_record};
+pub use record::compare_sequence_numbers;
+pub use storefirst_lambda::stream_record::lambda_record;
 
 use crate::{
     backend::{Accepted, ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},
