@@ -270,7 +270,8 @@ struct Environment {
 
 impl Drop for Environment {
     fn drop(&mut self) {
-        // The child is killed on drop (`kill_on_drop`).
+        // The child goes first: with its Runtime API gone it would report a failed request.
+        let _ = self.child.start_kill();
         self.server.abort();
     }
 }

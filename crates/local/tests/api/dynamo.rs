@@ -225,8 +225,9 @@ fn faulty(mode: &str, timeout: Duration) -> LambdaFunction {
 /// fails the invocation and the next one runs in a new process.
 #[tokio::test(flavor = "multi_thread")]
 async fn runtime_api_failures_restart_the_function() {
+    // 3 s: long enough for a healthy invocation on a loaded machine, the wait of "timeout".
     for (mode, expected) in [("timeout", "timed out"), ("crash", "exited")] {
-        let function = faulty(mode, Duration::from_secs(1));
+        let function = faulty(mode, Duration::from_secs(3));
         let headers = function.invoke(json!({ "Records": [] })).await.unwrap();
         for header in [
             "lambda-runtime-aws-request-id",
