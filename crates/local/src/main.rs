@@ -145,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
                     requests: table.requests(),
                     outcomes: Arc::new(table.outcomes()),
                     checkpoints,
+                    maximum_record_age: config.stream.maximum_record_age,
                 };
                 redrive(&stuck, Arc::new(RestaurantOrders), &config.stream).await?
             }

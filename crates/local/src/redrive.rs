@@ -2,10 +2,11 @@
 //! have failed before. Run it after fixing the processor (`cargo xtask redrive`), against
 //! the SQLite store or a DynamoDB table.
 
-use std::{collections::HashSet, future::Future, sync::Arc};
+use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Processor, RequestId, RequestStore, StreamSettings, process_batch,
+    ChangeEvent, ChangeRecord, Processor, RequestId, RequestStore, StreamSettings, now_millis,
+    process_batch,
 };
 
 use crate::{
@@ -56,12 +57,15 @@ impl Stuck for SqliteStore {
     }
 }
 
-/// A DynamoDB table's stuck items: pending with `attempts > 0` (a Scan), and those named
-/// by the dead letters of the local checkpoint file, when there is one.
+/// A DynamoDB table's stuck items: pending with `attempts > 0` or older than
+/// `maximum_record_age` (a Scan), and those named by the dead letters of the local
+/// checkpoint file, when there is one.
 pub struct DynamoStuck<S> {
     pub requests: DynamoRequests,
     pub outcomes: Arc<S>,
     pub checkpoints: Option<Checkpoints>,
+    /// The stream's `maximum_record_age`: a pending item older than it is not coming.
+    pub maximum_record_age: Duration,
 }
 
 impl<S> DynamoStuck<S> {
@@ -96,7 +100,11 @@ impl<S: RequestStore> Stuck for DynamoStuck<S> {
     }
 
     async fn stuck_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
-        let mut stuck = self.requests.failed_pending().await?;
+        let age = i64::try_from(self.maximum_record_age.as_millis()).unwrap_or(i64::MAX);
+        let mut stuck = self
+            .requests
+            .failed_pending(now_millis().saturating_sub(age))
+            .await?;
         let known: HashSet<RequestId> = stuck.iter().map(|(id, _)| id.clone()).collect();
         for (id, body) in self.dead_lettered_pending().await? {
             if !known.contains(&id) {

@@ -235,8 +235,13 @@ impl DynamoRequests {
             .transpose()
     }
 
-    /// Ids of items that are still pending after a failed attempt (`attempts > 0`).
-    pub async fn failed_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
+    /// Ids of items that are still pending after a failed attempt (`attempts > 0`), or
+    /// that were created before `created_before` (epoch ms): older than the stream's
+    /// maximum record age, the event source mapping gave up on them unprocessed.
+    pub async fn failed_pending(
+        &self,
+        created_before: i64,
+    ) -> Result<Vec<(RequestId, String)>, StoreFault> {
         let mut stuck = Vec::new();
         let mut start = None;
         loop {
@@ -244,11 +249,15 @@ impl DynamoRequests {
                 .client
                 .scan()
                 .table_name(&*self.table)
-                .filter_expression("#status = :pending AND #attempts > :zero")
+                .filter_expression(
+                    "#status = :pending AND (#attempts > :zero OR #created_at < :too_old)",
+                )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#attempts", "attempts")
+                .expression_attribute_names("#created_at", "created_at")
                 .expression_attribute_values(":pending", string(Status::Pending.as_str()))
                 .expression_attribute_values(":zero", number(0))
+                .expression_attribute_values(":too_old", number(created_before))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::{config::Credentials, types::AttributeValue};
 use serde_json::json;
 use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
@@ -171,6 +171,19 @@ async fn redrive_of_a_dynamodb_table() {
     .await;
     runtime.shutdown().await;
     assert_eq!(status(&requests, "poison").await, ("pending".into(), 2));
+    // Never attempted: one older than the maximum record age (the mapping gave up on
+    // it), one recent (its record is still coming).
+    put(&requests, "abandoned", "ok").await;
+    put(&requests, "recent", "ok").await;
+    aws_sdk_dynamodb::Client::new(&moto().await)
+        .update_item()
+        .table_name(&table.name)
+        .key("id", AttributeValue::S("abandoned".into()))
+        .update_expression("SET created_at = :old")
+        .expression_attribute_values(":old", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
 
     // Retries may have run `fine` again (at-least-once); redrive must not.
     let fine_calls = processor.calls("fine");
@@ -179,6 +192,7 @@ async fn redrive_of_a_dynamodb_table() {
         requests: requests.clone(),
         outcomes: Arc::new(table.outcomes()),
         checkpoints: Some(checkpoints.clone()),
+        maximum_record_age: StreamSettings::DEFAULT.maximum_record_age,
     };
     let report = redrive(
         &stuck,
@@ -189,9 +203,14 @@ async fn redrive_of_a_dynamodb_table() {
     .unwrap();
     assert_eq!(
         (report.found, report.succeeded, report.still_failing),
-        (1, 1, 0)
+        (2, 2, 0)
     );
     assert_eq!(status(&requests, "poison").await, ("succeeded".into(), 3));
+    assert_eq!(
+        status(&requests, "abandoned").await,
+        ("succeeded".into(), 1)
+    );
+    assert_eq!(status(&requests, "recent").await, ("pending".into(), 0));
     assert_eq!(
         processor.calls("fine"),
         fine_calls,
