@@ -41,6 +41,16 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     )?;
     let _path = sh.push_env("PATH", path);
     let _rustc = rustc.map(|rustc| sh.push_env("RUSTC", rustc));
+    // Panic locations name dependency sources under the cargo home; without this the
+    // same commit builds a different zip on a machine whose cargo home is elsewhere.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let _remap = sh.push_env(
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+    );
     // The target check would call `rustup target add`; `arm64_rustc` has done that job.
     cmd!(
         sh,
