@@ -62,8 +62,7 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     let mut sums = String::new();
     for function in FUNCTIONS {
         let zip = out.join(function).join("bootstrap.zip");
-        let bytes = std::fs::read(&zip)
-            .with_context(|| format!("cargo lambda did not write {}", zip.display()))?;
+        let bytes = repack(&zip)?;
         let sha256: String = Sha256::digest(&bytes)
             .iter()
             .map(|byte| format!("{byte:02x}"))
@@ -81,6 +80,33 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     sh.write_file(&sums_path, sums)?;
     crate::step(format!("wrote {}", sums_path.display()));
     Ok(())
+}
+
+/// Rewrites the zip cargo-lambda wrote with a fixed timestamp and mode on its one entry,
+/// so that the same binary always makes the same zip (and the same sha256); returns it.
+fn repack(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+
+    let read = || -> anyhow::Result<Vec<u8>> {
+        let file = std::fs::File::open(path)?;
+        let mut archive = zip::ZipArchive::new(file)?;
+        let mut bootstrap = archive.by_name("bootstrap")?;
+        let mut bytes = Vec::new();
+        bootstrap.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    let bootstrap =
+        read().with_context(|| format!("cargo lambda did not write {}", path.display()))?;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o755);
+    out.start_file("bootstrap", options)?;
+    out.write_all(&bootstrap)?;
+    let bytes = out.finish()?.into_inner();
+    std::fs::write(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(bytes)
 }
 
 /// A rustc that has the aarch64 standard library: the active toolchain's when it has the
