@@ -100,6 +100,7 @@ fn repack(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o755);
     out.start_file("bootstrap", options)?;

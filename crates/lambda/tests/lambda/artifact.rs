@@ -35,6 +35,12 @@ fn the_zip_holds_an_arm64_bootstrap() {
         0,
         "bootstrap must be executable, mode {mode:o}"
     );
+    // Fixed, so that one commit makes one zip (and one sha256) wherever it is built.
+    assert_eq!(
+        bootstrap.last_modified(),
+        Some(zip::DateTime::default()),
+        "the entry's timestamp is the fixed one `cargo xtask build` sets"
+    );
     let mut header = [0; 20];
     bootstrap.read_exact(&mut header).unwrap();
     assert_eq!(&header[..4], b"\x7fELF", "bootstrap is an ELF executable");
