@@ -63,15 +63,8 @@ struct CiRoleArgs {
     /// The CI role stack.
     #[arg(long, default_value = storefirst_infra::ci_role::DEFAULT_STACK)]
     stack: String,
-    /// AWS region [default: AWS_REGION, or the profile's region].
-    #[arg(long)]
-    region: Option<String>,
-    /// Named profile of ~/.aws/config [default: AWS_PROFILE, or the default profile].
-    #[arg(long)]
-    profile: Option<String>,
-    /// Send every AWS call here, e.g. to moto server [default: AWS_ENDPOINT_URL].
-    #[arg(long)]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// The account's GitHub OIDC provider, when it already has one (one per account);
     /// without it, the stack creates it.
     #[arg(long)]
@@ -91,21 +84,14 @@ impl CiRoleArgs {
     async fn run(self, console: &Console) -> anyhow::Result<()> {
         let deployment = CiRole {
             repo: self.repo,
-            stack: self.stack.clone(),
+            stack: self.stack,
             oidc_provider_arn: self.oidc_provider_arn,
             bootstrap_stack: self.bootstrap_stack,
             outputs_dir: self.outputs_dir,
             yes: self.yes,
         }
         .deployment()?;
-        let aws = AwsArgs {
-            stack: self.stack,
-            region: self.region,
-            profile: self.profile,
-            endpoint_url: self.endpoint_url,
-        }
-        .connect()
-        .await?;
+        let aws = self.connection.connect().await?;
         let deployed = storefirst_deploy::deploy(&aws, &deployment, console).await?;
         if let Some(arn) = deployed.outputs.get(DEPLOY_ROLE_OUTPUT) {
             console.say(format!(
@@ -121,6 +107,19 @@ struct AwsArgs {
     /// The CloudFormation stack.
     #[arg(long, env = "STOREFIRST_STACK", default_value = "storefirst")]
     stack: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+impl AwsArgs {
+    async fn connect(&self) -> anyhow::Result<Aws> {
+        self.connection.connect().await
+    }
+}
+
+/// Where the AWS calls go and as whom.
+#[derive(Args)]
+struct ConnectionArgs {
     /// AWS region [default: AWS_REGION, or the profile's region].
     #[arg(long)]
     region: Option<String>,
@@ -132,7 +131,7 @@ struct AwsArgs {
     endpoint_url: Option<String>,
 }
 
-impl AwsArgs {
+impl ConnectionArgs {
     async fn connect(&self) -> anyhow::Result<Aws> {
         Ok(Aws::connect(&Connection {
             region: self.region.clone(),

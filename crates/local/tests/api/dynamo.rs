@@ -2,7 +2,7 @@
 //! misbehaving bootstrap, the poller's checkpoint across a restart, redrive of a table, and
 //! the contract suite through the deployable zip.
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_sdk_dynamodb::{config::Credentials, types::AttributeValue};
@@ -17,7 +17,10 @@ use storefirst_local::{
     redrive,
 };
 
-use crate::{API_KEY, LocalProcess, eventually, inprocess::Scripted};
+use crate::{
+    API_KEY, LocalProcess, eventually,
+    inprocess::{Scripted, config},
+};
 
 const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
 
@@ -46,18 +49,6 @@ async fn table() -> DynamoTable {
     DynamoTable::connect(&moto().await, &name, true)
         .await
         .expect("CreateTable on moto")
-}
-
-fn config(db: &Path, tune: impl FnOnce(&mut Config)) -> Config {
-    let mut config = Config::new(
-        db.to_owned(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        API_KEY.into(),
-    );
-    config.retry_backoff = Duration::from_millis(10);
-    config.stream.record_timeout = Duration::from_millis(300);
-    tune(&mut config);
-    config
 }
 
 async fn launch(

@@ -65,7 +65,8 @@ pub struct App {
     client: reqwest::Client,
 }
 
-pub async fn start(db: &Path, processor: Scripted, tune: impl FnOnce(&mut Config)) -> App {
+/// A configuration on a free port with short retries and record timeouts, then `tune`d.
+pub fn config(db: &Path, tune: impl FnOnce(&mut Config)) -> Config {
     let mut config = Config::new(
         db.to_owned(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -74,7 +75,11 @@ pub async fn start(db: &Path, processor: Scripted, tune: impl FnOnce(&mut Config
     config.retry_backoff = Duration::from_millis(10);
     config.stream.record_timeout = Duration::from_millis(300);
     tune(&mut config);
-    let runtime = Runtime::start(config, processor).await.unwrap();
+    config
+}
+
+pub async fn start(db: &Path, processor: Scripted, tune: impl FnOnce(&mut Config)) -> App {
+    let runtime = Runtime::start(config(db, tune), processor).await.unwrap();
     App {
         runtime,
         client: reqwest::Client::new(),
