@@ -18,6 +18,6 @@ pub use batch::{BatchReport, process_batch};
 pub use body::{BodyError, DEFAULT_BODY_LIMIT, RequestBody};
 pub use id::{InvalidRequestId, RequestId};
 pub use processor::{PendingRequest, ProcessError, Processor};
-pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, now_millis};
+pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, millis, now_millis};
 pub use settings::{SettingsError, StreamSettings};
 pub use store::{Outcome, RequestStore, StoreError, Written};

@@ -103,16 +103,17 @@ impl IntoResponse for ApiError {
             }
             ApiError::Behind(behind) => {
                 tracing::warn!(%behind, "answering 503");
-                let body = Json(json!({ "message": self.to_string() }));
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [("retry-after", "1")],
-                    body,
-                )
-                    .into_response();
+                StatusCode::SERVICE_UNAVAILABLE
             }
         };
-        (status, Json(json!({ "message": self.to_string() }))).into_response()
+        let mut response = (status, Json(json!({ "message": self.to_string() }))).into_response();
+        if matches!(self, ApiError::Behind(_)) {
+            // Worth a retry soon: the poller frees room batch by batch.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

@@ -26,7 +26,7 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::{Value, json};
-use storefirst_domain::{StreamSettings, now_millis};
+use storefirst_domain::{StreamSettings, millis, now_millis};
 use tokio::{
     net::TcpListener,
     process::{Child, Command},
@@ -439,8 +439,7 @@ impl LambdaFunction {
             };
         environment.warm = true;
         let id = uuid::Uuid::new_v4().to_string();
-        let deadline_ms =
-            now_millis() + i64::try_from(self.config.timeout.as_millis()).unwrap_or(i64::MAX);
+        let deadline_ms = now_millis() + millis(self.config.timeout);
         let invocation = Invocation {
             id: id.clone(),
             event,

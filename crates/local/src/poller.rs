@@ -5,7 +5,7 @@
 
 use std::{collections::VecDeque, time::Duration};
 
-use storefirst_domain::{StreamSettings, now_millis};
+use storefirst_domain::{StreamSettings, millis, now_millis};
 use tokio::sync::watch;
 
 use crate::{
@@ -200,8 +200,4 @@ fn dead_letter<C: Clone, S>(reason: String, rows: &[StreamRow<C, S>]) -> DeadLet
         last_seq: rows[rows.len() - 1].cursor.clone(),
         request_ids: rows.iter().map(|row| row.record.id.to_string()).collect(),
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

@@ -5,8 +5,8 @@
 use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Processor, RequestId, RequestStore, StreamSettings, now_millis,
-    process_batch,
+    ChangeEvent, ChangeRecord, Processor, RequestId, RequestStore, StreamSettings, millis,
+    now_millis, process_batch,
 };
 
 use crate::{
@@ -100,11 +100,8 @@ impl<S: RequestStore> Stuck for DynamoStuck<S> {
     }
 
     async fn stuck_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
-        let age = i64::try_from(self.maximum_record_age.as_millis()).unwrap_or(i64::MAX);
-        let mut stuck = self
-            .requests
-            .failed_pending(now_millis().saturating_sub(age))
-            .await?;
+        let too_old = now_millis().saturating_sub(millis(self.maximum_record_age));
+        let mut stuck = self.requests.failed_pending(too_old).await?;
         let known: HashSet<RequestId> = stuck.iter().map(|(id, _)| id.clone()).collect();
         for (id, body) in self.dead_lettered_pending().await? {
             if !known.contains(&id) {

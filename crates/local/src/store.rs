@@ -91,6 +91,11 @@ impl Backlog {
     }
 }
 
+/// The `seq` of the newest stream record ever written (AUTOINCREMENT keeps it), 0 before
+/// the first.
+const NEWEST_SEQ: &str =
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'stream'), 0)";
+
 /// Most items, and most stream records, one sweep deletes.
 pub const SWEEP_CHUNK: usize = 1000;
 
@@ -147,11 +152,7 @@ impl SqliteStore {
     /// Opens (and creates or migrates) the database at `path` and starts its writer.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let conn = db::open_and_migrate(path)?;
-        let newest: i64 = conn.query_row(
-            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'stream'), 0)",
-            [],
-            |row| row.get(0),
-        )?;
+        let newest: i64 = conn.query_row(NEWEST_SEQ, [], |row| row.get(0))?;
         let read: i64 = conn.query_row(
             "SELECT coalesce((SELECT seq FROM checkpoints WHERE consumer = ?1), 0)",
             [CONSUMER],
@@ -206,7 +207,7 @@ impl SqliteStore {
                 if inserted == 1 {
                     // The trigger's stream record is the newest one.
                     let seq = conn
-                        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'stream'")?
+                        .prepare_cached(NEWEST_SEQ)?
                         .query_row([], |row| row.get(0))?;
                     return Ok((Accepted::Created, seq));
                 }

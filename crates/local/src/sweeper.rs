@@ -10,7 +10,7 @@ use crate::store::SqliteStore;
 const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub async fn run(store: SqliteStore, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-    let keep_ms = i64::try_from(STREAM_RETENTION.as_millis()).unwrap_or(i64::MAX);
+    let keep_ms = storefirst_domain::millis(STREAM_RETENTION);
     while !*shutdown.borrow() {
         let more = match store.sweep(keep_ms).await {
             Ok(swept) => {
