@@ -11,8 +11,9 @@ mod handler;
 mod store;
 #[cfg(feature = "streams-sdk")]
 pub mod stream_record;
+pub mod warm_up;
 
-pub use config::{Config, ConfigError, RETENTION_VAR, TABLE_VAR};
+pub use config::{Config, ConfigError, RETENTION_VAR, TABLE_VAR, WARM_UP_VAR};
 pub use decode::{DecodeError, decode};
 pub use handler::StreamHandler;
 pub use store::DynamoStore;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use storefirst_domain::restaurant::RestaurantOrders;
-use storefirst_lambda::{Config, DynamoStore, StreamHandler};
+use storefirst_lambda::{Config, DynamoStore, StreamHandler, warm_up};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -22,10 +22,15 @@ async fn main() -> anyhow::Result<()> {
         .with_target(false)
         .init();
     let config = Config::from_env()?;
-    // Neither loading the configuration nor creating the client calls the network:
-    // credentials are fetched at the first request.
     let aws = aws_config::load_from_env().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    // The clone shares the connection pool, so the first batch finds the connection open.
+    if config.warm_up {
+        warm_up::warm_up(&client, &config.table_name)
+            .await
+            .log(&config.table_name);
+    }
+    let store = DynamoStore::new(client, config.table_name);
     let handler = StreamHandler::new(Arc::new(RestaurantOrders), Arc::new(store), config.settings);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {

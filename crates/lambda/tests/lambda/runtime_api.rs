@@ -1,15 +1,14 @@
 //! The native build of `stream-processor`, as a child process against a minimal Lambda
 //! Runtime API served here: it fetches the event, processes it against moto with the
 //! sample processor and posts the response, logging JSON lines with the request id and
-//! sequence numbers. Its init calls no AWS endpoint.
+//! sequence numbers. Its init opens the DynamoDB connection with one call that writes
+//! nothing, and goes on whatever that call comes to.
 
 use std::{
     net::SocketAddr,
     process::{Child, Command, Stdio},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -19,6 +18,10 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::{Value, json};
+use storefirst_lambda::{
+    WARM_UP_VAR,
+    warm_up::{WARM_UP_KEY, WARM_UP_TIMEOUT},
+};
 use tokio::sync::mpsc;
 
 use crate::support::{REGION, TIMEOUT, Table, inserts_of, moto_url, order};
@@ -104,6 +107,16 @@ async fn runtime_api(
 /// Starts the native binary with a clean environment: only what Lambda sets and what the
 /// function is configured with.
 fn start_function(runtime_api: SocketAddr, endpoint: &str, table: &str) -> Child {
+    start_function_with(runtime_api, endpoint, table, &[])
+}
+
+/// The same, with more variables.
+fn start_function_with(
+    runtime_api: SocketAddr,
+    endpoint: &str,
+    table: &str,
+    env: &[(&str, &str)],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_stream-processor"))
         .env_clear()
         .envs([
@@ -124,6 +137,7 @@ fn start_function(runtime_api: SocketAddr, endpoint: &str, table: &str) -> Child
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("TABLE_NAME", table),
         ])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -186,28 +200,156 @@ async fn the_binary_speaks_the_lambda_runtime_api() {
         "no log line with requestId {REQUEST_ID} and seq {}\n{logs}",
         bad[0]
     );
+    // The warm-up reached DynamoDB during init and wrote nothing.
+    assert_eq!(warm_up_line(&lines, &logs)["level"], "INFO", "{logs}");
+    let warm_up_item = table
+        .dynamodb
+        .get_item()
+        .table_name(&table.name)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(WARM_UP_KEY.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem on moto");
+    assert_eq!(warm_up_item.item, None);
 }
 
-#[tokio::test]
-async fn init_makes_no_network_call() {
-    // The AWS endpoint is a socket that counts connections; the function asks for its
-    // first event only once init is done.
-    let endpoint = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint_url = format!("http://{}", endpoint.local_addr().unwrap());
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counted = connections.clone();
-    tokio::spawn(async move {
-        while endpoint.accept().await.is_ok() {
-            counted.fetch_add(1, Ordering::SeqCst);
+/// How a stand-in DynamoDB endpoint treats the calls it gets.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    /// As DynamoDB answers the warm-up: its condition failed.
+    Answers,
+    /// Takes the request and never answers.
+    Hangs,
+}
+
+/// A DynamoDB endpoint on 127.0.0.1 that records the `X-Amz-Target` of every call.
+async fn dynamodb(behaviour: Endpoint) -> (String, Arc<Mutex<Vec<String>>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let app = Router::new().fallback(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            seen.lock().unwrap().push(target);
+            if let Endpoint::Hangs = behaviour {
+                std::future::pending::<()>().await;
+            }
+            (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.0")],
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#,
+            )
         }
     });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// Starts the function with no event to serve and returns, once it asks for its first
+/// event (init is done), how long init took and the JSON lines it logged.
+async fn init(endpoint: &str, env: &[(&str, &str)]) -> (Duration, Vec<Value>, String) {
     let (address, mut calls) = runtime_api(None).await;
-    let child = start_function(address, &endpoint_url, "requests");
+    let started = Instant::now();
+    let child = start_function_with(address, endpoint, "requests", env);
     let first = tokio::time::timeout(TIMEOUT, calls.recv()).await;
-    let (_, logs) = stop(child);
+    let elapsed = started.elapsed();
+    let (stdout, logs) = stop(child);
     assert!(
         matches!(&first, Ok(Some((what, _))) if what == "next"),
         "the function did not ask for an event: {first:?}\n{logs}"
     );
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "{logs}");
+    let lines = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line}")))
+        .collect();
+    (elapsed, lines, logs)
+}
+
+/// The log line of the warm-up, which every init writes unless it is off.
+fn warm_up_line<'a>(lines: &'a [Value], logs: &str) -> &'a Value {
+    let found: Vec<&Value> = lines
+        .iter()
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("warm-up:"))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "expected one warm-up line\n{logs}");
+    found[0]
+}
+
+#[tokio::test]
+async fn init_opens_the_connection_with_one_call_that_writes_nothing() {
+    let (endpoint, calls) = dynamodb(Endpoint::Answers).await;
+    let (_, lines, logs) = init(&endpoint, &[]).await;
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["DynamoDB_20120810.UpdateItem"],
+        "{logs}"
+    );
+    let line = warm_up_line(&lines, &logs);
+    assert_eq!(line["level"], "INFO", "{logs}");
+    assert_eq!(line["fields"]["table"], "requests", "{logs}");
+}
+
+#[tokio::test]
+async fn init_waits_a_bounded_time_for_an_endpoint_that_does_not_answer() {
+    let (endpoint, calls) = dynamodb(Endpoint::Hangs).await;
+    let (elapsed, lines, logs) = init(&endpoint, &[]).await;
+    // One attempt, no retries, and init goes on after the timeout.
+    assert_eq!(calls.lock().unwrap().len(), 1, "{logs}");
+    assert!(
+        elapsed >= WARM_UP_TIMEOUT && elapsed < WARM_UP_TIMEOUT + Duration::from_secs(5),
+        "init took {elapsed:?} with a warm-up bounded by {WARM_UP_TIMEOUT:?}\n{logs}"
+    );
+    let line = warm_up_line(&lines, &logs);
+    assert_eq!(line["level"], "WARN", "{logs}");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no answer")),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn init_succeeds_when_the_endpoint_is_down() {
+    // A port that was free a moment ago: nothing listens there.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let (elapsed, lines, logs) = init(&endpoint, &[]).await;
+    assert!(elapsed < WARM_UP_TIMEOUT + Duration::from_secs(5), "{logs}");
+    let line = warm_up_line(&lines, &logs);
+    assert_eq!(line["level"], "WARN", "{logs}");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not reach")),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn with_the_warm_up_off_init_makes_no_network_call() {
+    let (endpoint, calls) = dynamodb(Endpoint::Answers).await;
+    let (_, lines, logs) = init(&endpoint, &[(WARM_UP_VAR, "off")]).await;
+    assert!(calls.lock().unwrap().is_empty(), "{logs}");
+    assert!(
+        !lines.iter().any(|line| line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("warm-up:"))),
+        "{logs}"
+    );
 }
