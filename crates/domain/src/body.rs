@@ -20,6 +20,10 @@ pub enum BodyError {
         "the request body is JSON but not an object: send a JSON object such as {{\"key\": \"value\"}}"
     )]
     NotAnObject,
+    /// `{}`: API Gateway may hand an empty body to its templates as `{}`, so a request must
+    /// say something for both runtimes to tell it from an empty one.
+    #[error("the request body is an empty JSON object: send at least one field")]
+    EmptyObject,
 }
 
 impl RequestBody {
@@ -36,18 +40,16 @@ impl RequestBody {
         // instead of a stack overflow.
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| BodyError::NotJson(e.to_string()))?;
-        if !value.is_object() {
-            return Err(BodyError::NotAnObject);
+        match value.as_object() {
+            None => return Err(BodyError::NotAnObject),
+            Some(members) if members.is_empty() => return Err(BodyError::EmptyObject),
+            Some(_) => {}
         }
         Ok(Self(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
     }
 }
 
@@ -85,6 +87,9 @@ mod tests {
             (b"\"text\"", Err("not an object")),
             (b"42", Err("not an object")),
             (b"null", Err("not an object")),
+            (b"{}", Err("empty JSON object")),
+            (b" {\n\t} ", Err("empty JSON object")),
+            (br#"{"":null}"#, Ok(())),
             (deep_object.as_bytes(), Err("not valid JSON")),
             (&[b' '; 1025], Err("over the limit of 1024 bytes")),
         ];

@@ -13,7 +13,7 @@ use axum::{
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
-use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId};
+use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId, Status};
 
 use crate::{
     backend::{Accepted, Requests},
@@ -79,6 +79,8 @@ pub enum ApiError {
     BodyTimeout(Duration),
     #[error("request {0} already exists with a different body; use a new id")]
     Conflict(RequestId),
+    #[error("request {0} has finished and expired, and is deleted soon; use a new id")]
+    Expired(RequestId),
     #[error(transparent)]
     Unavailable(#[from] StoreFault),
     #[error(transparent)]
@@ -96,7 +98,7 @@ impl IntoResponse for ApiError {
             ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Expired(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(fault) => {
                 tracing::error!(%fault, "answering 503");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -107,8 +109,9 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(json!({ "message": self.to_string() }))).into_response();
-        if matches!(self, ApiError::Behind(_)) {
-            // Worth a retry soon: the poller frees room batch by batch.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Worth a retry soon: the poller frees room batch by batch, and a store fault
+            // (a full disk, a throttled table) may clear; the same on AWS.
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -174,14 +177,15 @@ async fn accept<S: Requests>(
 }
 
 fn answer(id: RequestId, accepted: Accepted) -> Result<Response, ApiError> {
-    match accepted {
-        Accepted::Created | Accepted::Duplicate => {
-            let location = format!("/requests/{id}");
-            let body = Json(json!({ "id": id.as_str(), "status": "pending" }));
-            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
-        }
-        Accepted::Conflict => Err(ApiError::Conflict(id)),
-    }
+    let status = match accepted {
+        Accepted::Created => Status::Pending,
+        Accepted::Duplicate(stored) => stored,
+        Accepted::Conflict => return Err(ApiError::Conflict(id)),
+        Accepted::Expired => return Err(ApiError::Expired(id)),
+    };
+    let location = format!("/requests/{id}");
+    let body = Json(json!({ "id": id.as_str(), "status": status.as_str() }));
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
 }
 
 async fn get_request<S: Requests>(

@@ -8,8 +8,8 @@
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Processor, RequestBody, RequestId, RequestStore, StreamSettings,
-    process_batch,
+    ChangeEvent, ChangeRecord, Processor, RequestBody, RequestId, RequestStore, Status,
+    StreamSettings, process_batch,
 };
 use tokio::sync::watch;
 
@@ -22,10 +22,15 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
     Created,
-    /// Same id, same body: an idempotent retry; nothing written.
-    Duplicate,
+    /// Same id, same body: an idempotent retry; nothing written. The answer carries the
+    /// stored status, so a retry after the outcome says so.
+    Duplicate(Status),
     /// Same id, another body.
     Conflict,
+    /// The id names a request past its TTL that is not deleted yet. GET already answers
+    /// 404 for it, but API Gateway cannot replace such an item and keep a same-body retry
+    /// unchanged in one DynamoDB call, so neither runtime reuses the id until it is gone.
+    Expired,
 }
 
 /// The store behind the HTTP API.

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use storefirst_domain::{
     ChangeEvent, ChangeRecord, Outcome, RequestBody, RequestId, RequestStore, Status, StoreError,
-    Written, now_millis,
+    UnknownStatus, Written, now_millis,
 };
 
 pub use crate::backend::Accepted;
@@ -211,11 +211,23 @@ impl SqliteStore {
                         .query_row([], |row| row.get(0))?;
                     return Ok((Accepted::Created, seq));
                 }
-                let stored: String = conn
-                    .prepare_cached("SELECT request FROM requests WHERE id = ?1")?
-                    .query_row([id.as_str()], |row| row.get(0))?;
-                let accepted = if stored == body.as_str() {
-                    Accepted::Duplicate
+                let (stored, status, expires_at): (String, String, Option<i64>) = conn
+                    .prepare_cached(
+                        "SELECT request, status, expires_at FROM requests WHERE id = ?1",
+                    )?
+                    .query_row([id.as_str()], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?;
+                let accepted = if expires_at.is_some_and(|at| at <= now_millis() / 1000) {
+                    Accepted::Expired
+                } else if stored == body.as_str() {
+                    Accepted::Duplicate(status.parse().map_err(|e: UnknownStatus| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?)
                 } else {
                     Accepted::Conflict
                 };

@@ -26,18 +26,6 @@ pub struct EndpointConfiguration {
     pub types: Vec<&'static str>,
 }
 
-/// An API Gateway account setting: the role it writes stage logs with.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Account {
-    pub cloud_watch_role_arn: Expr,
-}
-
-impl ResourceType for Account {
-    const TYPE: &'static str = "AWS::ApiGateway::Account";
-    const ATTRIBUTES: &'static [&'static str] = &["Id"];
-}
-
 /// A path segment; named `ApiResource` to keep it apart from a template resource.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]

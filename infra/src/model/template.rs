@@ -36,6 +36,10 @@ impl Logical {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub enum DeletionPolicy {
     Retain,
+    /// Retained, except when the stack's first create rolls back: then there is nothing
+    /// worth keeping, and a retained table or queue would block the next attempt's names
+    /// and cost money unseen.
+    RetainExceptOnCreate,
 }
 
 /// A resource with its type, properties and resource attributes.
@@ -84,9 +88,9 @@ impl Resource {
     }
 
     /// Kept, with its data, when it is removed from the stack, replaced, or the stack is
-    /// deleted.
+    /// deleted; deleted when the stack's first create fails.
     pub fn retain(mut self) -> Self {
-        self.deletion_policy = Some(DeletionPolicy::Retain);
+        self.deletion_policy = Some(DeletionPolicy::RetainExceptOnCreate);
         self.update_replace_policy = Some(DeletionPolicy::Retain);
         self
     }

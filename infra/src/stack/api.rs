@@ -10,10 +10,10 @@ use crate::{
     model::{
         Expr, Logical, Resource, Template,
         apigateway::{
-            AccessLogSetting, Account, ApiKey, ApiResource, ApiStage, Deployment,
-            EndpointConfiguration, GatewayResponse, Integration, IntegrationResponse, Method,
-            MethodResponse, MethodSetting, Model, RequestValidator, RestApi, Stage, Throttle,
-            UsagePlan, UsagePlanKey,
+            AccessLogSetting, ApiKey, ApiResource, ApiStage, Deployment, EndpointConfiguration,
+            GatewayResponse, Integration, IntegrationResponse, Method, MethodResponse,
+            MethodSetting, Model, RequestValidator, RestApi, Stage, Throttle, UsagePlan,
+            UsagePlanKey,
         },
         iam::{InlinePolicy, PolicyDocument, Role, Statement},
         logs::LogGroup,
@@ -113,12 +113,13 @@ impl Api {
             Resource::new(Model {
                 rest_api_id: api_id.clone(),
                 name: "Request",
-                description: "Any JSON object: the processor judges the content later",
+                description: "Any JSON object with at least one field: the processor judges the content later",
                 content_type: JSON,
                 schema: json!({
                     "$schema": "http://json-schema.org/draft-04/schema#",
                     "title": "Request",
-                    "type": "object"
+                    "type": "object",
+                    "minProperties": 1
                 }),
             }),
         );
@@ -187,17 +188,16 @@ impl Api {
                 id_in_path: true,
             },
         ];
-        let mut methods = Vec::new();
-        let mut definitions = Vec::new();
-        for spec in specs {
-            let method = method(&spec, &api_id, &role, &validator, &model, table, &templates);
-            definitions.push(serde_json::to_string(&method).expect("a method serializes"));
-            methods.push(template.add(spec.id, Resource::new(method)));
-        }
-        definitions.push(serde_json::to_string(&model_and_responses(template)).expect("json"));
+        let methods: Vec<Logical> = specs
+            .iter()
+            .map(|spec| {
+                let method = method(spec, &api_id, &role, &validator, &model, table, &templates);
+                template.add(spec.id, Resource::new(method))
+            })
+            .collect();
 
         // A deployment is a snapshot: CloudFormation makes a new one only under a new
-        // logical id, so the id carries a hash of what it deploys.
+        // logical id, so the id carries a hash of everything it snapshots.
         let mut deployment = Resource::new(Deployment {
             rest_api_id: api_id.clone(),
             description: "the methods, models and gateway responses of this template".into(),
@@ -205,10 +205,7 @@ impl Api {
         for dependency in methods.iter().chain(&gateway_responses) {
             deployment = deployment.depends_on(dependency);
         }
-        let deployment_id = format!(
-            "ApiDeployment{:016x}",
-            fnv1a(definitions.concat().as_bytes())
-        );
+        let deployment_id = format!("ApiDeployment{:016x}", fnv1a(snapshot(template).as_bytes()));
         let deployment = template.add(&deployment_id, deployment);
 
         let stage = Self::add_stage(template, &rest_api, &deployment);
@@ -251,28 +248,24 @@ impl Api {
     }
 
     fn add_stage(template: &mut Template, rest_api: &Logical, deployment: &Logical) -> Logical {
-        // Stage logs need the account-wide role of API Gateway. Other APIs of the account
-        // use it too, so a stack delete keeps it.
-        let logs_role = template.add(
-            "ApiGatewayLogsRole",
-            Resource::new(Role {
-                managed_policy_arns: vec![Expr::sub(
-                    "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-                )],
-                ..Role::for_service("apigateway.amazonaws.com")
-            })
-            .retain(),
-        );
-        let account = template.add(
-            "ApiGatewayAccount",
-            Resource::new(Account {
-                cloud_watch_role_arn: logs_role.get_att("Arn"),
-            })
-            .retain(),
-        );
+        // Stage logs need API Gateway's CloudWatch role, an account-wide setting: `cargo
+        // xtask deploy`'s bootstrap step sets it when the account has none.
         let access_logs = template.add(
             "ApiAccessLogs",
             Resource::new(LogGroup {
+                log_group_name: None,
+                retention_in_days: 30,
+            }),
+        );
+        // API Gateway writes its execution logs to a group of this name; declared here, it
+        // has a retention and leaves with the stack. The stage waits for it, or API Gateway
+        // would create it first, without either.
+        let execution_logs = template.add(
+            "ApiExecutionLogs",
+            Resource::new(LogGroup {
+                log_group_name: Some(Expr::sub(format!(
+                    "API-Gateway-Execution-Logs_${{Api}}/{STAGE}"
+                ))),
                 retention_in_days: 30,
             }),
         );
@@ -312,24 +305,31 @@ impl Api {
                     throttling_burst_limit: THROTTLE_BURST,
                 }],
             })
-            .depends_on(&account),
+            .depends_on(&execution_logs),
         )
     }
 }
 
-/// What a deployment snapshots besides the methods, for its hash.
-fn model_and_responses(template: &Template) -> Vec<serde_json::Value> {
-    template
+/// What a deployment snapshots: every API Gateway resource of the API but the deployment
+/// itself and what refers to it (stage, usage plan) or is not part of the API (key).
+fn snapshot(template: &Template) -> String {
+    let parts: Vec<serde_json::Value> = template
         .resources()
         .iter()
         .filter(|(_, r)| {
-            matches!(
-                r.kind(),
-                "AWS::ApiGateway::Model" | "AWS::ApiGateway::GatewayResponse"
-            )
+            r.kind().starts_with("AWS::ApiGateway::")
+                && !matches!(
+                    r.kind(),
+                    "AWS::ApiGateway::Deployment"
+                        | "AWS::ApiGateway::Stage"
+                        | "AWS::ApiGateway::ApiKey"
+                        | "AWS::ApiGateway::UsagePlan"
+                        | "AWS::ApiGateway::UsagePlanKey"
+                )
         })
         .map(|(id, r)| json!([id, r]))
-        .collect()
+        .collect();
+    serde_json::to_string(&parts).expect("resources serialize")
 }
 
 fn method(
@@ -351,9 +351,10 @@ fn method(
             BTreeMap::new()
         },
     }];
+    // The error template answers a 503 with Retry-After, whichever status it picks.
     method_responses.extend(spec.errors.iter().map(|status| MethodResponse {
         status_code: (*status).into(),
-        response_parameters: BTreeMap::new(),
+        response_parameters: BTreeMap::from([("method.response.header.Retry-After", false)]),
     }));
     Method {
         rest_api_id: api_id.clone(),
@@ -405,4 +406,45 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use storefirst_domain::StreamSettings;
+
+    use super::*;
+
+    #[test]
+    fn the_deployment_id_covers_everything_a_deployment_snapshots() {
+        let template = crate::stack::stack(&StreamSettings::DEFAULT);
+        let snapshot = snapshot(&template);
+        let mut covered = Vec::new();
+        for (id, resource) in template.resources() {
+            let kind = resource.kind();
+            let part = json!([id, resource]).to_string();
+            if kind.starts_with("AWS::ApiGateway::") && snapshot.contains(&part) {
+                covered.push(id.as_str());
+            }
+        }
+        for id in [
+            "Api",
+            "ApiRequestsResource",
+            "ApiRequestResource",
+            "ApiValidator",
+            "ApiRequestModel",
+            "ApiPostMethod",
+            "ApiPutMethod",
+            "ApiGetMethod",
+            "ApiBadBodyResponse",
+        ] {
+            assert!(
+                covered.contains(&id),
+                "{id} is not in the deployment's hash"
+            );
+        }
+        assert!(
+            !covered.iter().any(|id| id.starts_with("ApiDeployment")),
+            "the deployment cannot hash itself"
+        );
+    }
 }

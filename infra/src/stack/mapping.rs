@@ -3,7 +3,7 @@
 
 use storefirst_domain::{BodyError, DEFAULT_BODY_LIMIT};
 
-const DECLARED_LENGTH: &str = include_str!("vtl/declared-length.vtl");
+const POST_ID: &str = include_str!("vtl/post-id.vtl");
 const ID_GUARD: &str = include_str!("vtl/id-guard.vtl");
 const BODY_GUARD: &str = include_str!("vtl/body-guard.vtl");
 const POST_REQUEST: &str = include_str!("vtl/post-request.vtl");
@@ -12,6 +12,11 @@ const GET_REQUEST: &str = include_str!("vtl/get-request.vtl");
 const ACCEPTED: &str = include_str!("vtl/accepted-response.vtl");
 const ERROR: &str = include_str!("vtl/error-response.vtl");
 const ITEM: &str = include_str!("vtl/item-response.vtl");
+const EXPIRY: &str = include_str!("vtl/expiry.vtl");
+
+/// The stored item's TTL, for [`EXPIRY`]: GetItem returns the item, and so does a failed
+/// condition (`ReturnValuesOnConditionCheckFailure`).
+const ITEM_EXPIRES: &str = "#set($expires = \"$!input.path('$.Item.expires_at.N')\")\n";
 
 /// Starts every request template: nothing refused yet.
 const NOTHING_REFUSED: &str = "#set($refused = \"\")\n";
@@ -33,8 +38,10 @@ pub fn messages() -> Vec<(&'static str, String)> {
             .to_string(),
         ),
         (
-            "@MESSAGE_EMPTY_OR_NOT_UTF8@",
-            "the request body is empty or not valid UTF-8: send a JSON object".to_owned(),
+            "@MESSAGE_BAD_BODY@",
+            "the request body is empty, an empty object or not valid UTF-8: send a JSON object \
+             with at least one field"
+                .to_owned(),
         ),
         (
             "@MESSAGE_UNAVAILABLE@",
@@ -72,23 +79,17 @@ pub struct MappingTemplates {
 
 impl MappingTemplates {
     pub fn compose() -> Self {
-        let post_location =
-            "#set($id = $context.requestId)\n#set($location = \"$context.path/$id\")\n";
-        let put_location = "#set($id = $input.params('id'))\n#set($location = $context.path)\n";
+        let put_location =
+            "#set($id = \"$!input.params().path.get('id')\")\n#set($location = $context.path)\n";
+        let post_location = "#set($location = \"$context.path/$id\")\n";
         Self {
-            post_request: fill(&[NOTHING_REFUSED, DECLARED_LENGTH, BODY_GUARD, POST_REQUEST]),
-            put_request: fill(&[
-                NOTHING_REFUSED,
-                ID_GUARD,
-                DECLARED_LENGTH,
-                BODY_GUARD,
-                PUT_REQUEST,
-            ]),
+            post_request: fill(&[NOTHING_REFUSED, POST_ID, BODY_GUARD, POST_REQUEST]),
+            put_request: fill(&[NOTHING_REFUSED, ID_GUARD, BODY_GUARD, PUT_REQUEST]),
             get_request: fill(&[NOTHING_REFUSED, ID_GUARD, GET_REQUEST]),
-            post_accepted: fill(&[post_location, ACCEPTED]),
+            post_accepted: fill(&[POST_ID, post_location, ACCEPTED]),
             put_accepted: fill(&[put_location, ACCEPTED]),
-            error: fill(&[DECLARED_LENGTH, ERROR]),
-            item: fill(&[ITEM]),
+            error: fill(&[ITEM_EXPIRES, EXPIRY, ERROR]),
+            item: fill(&[ITEM_EXPIRES, EXPIRY, ITEM]),
         }
     }
 

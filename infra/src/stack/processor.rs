@@ -71,6 +71,7 @@ impl Processor {
         let logs = template.add(
             "StreamProcessorLogs",
             Resource::new(LogGroup {
+                log_group_name: None,
                 retention_in_days: 30,
             }),
         );

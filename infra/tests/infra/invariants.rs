@@ -309,8 +309,13 @@ fn stateful_resources_are_retained_and_the_table_streams_and_expires() {
         true
     );
     assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+    // A failed first create holds no data: it leaves nothing behind to orphan.
     for id in ["RequestsTable", "DeadLetterQueue"] {
-        assert_eq!(resource(id)["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(
+            resource(id)["DeletionPolicy"],
+            "RetainExceptOnCreate",
+            "{id}"
+        );
         assert_eq!(resource(id)["UpdateReplacePolicy"], "Retain", "{id}");
     }
     let queue = &resource("DeadLetterQueue")["Properties"];
@@ -362,6 +367,39 @@ fn every_method_needs_the_api_key_and_the_deployment_waits_for_them() {
     assert_eq!(
         resource("ApiUsagePlanKey")["Properties"]["KeyId"],
         json!({"Ref": "ApiKey"})
+    );
+}
+
+#[test]
+fn the_api_leaves_account_settings_alone_and_keeps_its_logs_bounded() {
+    // API Gateway's CloudWatch role is one per account and region: the bootstrap step
+    // sets it only where none is set, never the app stack for every API of the region.
+    assert!(resources_of("AWS::ApiGateway::Account").is_empty());
+    let (id, logs) = resources_of("AWS::Logs::LogGroup")
+        .into_iter()
+        .find(|(_, group)| group["Properties"].get("LogGroupName").is_some())
+        .expect("the execution log group");
+    assert_eq!(
+        logs["Properties"]["LogGroupName"],
+        json!({"Fn::Sub": "API-Gateway-Execution-Logs_${Api}/prod"}),
+        "the name API Gateway writes execution logs to"
+    );
+    assert_eq!(logs["Properties"]["RetentionInDays"], 30);
+    let stage = resource("ApiStage");
+    assert!(
+        stage["DependsOn"]
+            .as_array()
+            .is_some_and(|d| d.contains(&json!(id))),
+        "the stage must wait for {id}, or API Gateway creates the group first: {stage}"
+    );
+    assert_eq!(
+        stage["Properties"]["StageName"], "prod",
+        "the execution log group's name has the stage's"
+    );
+    // `{}` is no request: an empty body may reach the templates as `{}`.
+    assert_eq!(
+        resource("ApiRequestModel")["Properties"]["Schema"]["minProperties"],
+        1
     );
 }
 

@@ -2,6 +2,7 @@
 //! DynamoDB, answer every request as the local runtime does.
 
 use axum::{Router, body::Body, http::Request};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, RequestId, RequestStore, now_millis};
@@ -11,11 +12,86 @@ use tower::ServiceExt;
 
 use crate::support::{Case, Moto, REGION, render, resource};
 
+/// How API Gateway may hand a request to the templates, where its documentation promises
+/// nothing: whether Content-Length is among the headers, how an empty body arrives, and
+/// what a client adds that a template must not read (X-Amzn-RequestId, which overrides
+/// `$context.requestId`; an `id` in the query string or headers).
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    content_length: bool,
+    empty_body: &'static str,
+    request_id_header: Option<&'static str>,
+    query_id: Option<&'static str>,
+    header_id: Option<&'static str>,
+}
+
+impl Variant {
+    const PLAIN: Variant = Variant {
+        name: "plain",
+        content_length: true,
+        empty_body: "",
+        request_id_header: None,
+        query_id: None,
+        header_id: None,
+    };
+
+    const ALL: [Variant; 6] = [
+        Variant::PLAIN,
+        Variant {
+            name: "without Content-Length",
+            content_length: false,
+            ..Variant::PLAIN
+        },
+        Variant {
+            name: "empty body as {}",
+            empty_body: "{}",
+            ..Variant::PLAIN
+        },
+        Variant {
+            name: "empty body as {} without Content-Length",
+            content_length: false,
+            empty_body: "{}",
+            ..Variant::PLAIN
+        },
+        Variant {
+            name: "hostile X-Amzn-RequestId",
+            request_id_header: Some("../x\"y!#$%&'*+^|~"),
+            ..Variant::PLAIN
+        },
+        Variant {
+            name: "id in the query string and a header",
+            query_id: Some("from-query"),
+            header_id: Some("from-header"),
+            ..Variant::PLAIN
+        },
+    ];
+
+    fn headers(&self) -> Value {
+        let mut headers = json!({});
+        if let Some(value) = self.request_id_header {
+            headers["X-Amzn-RequestId"] = value.into();
+        }
+        if let Some(value) = self.header_id {
+            headers["id"] = value.into();
+        }
+        headers
+    }
+
+    fn query(&self) -> Value {
+        match self.query_id {
+            Some(value) => json!({"id": value}),
+            None => json!({}),
+        }
+    }
+}
+
 /// What a client sees.
 #[derive(Debug, Clone, PartialEq)]
 struct Answer {
     status: u16,
     location: Option<String>,
+    retry_after: Option<String>,
     json: Value,
 }
 
@@ -34,6 +110,17 @@ impl Gateway {
     }
 
     async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
+        self.call_as(method, id, body, &Variant::PLAIN).await
+    }
+
+    /// A request as API Gateway may hand it to the templates in `variant`.
+    async fn call_as(
+        &self,
+        method: &str,
+        id: Option<&str>,
+        body: &[u8],
+        variant: &Variant,
+    ) -> Answer {
         let method_id = match method {
             "POST" => "ApiPostMethod",
             "PUT" => "ApiPutMethod",
@@ -59,24 +146,36 @@ impl Gateway {
             Some(id) => format!("/prod/requests/{id}"),
             None => "/prod/requests".to_owned(),
         };
-        let mut headers = json!({});
-        if method != "GET" {
-            headers = json!({"Content-Length": body.len().to_string()});
+        let mut headers = variant.headers();
+        if method != "GET" && variant.content_length {
+            headers["Content-Length"] = body.len().to_string().into();
         }
         let params = json!({
             "path": id.map_or(json!({}), |id| json!({"id": id})),
-            "querystring": {},
+            "querystring": variant.query(),
             "header": headers,
         });
+        let unique = crate::support::unique();
+        // Clients override requestId with X-Amzn-RequestId; the extended id is API
+        // Gateway's own, base64 (with '+', '/' and '=' padding).
+        let request_id = match variant.request_id_header {
+            Some(hostile) => hostile.to_owned(),
+            None => format!("req-{unique}"),
+        };
         let context = json!({
-            "requestId": format!("req-{}", crate::support::unique()),
+            "requestId": request_id,
+            "extendedRequestId": STANDARD.encode(format!("x{unique}\u{fb}\u{ff}")),
             "requestTimeEpoch": now_millis(),
             "path": path,
             "stage": "prod",
             "httpMethod": method,
         });
-        // API Gateway decodes the body as UTF-8, bytes that are not as U+FFFD.
-        let body = String::from_utf8_lossy(body).into_owned();
+        // API Gateway decodes the body as UTF-8, bytes that are not as U+FFFD, and may hand
+        // an empty body over as {}.
+        let mut body = String::from_utf8_lossy(body).into_owned();
+        if body.is_empty() {
+            body = variant.empty_body.to_owned();
+        }
         let case = |template: String, body: String| Case {
             template,
             body,
@@ -115,6 +214,7 @@ impl Gateway {
         Answer {
             status: rendered.status.unwrap_or(default_status),
             location: rendered.headers.get("Location").cloned(),
+            retry_after: rendered.headers.get("Retry-After").cloned(),
             json,
         }
     }
@@ -166,23 +266,49 @@ impl Local {
     }
 
     async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
-        let uri = match id {
+        self.call_as(method, id, body, &Variant::PLAIN).await
+    }
+
+    async fn call_as(
+        &self,
+        method: &str,
+        id: Option<&str>,
+        body: &[u8],
+        variant: &Variant,
+    ) -> Answer {
+        let mut uri = match id {
             Some(id) => format!("/requests/{}", percent_encode(id)),
             None => "/requests".to_owned(),
         };
-        let request = Request::builder()
+        if let Some(value) = variant.query_id {
+            uri = format!("{uri}?id={}", percent_encode(value));
+        }
+        let mut request = Request::builder()
             .method(method)
             .uri(uri)
             .header("x-api-key", "key")
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_vec()))
-            .expect("a request");
+            .header("content-type", "application/json");
+        for (name, value) in variant.headers().as_object().expect("a map") {
+            request = request.header(name, value.as_str().expect("a string"));
+        }
+        // Without a length, hyper would send the body chunked.
+        let body = if variant.content_length {
+            Body::from(body.to_vec())
+        } else {
+            Body::from_stream(futures::stream::iter([Ok::<_, std::io::Error>(
+                axum::body::Bytes::copy_from_slice(body),
+            )]))
+        };
+        let request = request.body(body).expect("a request");
         let response = self.app.clone().oneshot(request).await.expect("an answer");
         let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().expect("ASCII").to_owned());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().expect("ASCII").to_owned())
+        };
+        let (location, retry_after) = (header("location"), header("retry-after"));
         let bytes = response
             .into_body()
             .collect()
@@ -192,6 +318,7 @@ impl Local {
         Answer {
             status,
             location,
+            retry_after,
             json: serde_json::from_slice(&bytes).expect("JSON"),
         }
     }
@@ -231,6 +358,10 @@ fn check_same(what: &str, aws: &Answer, local: &Answer) {
         }
         json
     };
+    assert_eq!(
+        aws.retry_after, local.retry_after,
+        "{what}: Retry-After AWS {aws:?}, local {local:?}"
+    );
     let (aws_json, local_json) = (normalize(aws), normalize(local));
     if aws.json.get("id").is_some() && local.json.get("id").is_some() && what.contains("POST") {
         let without_id = |mut json: Value| {
@@ -271,7 +402,7 @@ fn tricky_bodies() -> Vec<String> {
         r#"{"nested":{"a":[1,2,{"b":null,"c":[true,false]}],"d":{"e":{"f":-1.5e3}}}}"#,
         r##"{"html":"</script><script>alert('x')</script>","dollar":"$input.body","vtl":"#set($x = 1)${x}"}"##,
         r#"{"slashes":"a/b\/c","unicode escapes":"\u2028\u2029\u0000"}"#,
-        "{}",
+        r#"{"":null}"#,
         "  {\"padded\": 1}  ",
     ]
     .map(str::to_owned)
@@ -477,6 +608,145 @@ async fn dynamodb_failures_are_never_2xx() {
     for (method, id) in [("POST", None), ("PUT", Some("x")), ("GET", Some("x"))] {
         let answer = gateway.call(method, id, br#"{"a":1}"#).await;
         assert_eq!(answer.status, 503, "{method}: {answer:?}");
+        assert_eq!(
+            answer.retry_after.as_deref(),
+            Some("1"),
+            "{method}: a 503 is worth a retry, as locally: {answer:?}"
+        );
         assert!(answer.json["message"].is_string(), "{method}: {answer:?}");
+    }
+}
+
+/// A request id as `RequestId::parse` takes it, and so as GET and the Lambda read it.
+fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[tokio::test]
+async fn every_request_answers_as_locally_however_api_gateway_hands_it_over() {
+    let limit = DEFAULT_BODY_LIMIT;
+    let over = format!(r#"{{"pad":"{}"}}"#, "x".repeat(limit + 1 - 10)).into_bytes();
+    let order = br#"{"dish":"margherita"}"#.to_vec();
+    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>)> = vec![
+        ("POST an order", "POST", None, order.clone()),
+        ("PUT an order", "PUT", Some("order-1"), order.clone()),
+        ("PUT it again", "PUT", Some("order-1"), order.clone()),
+        ("GET it", "GET", Some("order-1"), Vec::new()),
+        ("POST empty", "POST", None, Vec::new()),
+        ("PUT empty", "PUT", Some("empty"), Vec::new()),
+        ("POST {}", "POST", None, b"{}".to_vec()),
+        ("PUT { }", "PUT", Some("braces"), b" {\n} ".to_vec()),
+        ("POST blank", "POST", None, b" \r\n\t".to_vec()),
+        ("POST one byte over", "POST", None, over.clone()),
+        ("PUT one byte over", "PUT", Some("over"), over),
+        ("POST not UTF-8", "POST", None, b"{\"a\":\"\xff\"}".to_vec()),
+        ("PUT invalid id", "PUT", Some("a b"), order.clone()),
+        ("GET invalid id", "GET", Some("a:b"), Vec::new()),
+    ];
+    for variant in Variant::ALL {
+        let (gateway, local) = (Gateway::new().await, Local::new());
+        let mut posted = Vec::new();
+        for (what, method, id, body) in &cases {
+            let what = format!("{what}, {}", variant.name);
+            let aws = gateway.call_as(method, *id, body, &variant).await;
+            let here = local.call_as(method, *id, body, &variant).await;
+            check_same(&what, &aws, &here);
+            if *method == "POST" && aws.status == 202 {
+                let id = aws.json["id"].as_str().expect("an id").to_owned();
+                assert!(
+                    is_request_id(&id),
+                    "{what}: POST's id {id:?} is no request id"
+                );
+                if let Some(header) = variant.request_id_header {
+                    assert_ne!(id, header, "{what}: the client chose the id");
+                }
+                let got = gateway.call_as("GET", Some(&id), b"", &variant).await;
+                assert_eq!(got.status, 200, "{what}: GET {id}: {got:?}");
+                posted.push(id);
+            }
+        }
+        // Only the two orders were stored: nothing refused reached the table.
+        let scan = gateway
+            .moto
+            .dynamodb("Scan", &json!({"TableName": gateway.table}).to_string())
+            .await
+            .1;
+        let mut stored: Vec<&str> = scan["Items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|item| item["id"]["S"].as_str().expect("a string id"))
+            .collect();
+        stored.sort_unstable();
+        let mut expected: Vec<&str> = posted.iter().map(String::as_str).collect();
+        expected.push("order-1");
+        expected.sort_unstable();
+        assert_eq!(stored, expected, "{}", variant.name);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_answers_the_stored_status_and_an_expired_id_is_not_reused() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    let aws_store = gateway.store().await;
+    let body = br#"{"dish":"margherita"}"#;
+    let now = now_millis() / 1000;
+    for (name, outcome, status) in [
+        (
+            "done",
+            Outcome::Succeeded {
+                result: json!({"total_cents": 900}),
+                expires_at: now + 3600,
+            },
+            202,
+        ),
+        (
+            "rejected",
+            Outcome::Rejected {
+                error: "unknown dish".into(),
+            },
+            202,
+        ),
+        (
+            "expired",
+            Outcome::Succeeded {
+                result: json!({"total_cents": 900}),
+                expires_at: now - 1,
+            },
+            409,
+        ),
+    ] {
+        let id = RequestId::parse(name).expect("a valid id");
+        check_same(
+            name,
+            &gateway.call("PUT", Some(name), body).await,
+            &local.call("PUT", Some(name), body).await,
+        );
+        aws_store.record_outcome(&id, &outcome).await.expect("moto");
+        local
+            .store
+            .record_outcome(&id, &outcome)
+            .await
+            .expect("SQLite");
+        let before = gateway.item(name).await;
+        let aws = gateway.call("PUT", Some(name), body).await;
+        check_same(
+            &format!("PUT {name} again"),
+            &aws,
+            &local.call("PUT", Some(name), body).await,
+        );
+        assert_eq!(aws.status, status, "{name}: {aws:?}");
+        if status == 202 {
+            assert_eq!(aws.json["status"], before["Item"]["status"]["S"], "{name}");
+            assert_ne!(aws.json["status"], "pending", "{name}");
+        }
+        assert_eq!(
+            gateway.item(name).await,
+            before,
+            "{name}: the retry changed the item"
+        );
     }
 }

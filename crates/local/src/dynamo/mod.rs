@@ -8,14 +8,22 @@
 mod checkpoints;
 mod record;
 
-use std::{collections::HashSet, fmt, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{
     error::{DisplayErrorContext, SdkError},
+    operation::{put_item::PutItemError, update_item::UpdateItemError},
     types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-        ScalarAttributeType, StreamSpecification, StreamViewType,
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+        ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification,
+        StreamViewType,
     },
 };
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
@@ -289,30 +297,39 @@ impl DynamoRequests {
             .map(|item| item.request))
     }
 
-    fn outcome<E, R>(
+    /// A failed accept: a conflict, or an id whose item expired (the condition returns the
+    /// old item, as the error response template reads it), or a fault.
+    fn refused<R>(
         &self,
         call: &str,
-        result: Result<E, SdkError<R, aws_sdk_dynamodb::config::http::HttpResponse>>,
+        error: SdkError<R, aws_sdk_dynamodb::config::http::HttpResponse>,
+        old_item: impl FnOnce(&R) -> Option<&HashMap<String, AttributeValue>>,
     ) -> Result<Accepted, StoreFault>
     where
         R: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        match result {
-            Ok(_) => Ok(Accepted::Created),
-            Err(error)
-                if error.as_service_error().and_then(|e| e.code())
-                    == Some("ConditionalCheckFailedException") =>
-            {
-                Ok(Accepted::Conflict)
-            }
-            Err(error) => Err(fault(call, &self.table, &error)),
-        }
+        let Some(service) = error
+            .as_service_error()
+            .filter(|e| e.code() == Some("ConditionalCheckFailedException"))
+        else {
+            return Err(fault(call, &self.table, &error));
+        };
+        let now_secs = now_millis() / 1000;
+        let expired = old_item(service)
+            .and_then(|item| item.get("expires_at")?.as_n().ok()?.parse::<i64>().ok())
+            .is_some_and(|at| at <= now_secs);
+        Ok(if expired {
+            Accepted::Expired
+        } else {
+            Accepted::Conflict
+        })
     }
 }
 
 impl Requests for DynamoRequests {
-    /// PUT: put-request.vtl's UpdateItem. A same-body retry changes nothing; DynamoDB does
-    /// not say whether it created the item, so both answer `Created` (the API's 202).
+    /// PUT: put-request.vtl's UpdateItem. A same-body retry changes nothing and answers
+    /// the stored status; DynamoDB does not say whether it created the item, so a pending
+    /// one answers `Created` either way (the same 202).
     async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
         let updated = self
             .client
@@ -322,20 +339,51 @@ impl Requests for DynamoRequests {
             .update_expression(
                 "SET #request = if_not_exists(#request, :request), #status = if_not_exists(#status, :pending), #attempts = if_not_exists(#attempts, :zero), #created_at = if_not_exists(#created_at, :now), #updated_at = if_not_exists(#updated_at, :now)",
             )
-            .condition_expression("attribute_not_exists(#id) OR #request = :request")
+            .condition_expression(
+                "attribute_not_exists(#id) OR (#request = :request AND (attribute_not_exists(#expires_at) OR #expires_at > :now_seconds))",
+            )
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#request", "request")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#attempts", "attempts")
             .expression_attribute_names("#created_at", "created_at")
             .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_names("#expires_at", "expires_at")
             .expression_attribute_values(":request", string(body.as_str()))
             .expression_attribute_values(":pending", string(Status::Pending.as_str()))
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":now", number(now_millis()))
+            .expression_attribute_values(":now_seconds", number(now_millis() / 1000))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(
+                ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
-        self.outcome("UpdateItem", updated)
+        let updated = match updated {
+            Ok(updated) => updated,
+            Err(error) => {
+                return self.refused("UpdateItem", error, |e| match e {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => failed.item(),
+                    _ => None,
+                });
+            }
+        };
+        let status = updated
+            .attributes
+            .as_ref()
+            .and_then(|item| item.get("status")?.as_s().ok())
+            .ok_or_else(|| {
+                StoreFault(format!(
+                    "UpdateItem on {} returned no status for {id}",
+                    self.table
+                ))
+            })?;
+        match status.parse::<Status>() {
+            Ok(Status::Pending) => Ok(Accepted::Created),
+            Ok(finished) => Ok(Accepted::Duplicate(finished)),
+            Err(e) => Err(StoreFault(format!("item {id}: {e}"))),
+        }
     }
 
     /// POST: post-request.vtl's PutItem, never over an existing item.
@@ -352,9 +400,16 @@ impl Requests for DynamoRequests {
             .item("created_at", now.clone())
             .item("updated_at", now)
             .condition_expression("attribute_not_exists(id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        self.outcome("PutItem", put)
+        match put {
+            Ok(_) => Ok(Accepted::Created),
+            Err(error) => self.refused("PutItem", error, |e| match e {
+                PutItemError::ConditionalCheckFailedException(failed) => failed.item(),
+                _ => None,
+            }),
+        }
     }
 
     /// GET: get-request.vtl's GetItem; an item past its TTL is gone.
