@@ -313,7 +313,6 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
                 "lambda:CreateFunction",
                 "lambda:DeleteFunction",
                 "lambda:GetFunction",
-                "lambda:GetFunctionConfiguration",
                 "lambda:GetFunctionCodeSigningConfig",
                 "lambda:GetFunctionRecursionConfig",
                 "lambda:GetFunctionScalingConfig",

@@ -369,6 +369,22 @@ fn the_execution_role_grants_every_call_the_resource_handlers_make() {
             }
         }
     }
+    // Least privilege: the role grants nothing the handlers never call.
+    let called: BTreeSet<String> = handlers
+        .values()
+        .flat_map(|h| h.values().flatten())
+        .map(|a| a.to_lowercase())
+        .collect();
+    for statement in statements.iter().filter(|s| s["Effect"] == "Allow") {
+        for action in strings(&statement["Action"]) {
+            if !called.contains(&action.to_lowercase()) {
+                problems.insert(format!(
+                    "{action}: the execution role grants it, and no handler of the stack's \
+                     resource types calls it: remove it from infra/src/ci_role.rs"
+                ));
+            }
+        }
+    }
     for key in skips.keys().filter(|key| !needed.contains(*key)) {
         problems.insert(if listed.contains(key) {
             format!("{SKIPS}: {key} is granted for every resource of its type: remove the line")
