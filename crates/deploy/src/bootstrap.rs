@@ -1,21 +1,56 @@
-//! The bootstrap stack, like `cdk bootstrap`: one assets bucket per account and region that
-//! every deploy uploads its function zips (and templates too large to send inline) to.
+//! The bootstrap stack, like `cdk bootstrap`: what belongs to the account and region rather
+//! than to one app. An assets bucket that every deploy uploads its function zips (and
+//! templates too large to send inline) to, and the role API Gateway writes CloudWatch Logs
+//! as, which [`ensure`] makes the account's setting when the account has none.
 
+use std::time::Duration;
+
+use aws_sdk_apigateway::{
+    error::SdkError,
+    operation::update_account::UpdateAccountError,
+    types::{Op, PatchOperation},
+};
 use serde_json::{Value, json};
 
-use crate::{Aws, Console, Error, aws::failed, stack};
+use crate::{
+    Aws, Console, Error,
+    aws::{code, failed},
+    stack,
+};
 
 /// The bootstrap stack's default name (`--bootstrap-stack`).
 pub const DEFAULT_STACK: &str = "storefirst-bootstrap";
 const BUCKET: &str = "AssetsBucket";
+const LOGS_ROLE: &str = "ApiGatewayLogsRole";
 
 /// A versioned, encrypted bucket with public access blocked, TLS required, and old
-/// versions expired. Retained on delete: stacks deployed from it still name its objects.
+/// versions expired; and API Gateway's CloudWatch Logs role. Both retained on delete:
+/// stacks deployed from it still name the bucket's objects, and the account's API Gateway
+/// setting may still name the role.
 pub fn template() -> Value {
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "storefirst bootstrap: the bucket cargo xtask deploy uploads function zips and large templates to",
+        "Description": "storefirst bootstrap: the bucket cargo xtask deploy uploads function zips and large templates to, and the role API Gateway writes CloudWatch Logs as",
         "Resources": {
+            // Named by CloudFormation after the stack (storefirst-bootstrap-...): the CI
+            // roles may pass storefirst* roles only.
+            LOGS_ROLE: {
+                "Type": "AWS::IAM::Role",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "Description": "API Gateway writes the execution and access logs of the account's REST APIs in this region as this role",
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole"
+                        }]
+                    },
+                    "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}]
+                }
+            },
             "AssetsBucket": {
                 "Type": "AWS::S3::Bucket",
                 "DeletionPolicy": "Retain",
@@ -69,52 +104,170 @@ pub fn template() -> Value {
             BUCKET: {
                 "Description": "Function zips and large templates, named by content hash",
                 "Value": {"Ref": "AssetsBucket"}
+            },
+            "ApiGatewayLogsRoleArn": {
+                "Description": "The role API Gateway writes CloudWatch Logs as, unless the account had one",
+                "Value": {"Fn::GetAtt": [LOGS_ROLE, "Arn"]}
             }
         }
     })
 }
 
-/// The bucket of a deployed bootstrap stack; `None` when the stack does not exist. Read
-/// from the resource rather than the output: emulators (moto 5.2) leave the outputs of a
-/// stack created by a change set empty.
+/// The bucket of a deployed bootstrap stack; `None` when the stack does not exist.
 pub(crate) async fn find(aws: &Aws, name: &str) -> Result<Option<String>, Error> {
     if stack::describe(aws, name).await?.is_none() {
         return Ok(None);
     }
-    bucket(aws, name).await.map(Some)
+    physical_id(aws, name, BUCKET).await.map(Some)
 }
 
-async fn bucket(aws: &Aws, name: &str) -> Result<String, Error> {
+/// Read from the resource rather than the outputs: emulators (moto 5.2) leave the outputs
+/// of a stack created by a change set empty.
+async fn physical_id(aws: &Aws, name: &str, logical_id: &'static str) -> Result<String, Error> {
     let described = aws
         .cloudformation
         .describe_stack_resource()
         .stack_name(name)
-        .logical_resource_id(BUCKET)
+        .logical_resource_id(logical_id)
         .send()
         .await
         .map_err(failed("CloudFormation DescribeStackResource"))?;
     described
         .stack_resource_detail()
         .and_then(|r| r.physical_resource_id())
-        .filter(|bucket| !bucket.is_empty())
+        .filter(|id| !id.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| Error::BadBootstrap(name.to_owned()))
+        .ok_or_else(|| Error::BadBootstrap {
+            stack: name.to_owned(),
+            resource: logical_id,
+        })
 }
 
-/// Creates or updates the bootstrap stack (a no-op when it is current); returns its bucket.
-pub(crate) async fn ensure(aws: &Aws, name: &str, console: &Console) -> Result<String, Error> {
+/// Creates or updates the bootstrap stack (a no-op when it is current; a stack left by a
+/// failed first create is deleted first, once approved as `yes` says), makes sure API
+/// Gateway has a CloudWatch Logs role; returns the bucket.
+pub(crate) async fn ensure(
+    aws: &Aws,
+    name: &str,
+    yes: bool,
+    console: &Console,
+) -> Result<String, Error> {
+    // The bootstrap stack belongs to the account, not to the app: made with the caller's
+    // own permissions (`deploy-ci-role` creates it with administrator credentials).
+    crate::deploy::clear_failed_create(aws, name, None, yes, console).await?;
     let plan = crate::deploy::Plan {
         stack: name,
         template: &template(),
         parameters: &Default::default(),
         template_bucket: None,
-        yes: true,
-        // The assets bucket belongs to the account, not to the app: made with the caller's
-        // own permissions (`deploy-ci-role` creates it with administrator credentials).
+        yes,
         execution_role: None,
     };
-    crate::deploy::apply(aws, &plan, console).await?;
-    bucket(aws, name).await
+    let applied = crate::deploy::apply(aws, &plan, console).await?;
+    let role = role_arn(
+        &applied.current.id,
+        &physical_id(aws, name, LOGS_ROLE).await?,
+    );
+    ensure_logs_role(aws, &role, console).await?;
+    physical_id(aws, name, BUCKET).await
+}
+
+/// The ARN of the role named `role` in the account and partition of the stack `stack_id`
+/// (`arn:PARTITION:cloudformation:REGION:ACCOUNT:stack/...`); the template sets no path.
+fn role_arn(stack_id: &str, role: &str) -> String {
+    let mut parts = stack_id.split(':').skip(1);
+    let partition = parts.next().unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or_default();
+    format!("arn:{partition}:iam::{account}:role/{role}")
+}
+
+/// API Gateway writes every REST API's CloudWatch logs in the region as the one role of
+/// this account setting: set to `ours` when the account has none, never replaced. One line
+/// says which.
+async fn ensure_logs_role(aws: &Aws, ours: &str, console: &Console) -> Result<(), Error> {
+    let account = aws
+        .apigateway
+        .get_account()
+        .send()
+        .await
+        .map_err(failed("API Gateway GetAccount"))?;
+    let line = match account.cloudwatch_role_arn().filter(|arn| !arn.is_empty()) {
+        Some(current) if current == ours => {
+            format!("API Gateway's CloudWatch Logs role is already {ours}")
+        }
+        Some(other) => format!(
+            "API Gateway's CloudWatch Logs role: left the account's existing role {other} \
+             (other APIs of the region log as it; {ours} stays unused)"
+        ),
+        None => {
+            set_logs_role(aws, ours, console).await?;
+            format!("API Gateway's CloudWatch Logs role: set to {ours} (the account had none)")
+        }
+    };
+    console.say(line);
+    Ok(())
+}
+
+/// Between attempts while IAM propagates a new role to API Gateway: about two minutes in
+/// all, as long as Terraform's AWS provider waits for the same error.
+const PROPAGATION_WAITS: [Duration; 6] = [
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+];
+
+async fn set_logs_role(aws: &Aws, role: &str, console: &Console) -> Result<(), Error> {
+    let mut waits = PROPAGATION_WAITS.iter();
+    loop {
+        let result = aws
+            .apigateway
+            .update_account()
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path("/cloudwatchRoleArn")
+                    .value(role)
+                    .build(),
+            )
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let Some(wait) = waits.next().filter(|_| is_propagating(&error)) else {
+            return Err(failed("API Gateway UpdateAccount")(error));
+        };
+        console.note(format!(
+            "API Gateway does not accept {role} yet (IAM propagates a new role within a \
+             minute or two): retrying in {} s",
+            wait.as_secs()
+        ));
+        tokio::time::sleep(*wait).await;
+    }
+}
+
+/// API Gateway's answers for a role that IAM has not propagated yet: not documented, as
+/// reported by CDK and Serverless users and retried by Terraform's AWS provider.
+fn is_propagating<R>(error: &SdkError<UpdateAccountError, R>) -> bool {
+    use aws_sdk_apigateway::error::ProvideErrorMetadata;
+    code(error) == Some("BadRequestException")
+        && error
+            .as_service_error()
+            .and_then(|e| e.message())
+            .is_some_and(propagating_message)
+}
+
+fn propagating_message(message: &str) -> bool {
+    [
+        "role ARN does not have required permissions",
+        "could not successfully write to CloudWatch Logs using the ARN specified",
+    ]
+    .iter()
+    .any(|known| message.contains(known))
 }
 
 #[cfg(test)]
@@ -143,5 +296,58 @@ mod tests {
         }
         assert_eq!(bucket["DeletionPolicy"], "Retain");
         assert_eq!(template["Outputs"][BUCKET]["Value"]["Ref"], "AssetsBucket");
+    }
+
+    #[test]
+    fn the_logs_role_is_api_gateways_named_by_the_stack_and_retained() {
+        let template = template();
+        let role = &template["Resources"][LOGS_ROLE];
+        assert_eq!(role["Type"], "AWS::IAM::Role");
+        // No RoleName: CloudFormation names it after the stack, storefirst-bootstrap-...
+        assert_eq!(role["Properties"]["RoleName"], Value::Null);
+        let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+        assert_eq!(
+            trust,
+            &json!([{
+                "Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "sts:AssumeRole"
+            }])
+        );
+        assert_eq!(
+            role["Properties"]["ManagedPolicyArns"],
+            json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}])
+        );
+        assert_eq!(role["DeletionPolicy"], "Retain");
+        assert_eq!(
+            template["Outputs"]["ApiGatewayLogsRoleArn"]["Value"],
+            json!({"Fn::GetAtt": [LOGS_ROLE, "Arn"]})
+        );
+    }
+
+    #[test]
+    fn the_role_arn_takes_the_stacks_partition_and_account() {
+        assert_eq!(
+            role_arn(
+                "arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/storefirst-bootstrap/5a8e",
+                "storefirst-bootstrap-ApiGatewayLogsRole-1X2Y3Z"
+            ),
+            "arn:aws-cn:iam::123456789012:role/storefirst-bootstrap-ApiGatewayLogsRole-1X2Y3Z"
+        );
+    }
+
+    #[test]
+    fn only_the_propagation_errors_are_retried() {
+        assert!(propagating_message(
+            "The role ARN does not have required permissions set to API Gateway"
+        ));
+        assert!(propagating_message(
+            "The role ARN does not have required permissions configured. Please grant trust \
+             permission for API Gateway and add the required role policy."
+        ));
+        assert!(propagating_message(
+            "API Gateway could not successfully write to CloudWatch Logs using the ARN specified"
+        ));
+        assert!(!propagating_message("The role ARN is not well formed"));
     }
 }

@@ -86,10 +86,17 @@ pub async fn deploy(
         .iter()
         .map(Asset::stage)
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(current) = stack::describe(aws, &deployment.stack).await? {
-        stack::check_deployable(&deployment.stack, &current)?;
-    }
-    let bucket = bootstrap::ensure(aws, &deployment.bootstrap_stack, console).await?;
+    let execution_role = deployment.execution_role.as_deref();
+    clear_failed_create(
+        aws,
+        &deployment.stack,
+        execution_role,
+        deployment.yes,
+        console,
+    )
+    .await?;
+    let bucket =
+        bootstrap::ensure(aws, &deployment.bootstrap_stack, deployment.yes, console).await?;
     let mut parameters = deployment.parameters.clone();
     if let Some(name) = &deployment.bucket_parameter {
         parameters.insert(name.clone(), bucket.clone());
@@ -112,7 +119,7 @@ pub async fn deploy(
         parameters: &parameters,
         template_bucket: Some(&bucket),
         yes: deployment.yes,
-        execution_role: deployment.execution_role.as_deref(),
+        execution_role,
     };
     let applied = apply(aws, &plan, console).await?;
     let outputs_file = outputs_path(&deployment.outputs_dir, &deployment.stack);
@@ -144,10 +151,21 @@ pub async fn diff(
         .map(Asset::stage)
         .collect::<Result<Vec<_>, _>>()?;
     let current = match stack::describe(aws, &deployment.stack).await? {
-        Some(current) if current.status != "REVIEW_IN_PROGRESS" => current,
-        _ => {
+        Some(current)
+            if current.status != "REVIEW_IN_PROGRESS" && current.status != stack::FAILED_CREATE =>
+        {
+            current
+        }
+        current => {
             let changes = changes::all_added(&deployment.template);
-            console.say(format!("{} does not exist yet", deployment.stack));
+            console.say(match current {
+                Some(current) if current.status == stack::FAILED_CREATE => format!(
+                    "{} is {}: deploy deletes it and creates it again",
+                    deployment.stack,
+                    stack::FAILED_CREATE
+                ),
+                _ => format!("{} does not exist yet", deployment.stack),
+            });
             console.say(changes::summary(&deployment.stack, &changes));
             return Ok(changes);
         }
@@ -178,6 +196,38 @@ pub async fn diff(
     stack::delete_change_set(aws, &proposal.id).await?;
     console.say(changes::summary(&deployment.stack, &proposal.changes));
     Ok(proposal.changes)
+}
+
+/// Makes the stack `name` deployable or refuses: a stack whose first create failed (see
+/// [`stack::FAILED_CREATE`]) is deleted, as `execution_role`, once approved (`yes`, or asked
+/// at a terminal), so that the deploy creates it again; any other state that cannot be
+/// updated is an error that says what to do.
+pub(crate) async fn clear_failed_create(
+    aws: &Aws,
+    name: &str,
+    execution_role: Option<&str>,
+    yes: bool,
+    console: &Console,
+) -> Result<(), Error> {
+    let Some(current) = stack::describe(aws, name).await? else {
+        return Ok(());
+    };
+    if current.status != stack::FAILED_CREATE {
+        return stack::check_deployable(name, &current);
+    }
+    let what = format!(
+        "{name} is {}: its first create failed, and such a stack can only be deleted and \
+         created again",
+        current.status
+    );
+    if !yes && !console.confirm(&format!("{what}. Delete it and create it again?")) {
+        return Err(Error::NotApproved { what });
+    }
+    stack::delete(aws, name, &current.id, execution_role, console).await?;
+    console.say(format!(
+        "{name}: deleted the stack its failed first create left; creating it again"
+    ));
+    Ok(())
 }
 
 /// Creates or updates one stack from `plan` and follows it until it settles.
@@ -383,17 +433,7 @@ pub async fn destroy(
             what: format!("destroy deletes the stack {name}"),
         });
     }
-    let marker = stack::newest_event(aws, &current.id).await?;
-    aws.cloudformation
-        .delete_stack()
-        .stack_name(&current.id)
-        .set_role_arn(execution_role.map(str::to_owned))
-        .send()
-        .await
-        .map_err(failed("CloudFormation DeleteStack"))?;
-    console.note(format!("{name}: deleting"));
-    stack::follow(aws, name, &current.id, marker, 0, console).await?;
-    console.say(format!("{name}: deleted"));
+    stack::delete(aws, name, &current.id, execution_role, console).await?;
     if !retained.is_empty() {
         console
             .say("retained (DeletionPolicy Retain: a stack delete loses no data); to remove them:");

@@ -80,10 +80,13 @@ pub enum Error {
     )]
     TemplateTooLarge { size: usize },
     #[error(
-        "the bootstrap stack {0} has no AssetsBucket: delete it with \
-         `cargo xtask destroy --stack {0}` and deploy again"
+        "the bootstrap stack {stack} has no {resource}: delete it with \
+         `cargo xtask destroy --stack {stack}` and deploy again"
     )]
-    BadBootstrap(String),
+    BadBootstrap {
+        stack: String,
+        resource: &'static str,
+    },
     #[error(
         "the bootstrap stack {0} does not exist: deploy first (`cargo xtask deploy`, with the \
          same --bootstrap-stack)"

@@ -71,6 +71,10 @@ pub(crate) async fn describe(aws: &Aws, stack: &str) -> Result<Option<Current>, 
     }))
 }
 
+/// A stack whose first create failed and was rolled back: it holds no resources and can
+/// only be deleted, which a deploy does (with approval) before creating it again.
+pub(crate) const FAILED_CREATE: &str = "ROLLBACK_COMPLETE";
+
 /// States a stack can be updated from. REVIEW_IN_PROGRESS is a create change set that was
 /// never executed: the next deploy creates the stack.
 const DEPLOYABLE: &[&str] = &[
@@ -103,7 +107,12 @@ pub(crate) fn check_deployable(stack: &str, current: &Current) -> Result<(), Err
 /// What to do about a stack left in `status`.
 pub(crate) fn recovery_hint(stack: &str, status: &str) -> String {
     match status {
-        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => format!(
+        FAILED_CREATE => {
+            "the stack was never created and cannot be updated: fix the cause above and \
+             deploy again, which deletes the stack first (with --yes, or when you confirm)"
+                .to_owned()
+        }
+        "ROLLBACK_FAILED" | "CREATE_FAILED" => format!(
             "the stack was never created and cannot be updated: delete it with \
              `cargo xtask destroy --stack {stack}`, fix the cause above, and deploy again"
         ),
@@ -295,6 +304,28 @@ pub(crate) async fn delete_change_set(aws: &Aws, id: &str) -> Result<(), Error> 
     Ok(())
 }
 
+/// Deletes the stack (as `execution_role`, if given) and follows it until DELETE_COMPLETE.
+pub(crate) async fn delete(
+    aws: &Aws,
+    stack: &str,
+    stack_id: &str,
+    execution_role: Option<&str>,
+    console: &Console,
+) -> Result<(), Error> {
+    let marker = newest_event(aws, stack_id).await?;
+    aws.cloudformation
+        .delete_stack()
+        .stack_name(stack_id)
+        .set_role_arn(execution_role.map(str::to_owned))
+        .send()
+        .await
+        .map_err(failed("CloudFormation DeleteStack"))?;
+    console.note(format!("{stack}: deleting"));
+    follow(aws, stack, stack_id, marker, 0, console).await?;
+    console.say(format!("{stack}: deleted"));
+    Ok(())
+}
+
 /// The newest event of the stack: what the next operation's events come after.
 pub(crate) async fn newest_event(aws: &Aws, stack_id: &str) -> Result<Option<String>, Error> {
     let output = aws
@@ -470,7 +501,7 @@ mod tests {
         check(
             "ROLLBACK_COMPLETE",
             false,
-            "cargo xtask destroy --stack app",
+            "deletes the stack first (with --yes",
         );
         check("ROLLBACK_FAILED", false, "cargo xtask destroy --stack app");
         check(

@@ -10,8 +10,9 @@ use storefirst_domain::StreamSettings;
 use storefirst_infra::stack::STREAM_PROCESSING;
 
 use crate::support::{
-    Fixture, Proxy, actions, authorization, aws, function_zip, moto_url, once_executed,
-    physical_ids, sdk_config, template, uploads,
+    Canned, Fixture, Proxy, account_logs_role, account_updates, actions, authorization, aws,
+    bootstrap_logs_role, function_zip, moto_url, once_executed, physical_ids, sdk_config,
+    set_account_logs_role, small_deployment, small_stack, template, uploads,
 };
 
 async fn cloudformation() -> aws_sdk_cloudformation::Client {
@@ -82,7 +83,7 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
     // CloudFormation's recorded answer (with the outputs) stands in for its DescribeStacks.
     let proxy = Proxy::answering(once_executed(&fixture.stack, move |call| {
         (call.action() == Some("DescribeStacks"))
-            .then(|| (200, CREATE_COMPLETE.replace("{stack}", &stack)))
+            .then(|| Canned::xml(200, CREATE_COMPLETE.replace("{stack}", &stack)))
     }))
     .await;
     let aws = aws(&proxy.url).await;
@@ -342,11 +343,19 @@ async fn diff_after_changing_the_batch_size_shows_the_mapping_as_modify() {
 async fn destroy_asks_then_removes_the_stack_and_keeps_the_table_and_queue() {
     let aws = aws(&moto_url()).await;
     let fixture = Fixture::new("destroy");
-    deployed(
-        &aws,
-        &fixture.deployment(template(&StreamSettings::DEFAULT)),
-    )
-    .await;
+    // moto 5.2 keeps only `Retain` resources on a stack delete; AWS keeps
+    // `RetainExceptOnCreate` ones too once they were created.
+    let mut template = template(&StreamSettings::DEFAULT);
+    for resource in template["Resources"]
+        .as_object_mut()
+        .expect("resources")
+        .values_mut()
+    {
+        if resource["DeletionPolicy"] == "RetainExceptOnCreate" {
+            resource["DeletionPolicy"] = json!("Retain");
+        }
+    }
+    deployed(&aws, &fixture.deployment(template)).await;
     let resources = physical_ids(&fixture.stack).await;
 
     // Not at a terminal and no --yes: nothing is deleted.
@@ -399,22 +408,6 @@ async fn destroy_asks_then_removes_the_stack_and_keeps_the_table_and_queue() {
         "{}",
         captured.text()
     );
-}
-
-/// A stack of these resources, without parameters or assets.
-fn small_stack(resources: Value) -> Value {
-    json!({
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Resources": resources,
-    })
-}
-
-fn small_deployment(fixture: &Fixture, resources: Value) -> Deployment {
-    let mut deployment = fixture.deployment(small_stack(resources));
-    deployment.parameters.clear();
-    deployment.bucket_parameter = None;
-    deployment.assets.clear();
-    deployment
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -538,4 +531,41 @@ async fn a_template_over_51200_bytes_goes_through_the_assets_bucket() {
     let (again, _) = deployed(&aws, &deployment).await;
     assert_eq!(again.outcome, Outcome::NoChanges);
     assert_eq!(uploads(&proxy.take()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bootstrap_gives_api_gateway_a_logs_role_only_where_the_account_has_none() {
+    let proxy = Proxy::to_moto().await;
+    let aws = aws(&proxy.url).await;
+    let fixture = Fixture::new("logsrole");
+    let deployment = small_deployment(&fixture, json!({"Queue": {"Type": "AWS::SQS::Queue"}}));
+    set_account_logs_role("").await;
+
+    // None yet: the bootstrap stack's role becomes the account's.
+    let (_, text) = deployed(&aws, &deployment).await;
+    let ours = bootstrap_logs_role(&fixture.bootstrap).await;
+    assert!(
+        ours.contains(&format!("role/{}-ApiGatewayLogsRole", fixture.bootstrap)),
+        "named after the stack: {ours}"
+    );
+    assert_eq!(account_logs_role().await, ours);
+    assert_eq!(account_updates(&proxy.take()).len(), 1);
+    assert!(text.contains(&format!("role: set to {ours}")), "{text}");
+
+    // Already ours: read, not written again.
+    let (_, text) = deployed(&aws, &deployment).await;
+    assert_eq!(account_updates(&proxy.take()).len(), 0);
+    assert!(text.contains(&format!("role is already {ours}")), "{text}");
+
+    // Another role: the account keeps it.
+    let theirs = "arn:aws:iam::123456789012:role/AccountWideApiGatewayLogs";
+    set_account_logs_role(theirs).await;
+    proxy.take();
+    let (_, text) = deployed(&aws, &deployment).await;
+    assert_eq!(account_updates(&proxy.take()).len(), 0);
+    assert_eq!(account_logs_role().await, theirs);
+    assert!(
+        text.contains(&format!("left the account's existing role {theirs}")),
+        "{text}"
+    );
 }

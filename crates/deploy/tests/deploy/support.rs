@@ -18,7 +18,7 @@ use axum::{
         header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING},
     },
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use storefirst_deploy::{Asset, Aws, Deployment};
 use storefirst_domain::StreamSettings;
 use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSING, STREAM_PROCESSOR_KEY};
@@ -83,8 +83,39 @@ impl Call {
     }
 }
 
-/// Answers a call instead of moto: a status and an XML body.
-pub type Answer = Box<dyn Fn(&Call) -> Option<(u16, String)> + Send + Sync>;
+/// A response the proxy gives instead of moto's.
+pub struct Canned {
+    status: u16,
+    content_type: &'static str,
+    /// A REST-JSON error's type, sent as `x-amzn-ErrorType` (API Gateway's protocol).
+    error_type: Option<&'static str>,
+    body: String,
+}
+
+impl Canned {
+    /// A query-protocol (CloudFormation) answer.
+    pub fn xml(status: u16, body: String) -> Self {
+        Self {
+            status,
+            content_type: "text/xml",
+            error_type: None,
+            body,
+        }
+    }
+
+    /// A REST-JSON service's error, e.g. API Gateway's `BadRequestException`.
+    pub fn json_error(status: u16, error_type: &'static str, body: String) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            error_type: Some(error_type),
+            body,
+        }
+    }
+}
+
+/// Answers a call instead of moto.
+pub type Answer = Box<dyn Fn(&Call) -> Option<Canned> + Send + Sync>;
 
 /// Whether a call names `stack`, by name or inside its ARN.
 pub fn names(call: &Call, stack: &str) -> bool {
@@ -96,7 +127,7 @@ pub fn names(call: &Call, stack: &str) -> bool {
 /// executes it; the answers are what CloudFormation would report next).
 pub fn once_executed(
     stack: &str,
-    answer: impl Fn(&Call) -> Option<(u16, String)> + Send + Sync + 'static,
+    answer: impl Fn(&Call) -> Option<Canned> + Send + Sync + 'static,
 ) -> Answer {
     let stack = stack.to_owned();
     // (a change set of the stack was created, it was executed)
@@ -188,12 +219,14 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
         .lock()
         .expect("no panics while recording")
         .push(call.clone());
-    if let Some((status, xml)) = (shared.answer)(&call) {
-        return Response::builder()
-            .status(status)
-            .header(CONTENT_TYPE, "text/xml")
-            .body(Body::from(xml))
-            .expect("a response");
+    if let Some(canned) = (shared.answer)(&call) {
+        let mut response = Response::builder()
+            .status(canned.status)
+            .header(CONTENT_TYPE, canned.content_type);
+        if let Some(error_type) = canned.error_type {
+            response = response.header("x-amzn-ErrorType", error_type);
+        }
+        return response.body(Body::from(canned.body)).expect("a response");
     }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut forwarded = shared
@@ -327,6 +360,72 @@ impl Fixture {
             execution_role: None,
         }
     }
+}
+
+/// A stack of these resources, without parameters or assets.
+pub fn small_stack(resources: Value) -> Value {
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": resources,
+    })
+}
+
+pub fn small_deployment(fixture: &Fixture, resources: Value) -> Deployment {
+    let mut deployment = fixture.deployment(small_stack(resources));
+    deployment.parameters.clear();
+    deployment.bucket_parameter = None;
+    deployment.assets.clear();
+    deployment
+}
+
+/// API Gateway calls among `calls` that change the account's settings.
+pub fn account_updates(calls: &[Call]) -> Vec<&Call> {
+    calls
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path == "/account")
+        .collect()
+}
+
+async fn apigateway() -> aws_sdk_apigateway::Client {
+    aws_sdk_apigateway::Client::new(&sdk_config(&moto_url()).await)
+}
+
+/// The account's API Gateway CloudWatch Logs role on moto, `""` for none.
+pub async fn account_logs_role() -> String {
+    apigateway()
+        .await
+        .get_account()
+        .send()
+        .await
+        .expect("moto answers GetAccount")
+        .cloudwatch_role_arn()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Sets the account's API Gateway CloudWatch Logs role on moto. moto keeps one setting per
+/// region for every test, and takes `""` for none (AWS refuses to unset it): the tests that
+/// read it hold the [`Fixture`]'s lock and start from a value of their own.
+pub async fn set_account_logs_role(role: &str) {
+    apigateway()
+        .await
+        .update_account()
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/cloudwatchRoleArn")
+                .value(role)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto answers UpdateAccount");
+}
+
+/// The ARN of the role the bootstrap stack made for API Gateway (moto's account id).
+pub async fn bootstrap_logs_role(bootstrap: &str) -> String {
+    let name = &physical_ids(bootstrap).await["ApiGatewayLogsRole"];
+    format!("arn:aws:iam::123456789012:role/{name}")
 }
 
 /// moto reads the service and region from the credential scope; it checks no signature.
