@@ -27,7 +27,8 @@ enum Command {
     Deploy {
         #[command(flatten)]
         stack: StackArgs,
-        /// Replace or remove the table or the queue without asking.
+        /// Replace or remove the table or the queue without asking; delete and create again
+        /// a stack (or bootstrap stack) left in ROLLBACK_COMPLETE by a failed first create.
         #[arg(long)]
         yes: bool,
     },
