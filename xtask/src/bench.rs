@@ -2,8 +2,11 @@ use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};
 
+use crate::tools;
+
 /// Measures ingest, processing latency, memory and the Lambda handler (batch time, cold
-/// start beside Node.js) of the release builds, side by side.
+/// start beside Node.js, the first invocation with and without the init's connection
+/// warm-up against moto server) of the release builds, side by side.
 #[derive(Args)]
 pub struct Bench {
     /// Seconds measured per load level.
@@ -12,6 +15,9 @@ pub struct Bench {
     /// Concurrent clients, one load level each.
     #[arg(long, default_value = "1,8,32,128")]
     clients: String,
+    /// Which parts to run: ingest, lambda, warm-up.
+    #[arg(long, default_value = "ingest,lambda,warm-up")]
+    only: String,
 }
 
 impl Bench {
@@ -23,15 +29,32 @@ impl Bench {
         )
         .run()
         .context("the release build failed; fix it and run `cargo xtask bench` again")?;
-        let Bench { seconds, clients } = self;
+        let Bench {
+            seconds,
+            clients,
+            only,
+        } = self;
+        // The warm-up comparison's DynamoDB endpoint; it stops when `moto` is dropped.
+        let moto = if only.split(',').any(|part| part == "warm-up") {
+            let moto = tools::MotoServer::start(&tools::MOTO.ensure(sh)?)?;
+            crate::step(format!("moto server on {}", moto.url));
+            Some(moto)
+        } else {
+            None
+        };
+        let moto_url: Vec<String> = moto
+            .iter()
+            .flat_map(|moto| ["--moto-url".to_owned(), moto.url.clone()])
+            .collect();
         let seconds = seconds.to_string();
         crate::step("running the benchmarks (the machine should be otherwise idle)");
         cmd!(
             sh,
-            "target/release/storefirst-bench --local target/release/storefirst-local --stream-processor target/release/stream-processor --out target/storefirst/bench --seconds {seconds} --clients {clients}"
+            "target/release/storefirst-bench --local target/release/storefirst-local --stream-processor target/release/stream-processor --out target/storefirst/bench --seconds {seconds} --clients {clients} --only {only} {moto_url...}"
         )
         .run()
         .context("the benchmark failed")?;
+        drop(moto);
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
-//! The Lambda side: the handler's time for a 100-record batch in process, and cold start
+//! The Lambda side: the handler's time for a 100-record batch in process; cold start
 //! (process start to first invocation answered) of the native `stream-processor` beside a
-//! Node.js handler, both served by the same minimal Lambda Runtime API.
+//! Node.js handler, both served by the same minimal Lambda Runtime API; and the first
+//! invocation's latency against moto server with and without the init's connection
+//! warm-up.
 
 use std::{
     path::Path,
@@ -24,7 +26,11 @@ use storefirst_lambda::StreamHandler;
 use tokio::sync::mpsc;
 
 /// AWS's documented event shape, 100 INSERTs of restaurant orders.
-const BATCH: &str = include_str!("../../lambda/tests/lambda/fixtures/batch-100.json");
+pub const BATCH: &str = include_str!("../../lambda/tests/lambda/fixtures/batch-100.json");
+/// One INSERT, the smallest batch a cold start can be woken for.
+pub const ONE_RECORD: &str = include_str!("../../lambda/tests/lambda/fixtures/insert.json");
+/// The table the events' records belong to.
+pub const TABLE: &str = "storefirst-requests";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -71,11 +77,18 @@ pub async fn batch_time(runs: usize) -> anyhow::Result<Stats> {
 #[derive(Clone)]
 struct RuntimeApi {
     responses: mpsc::UnboundedSender<String>,
-    served: Arc<Mutex<bool>>,
+    event: &'static str,
+    /// When the one invocation was handed out.
+    invoked: Arc<Mutex<Option<Instant>>>,
 }
 
 async fn next(State(api): State<RuntimeApi>) -> impl IntoResponse {
-    let first = !std::mem::replace(&mut *api.served.lock().expect("not poisoned"), true);
+    let first = {
+        let mut invoked = api.invoked.lock().expect("not poisoned");
+        let first = invoked.is_none();
+        invoked.get_or_insert_with(Instant::now);
+        first
+    };
     if !first {
         // One invocation per process: later polls wait until the process is killed.
         futures::future::pending::<()>().await;
@@ -106,7 +119,7 @@ async fn next(State(api): State<RuntimeApi>) -> impl IntoResponse {
             .parse()
             .expect("valid"),
     );
-    (headers, BATCH)
+    (headers, api.event)
 }
 
 async fn answered(State(api): State<RuntimeApi>, body: String) -> StatusCode {
@@ -124,12 +137,41 @@ async fn dynamodb() -> impl IntoResponse {
     ([("content-type", "application/x-amz-json-1.0")], "{}")
 }
 
-/// Starts `program` against a fresh Runtime API and times its answer to the first invocation.
-pub async fn cold_start(program: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+/// How long one process took to answer its first invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstAnswer {
+    /// From the process's start: init plus the invocation.
+    pub from_start: Duration,
+    /// From the moment the Runtime API handed out the event.
+    pub from_invoke: Duration,
+}
+
+/// What a cold start runs: the program, the event it gets, where its DynamoDB calls go
+/// (`None`: a stand-in on the Runtime API's port that answers `{}`), and more variables.
+pub struct ColdStart<'a> {
+    pub program: &'a Path,
+    pub args: &'a [&'a str],
+    pub event: &'static str,
+    pub dynamodb: Option<&'a str>,
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+/// Starts the program against a fresh Runtime API and times its answer to the first
+/// invocation.
+pub async fn cold_start(run: ColdStart<'_>) -> anyhow::Result<FirstAnswer> {
+    let ColdStart {
+        program,
+        args,
+        event,
+        dynamodb: endpoint,
+        env,
+    } = run;
     let (responses, mut answers) = mpsc::unbounded_channel();
+    let invoked = Arc::new(Mutex::new(None));
     let api = RuntimeApi {
         responses,
-        served: Arc::new(Mutex::new(false)),
+        event,
+        invoked: invoked.clone(),
     };
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -144,6 +186,7 @@ pub async fn cold_start(program: &Path, args: &[&str]) -> anyhow::Result<Duratio
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let endpoint = endpoint.map_or_else(|| format!("http://{addr}"), str::to_owned);
 
     let started = Instant::now();
     let mut child = Command::new(program)
@@ -155,24 +198,81 @@ pub async fn cold_start(program: &Path, args: &[&str]) -> anyhow::Result<Duratio
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_ENDPOINT_URL", format!("http://{addr}"))
-        .env("TABLE_NAME", "storefirst-requests")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("TABLE_NAME", TABLE)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", program.display()))?;
     let answer = tokio::time::timeout(Duration::from_secs(30), answers.recv()).await;
-    let elapsed = started.elapsed();
+    let answered = Instant::now();
+    let from_start = answered - started;
+    let from_invoke = invoked
+        .lock()
+        .expect("not poisoned")
+        .map(|at| answered - at);
     let _ = child.kill();
     let _ = child.wait();
     server.abort();
-    match answer {
-        Ok(Some(body)) if body.contains("batchItemFailures") => Ok(elapsed),
-        Ok(Some(body)) => bail!("{} answered {body}", program.display()),
+    match (answer, from_invoke) {
+        (Ok(Some(body)), Some(from_invoke)) if body.contains("\"batchItemFailures\":[]") => {
+            Ok(FirstAnswer {
+                from_start,
+                from_invoke,
+            })
+        }
+        (Ok(Some(body)), _) => bail!("{} answered {body}", program.display()),
         _ => bail!(
             "{} did not answer its first invocation within 30 s",
             program.display()
         ),
+    }
+}
+
+/// The events' table on moto server, with the key the stack's table has (idempotent: an
+/// existing table is kept).
+pub async fn create_table(moto: &str) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .load()
+        .await;
+    let created = aws_sdk_dynamodb::Client::new(&config)
+        .create_table()
+        .table_name(TABLE)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match created {
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        other => other
+            .map(drop)
+            .with_context(|| format!("CreateTable {TABLE} on moto server at {moto}")),
     }
 }

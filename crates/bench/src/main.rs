@@ -47,9 +47,12 @@ struct Args {
     /// Node.js, for the cold-start comparison.
     #[arg(long, default_value = "node")]
     node: PathBuf,
-    /// Which parts to run.
-    #[arg(long, value_delimiter = ',', default_value = "ingest,lambda")]
+    /// Which parts to run: ingest, lambda, warm-up.
+    #[arg(long, value_delimiter = ',', default_value = "ingest,lambda,warm-up")]
     only: Vec<String>,
+    /// moto server, the DynamoDB endpoint of the warm-up comparison.
+    #[arg(long)]
+    moto_url: Option<String>,
     /// Extra arguments for `storefirst-local`, e.g. `--concurrency=32`.
     #[arg(long, allow_hyphen_values = true)]
     local_arg: Vec<String>,
@@ -200,6 +203,9 @@ async fn main() -> anyhow::Result<()> {
     if args.only.iter().any(|part| part == "lambda") {
         lambda(&args).await?;
     }
+    if args.only.iter().any(|part| part == "warm-up") {
+        warm_up(&args).await?;
+    }
     Ok(())
 }
 
@@ -208,14 +214,26 @@ async fn lambda(args: &Args) -> anyhow::Result<()> {
     let batch = lambda::batch_time(200).await?;
     println!("cold start: native stream-processor vs Node.js, 10 starts each, alternating");
     let node_handler = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/handler.mjs");
-    let node_handler = node_handler.to_str().context("a UTF-8 path")?;
+    let node_args = [node_handler.to_str().context("a UTF-8 path")?];
     let (mut native, mut node) = (Vec::new(), Vec::new());
+    let start = |program, args| lambda::ColdStart {
+        program,
+        args,
+        event: lambda::BATCH,
+        dynamodb: None,
+        env: &[],
+    };
     for _ in 0..10 {
-        native.push(lambda::cold_start(&args.stream_processor, &[]).await?);
+        native.push(
+            lambda::cold_start(start(&args.stream_processor, &[]))
+                .await?
+                .from_start,
+        );
         node.push(
-            lambda::cold_start(&args.node, &[node_handler])
+            lambda::cold_start(start(&args.node, &node_args))
                 .await
-                .context("Node.js is needed for the comparison: install it (e.g. apt-get install nodejs)")?,
+                .context("Node.js is needed for the comparison: install it (e.g. apt-get install nodejs)")?
+                .from_start,
         );
     }
     let (native, node) = (lambda::Stats::of(native), lambda::Stats::of(node));
@@ -246,6 +264,82 @@ async fn lambda(args: &Args) -> anyhow::Result<()> {
         "node_over_native": ratio,
     });
     write_report(args, "lambda.json", &report)
+}
+
+/// The first invocation of a fresh `stream-processor` against moto server, with the
+/// DynamoDB connection opened during init (the default) and without
+/// (`STOREFIRST_WARM_UP=off`), alternating, for a one-record and a 100-record batch.
+async fn warm_up(args: &Args) -> anyhow::Result<()> {
+    const RUNS: usize = 10;
+    let moto = args
+        .moto_url
+        .as_deref()
+        .context("the warm-up comparison needs --moto-url (`cargo xtask bench` starts moto)")?;
+    lambda::create_table(moto).await?;
+    println!(
+        "\nfirst invocation against moto server, warm-up on vs off ({}=off), {RUNS} starts each, alternating",
+        storefirst_lambda::WARM_UP_VAR
+    );
+    let mut rows = Vec::new();
+    for (batch, event) in [
+        ("1 record", lambda::ONE_RECORD),
+        ("100 records", lambda::BATCH),
+    ] {
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            for (samples, switch) in [(&mut on, "on"), (&mut off, "off")] {
+                samples.push(
+                    lambda::cold_start(lambda::ColdStart {
+                        program: &args.stream_processor,
+                        args: &[],
+                        event,
+                        dynamodb: Some(moto),
+                        env: &[(storefirst_lambda::WARM_UP_VAR, switch)],
+                    })
+                    .await?,
+                );
+            }
+        }
+        for (switch, samples) in [("on", on), ("off", off)] {
+            let invoke = lambda::Stats::of(samples.iter().map(|s| s.from_invoke).collect());
+            let start = lambda::Stats::of(samples.iter().map(|s| s.from_start).collect());
+            rows.push(json!({
+                "batch": batch,
+                "warm_up": switch,
+                "invoke_to_response": invoke,
+                "process_start_to_response": start,
+            }));
+        }
+    }
+    println!(
+        "\n{:<28} {:>8} | {:>24} | {:>24}",
+        "", "warm-up", "invoke -> response ms", "process start -> response ms"
+    );
+    println!(
+        "{:<28} {:>8} | {:>7} {:>7} {:>8} | {:>7} {:>7} {:>8}",
+        "", "", "median", "min", "max", "median", "min", "max"
+    );
+    for row in &rows {
+        let stat = |part: &str, key: &str| row[part][key].as_f64().unwrap_or_default();
+        println!(
+            "{:<28} {:>8} | {:>7.1} {:>7.1} {:>8.1} | {:>7.1} {:>7.1} {:>8.1}",
+            format!(
+                "first invocation, {}",
+                row["batch"].as_str().unwrap_or_default()
+            ),
+            row["warm_up"].as_str().unwrap_or_default(),
+            stat("invoke_to_response", "median_ms"),
+            stat("invoke_to_response", "min_ms"),
+            stat("invoke_to_response", "max_ms"),
+            stat("process_start_to_response", "median_ms"),
+            stat("process_start_to_response", "min_ms"),
+            stat("process_start_to_response", "max_ms"),
+        );
+    }
+    println!(
+        "(plain HTTP to 127.0.0.1: no TLS handshake, which is most of what the warm-up moves out of the first invocation on AWS)"
+    );
+    write_report(args, "warm-up.json", &json!({ "first_invocation": rows }))
 }
 
 async fn ingest(args: &Args) -> anyhow::Result<()> {

@@ -47,6 +47,10 @@ macro_rules! ensure {
     };
 }
 
+// After the macro, which it uses.
+pub mod probes;
+pub use probes::{ProbeReport, Storage, Throttling, Verdict, render_probes};
+
 impl Target {
     pub fn new(base_url: &str, api_key: &str) -> Self {
         Self {
@@ -133,10 +137,16 @@ impl Target {
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("{method} {url}: {e}"))?;
+        Self::receive(&method, &url, request.send().await).await
+    }
+
+    /// The answer to a request, whose body must be JSON.
+    async fn receive(
+        method: &Method,
+        url: &str,
+        sent: reqwest::Result<reqwest::Response>,
+    ) -> Result<Response, String> {
+        let response = sent.map_err(|e| format!("{method} {url}: {e}"))?;
         let status = response.status();
         let location = response
             .headers()

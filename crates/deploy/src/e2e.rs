@@ -1,11 +1,18 @@
 //! `test-e2e`: the HTTP contract suite (storefirst-contract, the same code that tests the
-//! local runtime) against a deployed stack, an explicit URL, or a local runtime it starts.
+//! local runtime) against a deployed stack, an explicit URL, or a local runtime it starts,
+//! then the probes of what only a deployed API can confirm.
 
 use std::{collections::BTreeSet, path::Path, process::Stdio, time::Duration};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::{
+    error::DisplayErrorContext,
+    types::{AttributeValue, ReturnValue},
+};
 use serde_json::Value;
-use storefirst_contract::{CheckReport, Target};
+use storefirst_contract::{
+    CheckReport, ProbeReport, Storage, Target, Throttling, probes::BoxFuture, render, render_probes,
+};
+use storefirst_infra::stack::api::THROTTLE_BURST;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{Aws, Console, Error, aws::failed, outputs_path};
@@ -14,6 +21,80 @@ use crate::{Aws, Console, Error, aws::failed, outputs_path};
 /// delay take longer than the local runtime.
 const DEPLOYED_SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 const LOCAL_API_KEY: &str = "storefirst-e2e";
+
+/// What a run found: the suite's checks, then the probes.
+#[derive(Debug)]
+pub struct E2eRun {
+    pub checks: Vec<CheckReport>,
+    pub probes: Vec<ProbeReport>,
+}
+
+impl E2eRun {
+    async fn of(target: &Target, storage: Option<&dyn Storage>, throttling: Throttling) -> Self {
+        // The probes after the suite: the throttling burst would refuse its requests.
+        let checks = target.run().await;
+        let probes = target.probe(storage, throttling).await;
+        Self { checks, probes }
+    }
+
+    pub fn render(&self) -> String {
+        format!("{}\n{}", render(&self.checks), render_probes(&self.probes))
+    }
+
+    /// What failed, as a sentence, or `None` when every check passed and no probe was
+    /// contradicted.
+    pub fn failures(&self) -> Option<String> {
+        let checks = self.checks.iter().filter(|c| c.result.is_err()).count();
+        let probes = self
+            .probes
+            .iter()
+            .filter(|p| p.verdict.is_contradicted())
+            .count();
+        (checks + probes > 0).then(|| {
+            format!(
+                "{checks} contract checks failed and {probes} assumptions were contradicted: \
+                 see the reasons above"
+            )
+        })
+    }
+}
+
+/// The table itself, for the probes' "nothing stored": DeleteItem with `ALL_OLD` tells
+/// whether an item was there (and removes it) with the one permission the deploy role
+/// has on the table.
+struct Table<'a> {
+    aws: &'a Aws,
+    name: &'a str,
+}
+
+impl Storage for Table<'_> {
+    fn holds<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let deleted = self
+                .aws
+                .dynamodb
+                .delete_item()
+                .table_name(self.name)
+                .key("id", AttributeValue::S(id.to_owned()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "DynamoDB DeleteItem {id:?} on {}: {}",
+                        self.name,
+                        DisplayErrorContext(&e)
+                    )
+                })?;
+            Ok(deleted.attributes.is_some_and(|item| !item.is_empty()))
+        })
+    }
+}
+
+/// The usage plan's throttling, as the stack synthesizes it.
+const DEPLOYED: Throttling = Throttling::Deployed {
+    burst: THROTTLE_BURST,
+};
 
 /// What the suite needs from a deployed stack.
 #[derive(Debug, Clone)]
@@ -76,17 +157,25 @@ pub async fn stack_api(aws: &Aws, stack: &str, outputs_dir: &Path) -> Result<Sta
     })
 }
 
-/// Runs the suite against a deployed stack, then deletes the requests it created.
+/// Runs the suite and the probes against a deployed stack, then deletes the requests they
+/// created.
 pub async fn against_stack(
     aws: &Aws,
     stack: &str,
     outputs_dir: &Path,
     console: &Console,
-) -> Result<Vec<CheckReport>, Error> {
+) -> Result<E2eRun, Error> {
     let api = stack_api(aws, stack, outputs_dir).await?;
-    console.note(format!("contract suite against {stack} at {}", api.url));
+    console.note(format!(
+        "contract suite and probes against {stack} at {}",
+        api.url
+    ));
     let target = Target::new(&api.url, &api.api_key).with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT);
-    let reports = target.run().await;
+    let table = Table {
+        aws,
+        name: &api.table,
+    };
+    let run = E2eRun::of(&target, Some(&table), DEPLOYED).await;
     let ids = target.accepted_ids();
     remove_requests(aws, &api.table, &ids).await?;
     console.note(format!(
@@ -94,7 +183,7 @@ pub async fn against_stack(
         ids.len(),
         api.table
     ));
-    Ok(reports)
+    Ok(run)
 }
 
 /// Deletes these requests from the table (the `id` key).
@@ -111,22 +200,23 @@ pub async fn remove_requests(aws: &Aws, table: &str, ids: &BTreeSet<String>) -> 
     Ok(())
 }
 
-/// Runs the suite against any URL; what it created stays, since the table is unknown.
-pub async fn against_url(url: &str, api_key: &str, console: &Console) -> Vec<CheckReport> {
-    console.note(format!("contract suite against {url}"));
+/// Runs the suite and the probes against any deployed URL; what they created stays, since
+/// the table is unknown.
+pub async fn against_url(url: &str, api_key: &str, console: &Console) -> E2eRun {
+    console.note(format!("contract suite and probes against {url}"));
     let target = Target::new(url, api_key).with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT);
-    let reports = target.run().await;
+    let run = E2eRun::of(&target, None, DEPLOYED).await;
     console.note(format!(
         "the {} requests the suite created stay in the API's table (use --stack to have them \
          removed; succeeded ones expire with their TTL)",
         target.accepted_ids().len()
     ));
-    reports
+    run
 }
 
 /// Starts `storefirst-local` on port 0 with a fresh database in a temporary directory, runs
-/// the suite, and stops it; the directory goes with it.
-pub async fn against_local(binary: &Path, console: &Console) -> Result<Vec<CheckReport>, Error> {
+/// the suite and the probes, and stops it; the directory goes with it.
+pub async fn against_local(binary: &Path, console: &Console) -> Result<E2eRun, Error> {
     let dir =
         tempfile::tempdir().map_err(|e| Error::Local(format!("a temporary directory: {e}")))?;
     let mut command = tokio::process::Command::new(binary);
@@ -170,12 +260,14 @@ pub async fn against_local(binary: &Path, console: &Console) -> Result<Vec<Check
     let url = first
         .strip_prefix("storefirst-local listening on ")
         .ok_or_else(|| Error::Local(format!("unexpected first line {first:?}")))?;
-    console.note(format!("contract suite against storefirst-local at {url}"));
-    let reports = Target::new(url, LOCAL_API_KEY).run().await;
+    console.note(format!(
+        "contract suite and probes against storefirst-local at {url}"
+    ));
+    let run = E2eRun::of(&Target::new(url, LOCAL_API_KEY), None, Throttling::Local).await;
     child
         .kill()
         .await
         .map_err(|e| Error::Local(format!("stopping it: {e}")))?;
     drop(lines);
-    Ok(reports)
+    Ok(run)
 }

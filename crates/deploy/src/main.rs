@@ -48,7 +48,8 @@ enum Command {
         yes: bool,
     },
     /// Run the HTTP contract suite against a deployed stack (the default), a URL, or a
-    /// local runtime.
+    /// local runtime, then probe what only a deployed API can confirm (each assumption
+    /// confirmed or contradicted).
     TestE2e(E2eArgs),
     /// Create or update the CI role stack: GitHub Actions' OIDC provider and the role the
     /// release workflow assumes (its DeployRoleArn output is AWS_DEPLOY_ROLE_ARN), trusted
@@ -238,10 +239,9 @@ impl E2eArgs {
             let aws = self.aws.connect().await?;
             e2e::against_stack(&aws, &self.aws.stack, &self.outputs_dir, console).await?
         };
-        print!("{}", storefirst_contract::render(&reports));
-        let failed = reports.iter().filter(|r| r.result.is_err()).count();
-        if failed > 0 {
-            bail!("{failed} contract checks failed: see their reasons above");
+        print!("{}", reports.render());
+        if let Some(failures) = reports.failures() {
+            bail!("{failures}");
         }
         Ok(())
     }

@@ -1,5 +1,7 @@
+use std::{collections::BTreeSet, path::Path};
+
 use rusqlite::Connection;
-use storefirst_contract::{Target, render};
+use storefirst_contract::{Target, Throttling, Verdict, probes, render, render_probes};
 
 use crate::{API_KEY, LocalProcess};
 
@@ -20,12 +22,38 @@ async fn the_contract_holds_against_the_local_binary() {
         "contract failures:\n{report}"
     );
     // Nothing refused was stored: the table holds exactly the ids that got a 202.
-    let conn = Connection::open(&db).unwrap();
+    assert_eq!(stored_ids(&db), target.accepted_ids());
+}
+
+fn stored_ids(db: &Path) -> BTreeSet<String> {
+    let conn = Connection::open(db).unwrap();
     let mut stmt = conn.prepare("SELECT id FROM requests").unwrap();
-    let stored: std::collections::BTreeSet<String> = stmt
-        .query_map([], |row| row.get(0))
+    stmt.query_map([], |row| row.get(0))
         .unwrap()
         .map(Result::unwrap)
-        .collect();
-    assert_eq!(stored, target.accepted_ids());
+        .collect()
+}
+
+/// The probes of what only a deployed stack can confirm hold against the local runtime
+/// too (throttling aside: it has no usage plan), and store nothing they refuse.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aws_assumptions_hold_against_the_local_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("probes.db");
+    let local = LocalProcess::spawn(&db);
+    let target = Target::new(&local.url, API_KEY);
+
+    let reports = target.probe(None, Throttling::Local).await;
+
+    let report = render_probes(&reports);
+    println!("{report}");
+    for probe in &reports {
+        let expected = if probe.assumption == probes::THROTTLED {
+            Verdict::NotApplicableLocally
+        } else {
+            Verdict::Confirmed
+        };
+        assert_eq!(probe.verdict, expected, "{}\n{report}", probe.assumption);
+    }
+    assert_eq!(stored_ids(&db), target.accepted_ids());
 }

@@ -1,0 +1,438 @@
+//! What the mapping templates assume of API Gateway and that no emulator can confirm
+//! (moto ignores mapping templates; the local runtime is not API Gateway), probed over
+//! HTTP. Against a deployed stack each probe is `confirmed` or `contradicted`, with what
+//! was seen; against the local runtime every one must hold too, so both runtimes answer
+//! alike. The throttling probe applies to a deployed stack only.
+
+use std::{collections::BTreeMap, fmt::Write};
+
+use futures::FutureExt;
+pub use futures::future::BoxFuture;
+use reqwest::{Method, StatusCode, header};
+use storefirst_domain::DEFAULT_BODY_LIMIT;
+
+use crate::{Response, Target, expect_accepted, expect_error};
+
+/// Where the probes look for what a refused request may have left behind.
+pub trait Storage: Send + Sync {
+    /// Whether an item is stored under `id`. A runner that can may delete it while it
+    /// looks: a probe asks only about ids that must not be there.
+    fn holds<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+}
+
+/// Whether the target throttles as the stack's usage plan does.
+#[derive(Debug, Clone, Copy)]
+pub enum Throttling {
+    /// A deployed stack: a burst beyond `burst` requests is answered 429.
+    Deployed { burst: u32 },
+    /// The local runtime, which has no usage plan.
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Confirmed,
+    /// What was seen instead.
+    Contradicted(String),
+    NotApplicableLocally,
+}
+
+#[derive(Debug)]
+pub struct ProbeReport {
+    /// The assumption, as the outcome the templates rely on.
+    pub assumption: &'static str,
+    pub verdict: Verdict,
+}
+
+struct Probes<'a> {
+    target: &'a Target,
+    storage: Option<&'a dyn Storage>,
+}
+
+type Probe = for<'a> fn(&'a Probes<'a>) -> BoxFuture<'a, Result<(), String>>;
+
+pub const CHUNKED_OVER_LIMIT: &str =
+    "a chunked body (no Content-Length) one byte over 256 KiB is 413 and stores nothing";
+pub const EMPTY: &str =
+    "an empty body (Content-Length: 0 or chunked) and {} are 400 and store nothing";
+pub const INVALID_UTF8: &str = "invalid UTF-8 in a JSON string is 400 and stores nothing";
+pub const CHARSET: &str = "Content-Type: application/json; charset=utf-8 is accepted (202)";
+pub const REQUEST_ID_HEADER: &str = "an X-Amzn-RequestId header does not choose the POST id";
+pub const ID_PARAMS: &str = "?id= and an id: header on POST change nothing";
+pub const THROTTLED: &str =
+    "a burst beyond the usage plan's is answered 429 with a JSON message (costs 2 x burst GETs)";
+
+/// The value a client sends as `X-Amzn-RequestId`: the characters AWS lets a client
+/// choose that an id may not hold.
+const HOSTILE_REQUEST_ID: &str = "probe!#$%&'*+^|~";
+
+impl Target {
+    /// Runs every probe; the throttling probe last and alone, so its 429s cannot touch
+    /// the others. `storage` answers "nothing stored" where the runner can read the
+    /// store; without it, GET through the API does.
+    pub async fn probe(
+        &self,
+        storage: Option<&dyn Storage>,
+        throttling: Throttling,
+    ) -> Vec<ProbeReport> {
+        let probes = Probes {
+            target: self,
+            storage,
+        };
+        let list: &[(&'static str, Probe)] = &[
+            (CHUNKED_OVER_LIMIT, |p| chunked_over_limit(p).boxed()),
+            (EMPTY, |p| empty(p).boxed()),
+            (INVALID_UTF8, |p| invalid_utf8(p).boxed()),
+            (CHARSET, |p| charset(p).boxed()),
+            (REQUEST_ID_HEADER, |p| request_id_header(p).boxed()),
+            (ID_PARAMS, |p| id_params(p).boxed()),
+        ];
+        let probes = &probes;
+        let runs = list.iter().map(|(assumption, probe)| async move {
+            ProbeReport {
+                assumption,
+                verdict: match probe(probes).await {
+                    Ok(()) => Verdict::Confirmed,
+                    Err(seen) => Verdict::Contradicted(seen),
+                },
+            }
+        });
+        let mut reports = futures::future::join_all(runs).await;
+        reports.push(ProbeReport {
+            assumption: THROTTLED,
+            verdict: match throttling {
+                Throttling::Local => Verdict::NotApplicableLocally,
+                Throttling::Deployed { burst } => match throttled(self, burst).await {
+                    Ok(()) => Verdict::Confirmed,
+                    Err(seen) => Verdict::Contradicted(seen),
+                },
+            },
+        });
+        reports
+    }
+}
+
+/// How a probe's body is sent.
+enum Body {
+    /// With its Content-Length.
+    Sized(Vec<u8>),
+    /// `Transfer-Encoding: chunked`, no Content-Length.
+    Chunked(Vec<u8>),
+}
+
+impl Probes<'_> {
+    /// A POST or PUT with the API key, the content type and any more headers; notes an
+    /// accepted id, so that the runner removes it.
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Result<Response, String> {
+        let t = self.target;
+        let url = format!("{}{path}", t.base_url);
+        let mut request = t
+            .client
+            .request(method.clone(), &url)
+            .header("x-api-key", &t.api_key)
+            .header(header::CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request = match body {
+            Body::Sized(bytes) => request
+                .header(header::CONTENT_LENGTH, bytes.len())
+                .body(bytes),
+            Body::Chunked(bytes) => {
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                    bytes.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+                request.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            }
+        };
+        let response = Target::receive(&method, &url, request.send().await).await?;
+        t.note_accepted(&response);
+        Ok(response)
+    }
+
+    /// The same body, as a PUT to a fresh id and as a POST, must be refused with `status`;
+    /// the PUT's id must then hold nothing.
+    async fn refused(
+        &self,
+        what: &str,
+        body: impl Fn() -> Body,
+        status: StatusCode,
+    ) -> Result<(), String> {
+        let id = self.target.id(&format!("probe-{}", what.replace(' ', "-")));
+        let put = self
+            .write(Method::PUT, &format!("/requests/{id}"), JSON, &[], body())
+            .await?;
+        expect_error(&put, status, &format!("PUT {what}"))?;
+        let post = self
+            .write(Method::POST, "/requests", JSON, &[], body())
+            .await?;
+        expect_error(&post, status, &format!("POST {what}"))?;
+        self.nothing_under(&id, &format!("PUT {what}")).await
+    }
+
+    async fn nothing_under(&self, id: &str, after: &str) -> Result<(), String> {
+        let held = match self.storage {
+            Some(storage) => storage.holds(id).await?,
+            None => {
+                let response = self.target.get(&percent_encode(id)).await?;
+                match response.status {
+                    StatusCode::OK => true,
+                    // An id the API refuses cannot have been stored through it.
+                    StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => false,
+                    status => {
+                        return Err(format!("GET {id:?} answered {status}: {}", response.json));
+                    }
+                }
+            }
+        };
+        ensure!(!held, "after {after}, an item is stored under {id:?}");
+        Ok(())
+    }
+}
+
+const JSON: &str = "application/json";
+
+/// A JSON object of exactly `size` bytes.
+fn padded(size: usize) -> Vec<u8> {
+    format!(r#"{{"pad":"{}"}}"#, "x".repeat(size - 10)).into_bytes()
+}
+
+fn url_safe(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn percent_encode(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn chunked_over_limit(p: &Probes<'_>) -> Result<(), String> {
+    p.refused(
+        "chunked over the limit",
+        || Body::Chunked(padded(DEFAULT_BODY_LIMIT + 1)),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await
+}
+
+/// Every variant, so one run shows how each arrives.
+async fn empty(p: &Probes<'_>) -> Result<(), String> {
+    let seen: Vec<String> = [
+        p.refused("empty", || Body::Sized(Vec::new()), StatusCode::BAD_REQUEST)
+            .await,
+        p.refused(
+            "empty chunked",
+            || Body::Chunked(Vec::new()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await,
+        p.refused(
+            "empty object",
+            || Body::Sized(b"{}".to_vec()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await,
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .collect();
+    ensure!(seen.is_empty(), "{}", seen.join("; "));
+    Ok(())
+}
+
+async fn invalid_utf8(p: &Probes<'_>) -> Result<(), String> {
+    p.refused(
+        "invalid UTF-8",
+        || Body::Sized(b"{\"note\":\"\xff\xfe\"}".to_vec()),
+        StatusCode::BAD_REQUEST,
+    )
+    .await
+}
+
+const ORDER: &str = r#"{"restaurant":"Roma","items":[{"dish":"espresso","quantity":1}]}"#;
+
+async fn charset(p: &Probes<'_>) -> Result<(), String> {
+    let content_type = "application/json; charset=utf-8";
+    let id = p.target.id("probe-charset");
+    let body = || Body::Sized(ORDER.into());
+    let put = p
+        .write(
+            Method::PUT,
+            &format!("/requests/{id}"),
+            content_type,
+            &[],
+            body(),
+        )
+        .await?;
+    expect_accepted(&put, Some(&id)).map_err(|e| format!("PUT with {content_type}: {e}"))?;
+    let post = p
+        .write(Method::POST, "/requests", content_type, &[], body())
+        .await?;
+    expect_accepted(&post, None).map_err(|e| format!("POST with {content_type}: {e}"))?;
+    Ok(())
+}
+
+async fn request_id_header(p: &Probes<'_>) -> Result<(), String> {
+    let hostile = format!("{HOSTILE_REQUEST_ID}{}", p.target.run_id);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let post = p
+            .write(
+                Method::POST,
+                "/requests",
+                JSON,
+                &[("x-amzn-requestid", &hostile)],
+                Body::Sized(ORDER.into()),
+            )
+            .await?;
+        let id = expect_accepted(&post, None)
+            .map_err(|e| format!("POST with X-Amzn-RequestId {hostile:?}: {e}"))?;
+        ensure!(
+            url_safe(&id),
+            "POST with X-Amzn-RequestId {hostile:?} got the id {id:?}, outside [A-Za-z0-9._-]{{1,128}}"
+        );
+        ensure!(
+            id != hostile,
+            "the X-Amzn-RequestId header became the id {id:?}"
+        );
+        let get = p.target.get(&id).await?;
+        ensure!(
+            get.status == StatusCode::OK,
+            "GET of the Location /requests/{id} answered {}: {}",
+            get.status,
+            get.json
+        );
+        ids.push(id);
+    }
+    ensure!(
+        ids[0] != ids[1],
+        "two POSTs with the same X-Amzn-RequestId got the same id {:?}",
+        ids[0]
+    );
+    p.nothing_under(&hostile, "POST with X-Amzn-RequestId")
+        .await
+}
+
+async fn id_params(p: &Probes<'_>) -> Result<(), String> {
+    let query = p.target.id("probe-query-id");
+    let header = p.target.id("probe-header-id");
+    let ways = [
+        (&query, format!("/requests?id={query}"), vec![]),
+        (
+            &header,
+            "/requests".to_owned(),
+            vec![("id", header.as_str())],
+        ),
+    ];
+    for (chosen, path, headers) in ways {
+        let what = format!("POST {path} with headers {headers:?}");
+        let post = p
+            .write(
+                Method::POST,
+                &path,
+                JSON,
+                &headers,
+                Body::Sized(ORDER.into()),
+            )
+            .await?;
+        let id = expect_accepted(&post, None).map_err(|e| format!("{what}: {e}"))?;
+        ensure!(
+            &id != chosen,
+            "{what} stored the request under the chosen id"
+        );
+        ensure!(
+            url_safe(&id),
+            "{what} got the id {id:?}, outside [A-Za-z0-9._-]"
+        );
+        p.nothing_under(chosen, &what).await?;
+    }
+    Ok(())
+}
+
+/// `2 * burst` GETs of an unknown id at once: the usage plan's bucket holds `burst`, so
+/// some must be answered 429, each with a JSON message.
+async fn throttled(t: &Target, burst: u32) -> Result<(), String> {
+    let path = format!("{}/requests/{}", t.base_url, t.id("probe-throttle"));
+    let requests = (0..burst * 2).map(|_| async {
+        let response = t
+            .client
+            .get(&path)
+            .header("x-api-key", &t.api_key)
+            .send()
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|json| json["message"].as_str().map(str::to_owned));
+        Ok::<_, String>((status, message, text))
+    });
+    let answers = futures::future::join_all(requests).await;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut throttled = 0;
+    for answer in &answers {
+        match answer {
+            Ok((status, message, text)) => {
+                *seen.entry(status.as_u16().to_string()).or_default() += 1;
+                if *status == StatusCode::TOO_MANY_REQUESTS {
+                    ensure!(
+                        message.as_deref().is_some_and(|m| !m.is_empty()),
+                        "a 429 without a JSON message: {text:?}"
+                    );
+                    throttled += 1;
+                }
+            }
+            Err(error) => *seen.entry(error.clone()).or_default() += 1,
+        }
+    }
+    ensure!(
+        throttled > 0,
+        "{} concurrent GETs, none answered 429: {seen:?}",
+        answers.len()
+    );
+    Ok(())
+}
+
+impl Verdict {
+    pub fn is_contradicted(&self) -> bool {
+        matches!(self, Verdict::Contradicted(_))
+    }
+}
+
+/// One line per probe, what was seen under a contradicted one, and a total.
+pub fn render_probes(reports: &[ProbeReport]) -> String {
+    let mut out = String::from("assumptions only the deployed API can confirm:\n");
+    let mut counts = BTreeMap::new();
+    for report in reports {
+        let verdict = match &report.verdict {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Contradicted(_) => "contradicted",
+            Verdict::NotApplicableLocally => "not applicable locally",
+        };
+        *counts.entry(verdict).or_insert(0) += 1;
+        let _ = writeln!(out, "{verdict:<22} {}", report.assumption);
+        if let Verdict::Contradicted(seen) = &report.verdict {
+            let _ = writeln!(out, "{:<22} seen: {seen}", "");
+        }
+    }
+    let totals: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+    let _ = writeln!(out, "{} probes: {}", reports.len(), totals.join(", "));
+    out
+}

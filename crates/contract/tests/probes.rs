@@ -1,0 +1,187 @@
+//! The probes against a stand-in API that accepts everything: each assumption it breaks is
+//! reported contradicted with what was seen, and the requests have the shapes the probes
+//! mean to send.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::IntoResponse,
+};
+use futures::{FutureExt, future::BoxFuture};
+use storefirst_contract::{
+    ProbeReport, Storage, Target, Throttling, Verdict, probes, render_probes,
+};
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    uri: String,
+    content_length: Option<String>,
+    chunked: bool,
+    body: usize,
+}
+
+/// Answers 202 to every write (a PUT with its path's id, a POST always with the same id),
+/// and GET with `get`.
+async fn accept_everything(get: StatusCode) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let log = log.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                log.lock().unwrap().push(Seen {
+                    method: method.clone(),
+                    uri: uri.to_string(),
+                    content_length: header("content-length"),
+                    chunked: header("transfer-encoding").is_some_and(|v| v.contains("chunked")),
+                    body: body.len(),
+                });
+                if method == Method::GET {
+                    let message = r#"{"message":"Too Many Requests"}"#;
+                    return (get, [("location", String::new())], message.to_owned())
+                        .into_response();
+                }
+                let id = match method {
+                    Method::PUT => uri.path().trim_start_matches("/requests/").to_owned(),
+                    _ => "always-the-same".to_owned(),
+                };
+                (
+                    StatusCode::ACCEPTED,
+                    [("location", format!("/requests/{id}"))],
+                    format!(r#"{{"id":"{id}","status":"pending"}}"#),
+                )
+                    .into_response()
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// A store that holds every id it is asked about, and remembers them.
+#[derive(Default)]
+struct HoldsEverything(Mutex<BTreeSet<String>>);
+
+impl Storage for HoldsEverything {
+    fn holds<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        self.0.lock().unwrap().insert(id.to_owned());
+        async { Ok(true) }.boxed()
+    }
+}
+
+fn verdict<'a>(reports: &'a [ProbeReport], assumption: &str) -> &'a Verdict {
+    &reports
+        .iter()
+        .find(|r| r.assumption == assumption)
+        .unwrap_or_else(|| panic!("no probe {assumption:?}"))
+        .verdict
+}
+
+fn contradicted_with(reports: &[ProbeReport], assumption: &str, fragment: &str) {
+    match verdict(reports, assumption) {
+        Verdict::Contradicted(seen) => assert!(
+            seen.contains(fragment),
+            "{assumption}: {seen:?} should mention {fragment:?}"
+        ),
+        other => panic!("{assumption}: expected contradicted, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
+    let (url, seen) = accept_everything(StatusCode::OK).await;
+    let storage = HoldsEverything::default();
+    let reports = Target::new(&url, "key")
+        .probe(Some(&storage), Throttling::Deployed { burst: 5 })
+        .await;
+    let rendered = render_probes(&reports);
+    println!("{rendered}");
+
+    contradicted_with(&reports, probes::CHUNKED_OVER_LIMIT, "expected 413");
+    contradicted_with(&reports, probes::EMPTY, "expected 400");
+    contradicted_with(&reports, probes::INVALID_UTF8, "expected 400");
+    contradicted_with(&reports, probes::REQUEST_ID_HEADER, "the same id");
+    contradicted_with(&reports, probes::ID_PARAMS, "an item is stored under");
+    contradicted_with(&reports, probes::THROTTLED, "none answered 429");
+    // What it does accept, it accepts in the contract's shape.
+    assert_eq!(verdict(&reports, probes::CHARSET), &Verdict::Confirmed);
+    assert_eq!(reports.len(), 7);
+    assert!(
+        rendered.contains("contradicted           a chunked body"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("7 probes: 1 confirmed, 6 contradicted"),
+        "{rendered}"
+    );
+    // The store was asked about the id the query string chose.
+    assert!(
+        storage
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|id| id.ends_with("probe-query-id")),
+        "{:?}",
+        storage.0.lock().unwrap()
+    );
+
+    // The requests had the shapes the probes are about.
+    let seen = seen.lock().unwrap().clone();
+    let over_limit = storefirst_domain::DEFAULT_BODY_LIMIT + 1;
+    assert!(
+        seen.iter()
+            .any(|s| s.chunked && s.content_length.is_none() && s.body == over_limit),
+        "no chunked body of {over_limit} bytes without Content-Length: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.chunked && s.content_length.is_none() && s.body == 0),
+        "no empty chunked body: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| !s.chunked && s.content_length.as_deref() == Some("0")),
+        "no empty body with Content-Length: 0: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.method == Method::POST && s.uri.contains("?id=")),
+        "no POST with ?id=: {seen:?}"
+    );
+    let gets = seen.iter().filter(|s| s.method == Method::GET).count();
+    assert!(gets >= 10, "the throttling burst is 2 x 5 GETs: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_429_with_a_json_message_confirms_throttling_and_locally_it_does_not_apply() {
+    let (url, _) = accept_everything(StatusCode::TOO_MANY_REQUESTS).await;
+    let deployed = Target::new(&url, "key")
+        .probe(None, Throttling::Deployed { burst: 5 })
+        .await;
+    assert_eq!(verdict(&deployed, probes::THROTTLED), &Verdict::Confirmed);
+    let local = Target::new(&url, "key")
+        .probe(None, Throttling::Local)
+        .await;
+    assert_eq!(
+        verdict(&local, probes::THROTTLED),
+        &Verdict::NotApplicableLocally
+    );
+    assert!(render_probes(&local).contains("not applicable locally"));
+}
