@@ -62,9 +62,9 @@ impl E2eRun {
 /// The table itself, for the probes' "nothing stored": DeleteItem with `ALL_OLD` tells
 /// whether an item was there (and removes it) with the one permission the deploy role
 /// has on the table.
-struct Table<'a> {
-    aws: &'a Aws,
-    name: &'a str,
+pub struct Table<'a> {
+    pub aws: &'a Aws,
+    pub name: &'a str,
 }
 
 impl Storage for Table<'_> {

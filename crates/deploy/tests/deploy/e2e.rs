@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
+use storefirst_contract::Storage;
 use storefirst_deploy::{Console, Error, deploy, e2e};
 use storefirst_domain::StreamSettings;
 
@@ -79,6 +80,15 @@ async fn the_suite_targets_the_stack_from_its_outputs_and_cleans_up_after_itself
         .filter_map(|item| item.get("id")?.as_s().ok().cloned())
         .collect();
     assert_eq!(left, ["someone-else"]);
+
+    // The probes' "nothing stored" reads the table itself, and removes what it finds.
+    let table = e2e::Table {
+        aws: &aws,
+        name: &api.table,
+    };
+    assert_eq!(table.holds("someone-else").await, Ok(true));
+    assert_eq!(table.holds("someone-else").await, Ok(false));
+    assert_eq!(table.holds("probe!#$%&'*+^|~").await, Ok(false));
 }
 
 #[tokio::test(flavor = "multi_thread")]
