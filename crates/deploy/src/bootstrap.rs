@@ -149,25 +149,45 @@ async fn physical_id(aws: &Aws, name: &str, logical_id: &'static str) -> Result<
 pub(crate) async fn ensure(
     aws: &Aws,
     name: &str,
+    as_deploy_role: bool,
     yes: bool,
     console: &Console,
 ) -> Result<String, Error> {
     // The bootstrap stack belongs to the account, not to the app: made with the caller's
-    // own permissions (`deploy-ci-role` creates it with administrator credentials).
-    crate::deploy::clear_failed_create(aws, name, None, yes, console).await?;
-    let plan = crate::deploy::Plan {
-        stack: name,
-        template: &template(),
-        parameters: &Default::default(),
-        template_bucket: None,
-        yes,
-        execution_role: None,
+    // own permissions (`deploy-ci-role` creates it with administrator credentials). A
+    // deploy that runs as a deploy role (CI) may not create its IAM role, so it only
+    // checks that the stack is current.
+    let stack_id = if as_deploy_role {
+        let current = crate::stack::describe(aws, name).await?;
+        let stale = match &current {
+            None => "missing",
+            Some(_) if crate::stack::deployed_template(aws, name).await? != Some(template()) => {
+                "older than this version of storefirst"
+            }
+            Some(_) => "",
+        };
+        match current {
+            Some(current) if stale.is_empty() => current.id,
+            _ => {
+                return Err(Error::StaleBootstrap {
+                    stack: name.to_owned(),
+                    why: stale,
+                });
+            }
+        }
+    } else {
+        crate::deploy::clear_failed_create(aws, name, None, yes, console).await?;
+        let plan = crate::deploy::Plan {
+            stack: name,
+            template: &template(),
+            parameters: &Default::default(),
+            template_bucket: None,
+            yes,
+            execution_role: None,
+        };
+        crate::deploy::apply(aws, &plan, console).await?.current.id
     };
-    let applied = crate::deploy::apply(aws, &plan, console).await?;
-    let role = role_arn(
-        &applied.current.id,
-        &physical_id(aws, name, LOGS_ROLE).await?,
-    );
+    let role = role_arn(&stack_id, &physical_id(aws, name, LOGS_ROLE).await?);
     ensure_logs_role(aws, &role, console).await?;
     physical_id(aws, name, BUCKET).await
 }

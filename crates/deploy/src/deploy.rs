@@ -95,8 +95,14 @@ pub async fn deploy(
         console,
     )
     .await?;
-    let bucket =
-        bootstrap::ensure(aws, &deployment.bootstrap_stack, deployment.yes, console).await?;
+    let bucket = bootstrap::ensure(
+        aws,
+        &deployment.bootstrap_stack,
+        execution_role.is_some(),
+        deployment.yes,
+        console,
+    )
+    .await?;
     let mut parameters = deployment.parameters.clone();
     if let Some(name) = &deployment.bucket_parameter {
         parameters.insert(name.clone(), bucket.clone());

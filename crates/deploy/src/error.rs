@@ -88,6 +88,12 @@ pub enum Error {
         resource: &'static str,
     },
     #[error(
+        "the bootstrap stack {stack} is {why}: it holds an IAM role, which the deploy role may \
+         not create or change. Run `cargo xtask deploy-ci-role --repo OWNER/NAME` once with \
+         administrator credentials (it brings the bootstrap stack up to date), then deploy again"
+    )]
+    StaleBootstrap { stack: String, why: &'static str },
+    #[error(
         "the bootstrap stack {0} does not exist: deploy first (`cargo xtask deploy`, with the \
          same --bootstrap-stack)"
     )]

@@ -11,8 +11,9 @@ use storefirst_infra::stack::STREAM_PROCESSING;
 
 use crate::support::{
     Canned, Fixture, Proxy, account_logs_role, account_updates, actions, authorization, aws,
-    bootstrap_logs_role, function_zip, moto_url, once_executed, physical_ids, sdk_config,
-    set_account_logs_role, small_deployment, small_stack, template, uploads,
+    bootstrap_as_administrator, bootstrap_logs_role, function_zip, moto_url, once_executed,
+    physical_ids, sdk_config, set_account_logs_role, small_deployment, small_stack, template,
+    uploads,
 };
 
 async fn cloudformation() -> aws_sdk_cloudformation::Client {
@@ -463,6 +464,8 @@ async fn cloudformation_acts_as_the_execution_role() {
     let fixture = Fixture::new("role");
     let role = "arn:aws:iam::123456789012:role/storefirst-ci-role-ExecutionRole";
     let mut deployment = small_deployment(&fixture, json!({"Queue": {"Type": "AWS::SQS::Queue"}}));
+    bootstrap_as_administrator(&aws, &fixture).await;
+    proxy.take();
     deployment.execution_role = Some(role.to_owned());
 
     deployed(&aws, &deployment).await;
@@ -476,19 +479,54 @@ async fn cloudformation_acts_as_the_execution_role() {
         .iter()
         .map(|c| (c.param("StackName").unwrap(), c.param("RoleARN")))
         .collect();
-    // The bootstrap stack is the account's, made with the caller's own permissions.
-    assert_eq!(
-        change_sets,
-        [
-            (fixture.bootstrap.as_str(), None),
-            (fixture.stack.as_str(), Some(role))
-        ]
-    );
+    // The deploy role never changes the bootstrap stack: it only checks it is current.
+    assert_eq!(change_sets, [(fixture.stack.as_str(), Some(role))]);
     let deletes: Vec<_> = actions(&calls, "DeleteStack")
         .iter()
         .map(|c| c.param("RoleARN"))
         .collect();
     assert_eq!(deletes, [Some(role)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_role_stops_at_a_missing_or_stale_bootstrap_stack_and_says_who_can_fix_it() {
+    let proxy = Proxy::to_moto().await;
+    let aws = aws(&proxy.url).await;
+    let fixture = Fixture::new("stale");
+    let mut deployment = small_deployment(&fixture, json!({"Queue": {"Type": "AWS::SQS::Queue"}}));
+    deployment.execution_role =
+        Some("arn:aws:iam::123456789012:role/storefirst-ci-role-ExecutionRole".to_owned());
+    let refused = |error: Error, why: &str| {
+        let text = error.to_string();
+        assert!(
+            text.contains(why) && text.contains("cargo xtask deploy-ci-role"),
+            "{text}"
+        );
+    };
+    let (console, _) = Console::capture();
+    refused(
+        storefirst_deploy::deploy(&aws, &deployment, &console)
+            .await
+            .expect_err("no bootstrap stack"),
+        "missing",
+    );
+    // A bootstrap stack from an older storefirst: its template lacks the logs role.
+    let mut older = small_deployment(&fixture, json!({"Bucket": {"Type": "AWS::S3::Bucket"}}));
+    older.stack = fixture.bootstrap.clone();
+    older.bootstrap_stack = format!("{}-admin", fixture.bootstrap);
+    deployed(&aws, &older).await;
+    proxy.take();
+    refused(
+        storefirst_deploy::deploy(&aws, &deployment, &console)
+            .await
+            .expect_err("a stale bootstrap stack"),
+        "older than this version",
+    );
+    let calls = proxy.take();
+    assert!(
+        actions(&calls, "CreateChangeSet").is_empty() && uploads(&calls).is_empty(),
+        "nothing may change before the refusal: {calls:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

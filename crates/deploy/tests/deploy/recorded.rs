@@ -17,8 +17,8 @@ use storefirst_domain::StreamSettings;
 
 use crate::support::{
     Answer, Call, Canned, Fixture, Proxy, account_logs_role, account_updates, actions, aws,
-    bootstrap_logs_role, names, once_executed, set_account_logs_role, small_deployment, template,
-    uploads,
+    bootstrap_as_administrator, bootstrap_logs_role, names, once_executed, set_account_logs_role,
+    small_deployment, template, uploads,
 };
 
 const ROLLBACK_COMPLETE: &str = include_str!("fixtures/describe-stacks-rollback-complete.xml");
@@ -207,6 +207,8 @@ async fn with_yes_a_stack_left_in_rollback_complete_is_deleted_as_the_role_and_c
     let mut deployment = small_deployment(&fixture, json!({"Queue": {"Type": "AWS::SQS::Queue"}}));
     deployment.execution_role = Some(role.to_owned());
     deployment.yes = true;
+    bootstrap_as_administrator(&aws(&proxy.url).await, &fixture).await;
+    proxy.take();
 
     let (calls, text) = deployed_with(&proxy, &deployment).await;
 
@@ -243,16 +245,15 @@ async fn with_yes_a_stack_left_in_rollback_complete_is_deleted_as_the_role_and_c
 async fn a_bootstrap_stack_left_in_rollback_complete_is_deleted_as_the_caller_and_created_again() {
     let fixture = Fixture::new("rebootstrap");
     let proxy = Proxy::answering(failed_create_until_deleted(&fixture.bootstrap)).await;
+    // Without an execution role: the bootstrap stack is changed only with the caller's own
+    // (administrator) permissions.
     let mut deployment = small_deployment(&fixture, json!({"Queue": {"Type": "AWS::SQS::Queue"}}));
-    deployment.execution_role =
-        Some("arn:aws:iam::123456789012:role/storefirst-ci-role-ExecutionRole".to_owned());
     deployment.yes = true;
 
     let (calls, text) = deployed_with(&proxy, &deployment).await;
 
     let deletes = actions(&calls, "DeleteStack");
     assert_eq!(deletes.len(), 1, "{calls:?}");
-    // The bootstrap stack is the account's: never deleted as the app's execution role.
     assert_eq!(deletes[0].param("RoleARN"), None);
     let created = position(&calls, &fixture.bootstrap, "CreateChangeSet");
     assert!(

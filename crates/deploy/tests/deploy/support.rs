@@ -19,7 +19,7 @@ use axum::{
     },
 };
 use serde_json::{Value, json};
-use storefirst_deploy::{Asset, Aws, Deployment};
+use storefirst_deploy::{Asset, Aws, Console, Deployment};
 use storefirst_domain::StreamSettings;
 use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSING, STREAM_PROCESSOR_KEY};
 
@@ -359,6 +359,20 @@ impl Fixture {
             yes: false,
             execution_role: None,
         }
+    }
+}
+
+/// Creates the fixture's bootstrap stack as an administrator does (`deploy-ci-role`): a
+/// deploy that runs as a deploy role only checks it.
+pub async fn bootstrap_as_administrator(aws: &Aws, fixture: &Fixture) {
+    let mut bootstrap = small_deployment(fixture, json!({}));
+    bootstrap.template = storefirst_deploy::bootstrap::template();
+    bootstrap.stack = fixture.bootstrap.clone();
+    // Its own assets come from another bootstrap stack, which nothing else uses.
+    bootstrap.bootstrap_stack = format!("{}-admin", fixture.bootstrap);
+    let (console, captured) = Console::capture();
+    if let Err(e) = storefirst_deploy::deploy(aws, &bootstrap, &console).await {
+        panic!("the bootstrap stack: {e}\n{}", captured.text());
     }
 }
 
