@@ -592,7 +592,10 @@ mod tests {
     async fn accept(store: &SqliteStore, ids: std::ops::Range<usize>) {
         try_join_all(ids.map(|i| {
             let id = RequestId::parse(&format!("item-{i}")).unwrap();
-            store.accept(id, RequestBody::parse(br#"{"a":1}"#, DEFAULT_BODY_LIMIT).unwrap())
+            store.accept(
+                id,
+                RequestBody::parse(br#"{"a":1}"#, DEFAULT_BODY_LIMIT).unwrap(),
+            )
         }))
         .await
         .unwrap();
