@@ -1,3 +1,6 @@
+//! Assets: files the template needs (the function zips), named by their content hash and
+//! uploaded to the assets bucket only when absent.
+
 use std::path::PathBuf;
 
 use aws_sdk_s3::{operation::head_object::HeadObjectError, primitives::ByteStream};
@@ -57,7 +60,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Uploads `bytes` under `key` unless the bucket has it already; returns whether it did.
+/// Uploads `bytes` under `key` unless the bucket has it already.
 pub(crate) async fn put_if_absent(
     aws: &Aws,
     bucket: &str,
@@ -65,11 +68,11 @@ pub(crate) async fn put_if_absent(
     bytes: &[u8],
     label: &str,
     console: &Console,
-) -> Result<bool, Error> {
+) -> Result<(), Error> {
     match aws.s3.head_object().bucket(bucket).key(key).send().await {
         Ok(_) => {
             console.note(format!("{label}: already in s3://{bucket}/{key}"));
-            return Ok(false);
+            return Ok(());
         }
         Err(error) if matches!(error.as_service_error(), Some(HeadObjectError::NotFound(_))) => {}
         Err(error) => return Err(failed("S3 HeadObject")(error)),
@@ -86,7 +89,7 @@ pub(crate) async fn put_if_absent(
         .send()
         .await
         .map_err(failed("S3 PutObject"))?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,3 +1,6 @@
+//! The connection to AWS: the SDK clients a deploy uses, the region and credentials
+//! checked up front, and SDK errors turned into errors that say what to do.
+
 use std::{error::Error as StdError, fmt::Debug, time::SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

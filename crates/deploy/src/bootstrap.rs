@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::{
     Aws, Console, Error,
     aws::{code, failed},
+    change_set::{self, Plan},
     stack,
 };
 
@@ -158,10 +159,10 @@ pub(crate) async fn ensure(
     // deploy that runs as a deploy role (CI) may not create its IAM role, so it only
     // checks that the stack is current.
     let stack_id = if as_deploy_role {
-        let current = crate::stack::describe(aws, name).await?;
+        let current = stack::describe(aws, name).await?;
         let stale = match &current {
             None => "missing",
-            Some(_) if crate::stack::deployed_template(aws, name).await? != Some(template()) => {
+            Some(_) if stack::deployed_template(aws, name).await? != Some(template()) => {
                 "older than this version of storefirst"
             }
             Some(_) => "",
@@ -176,8 +177,8 @@ pub(crate) async fn ensure(
             }
         }
     } else {
-        crate::deploy::clear_failed_create(aws, name, None, yes, console).await?;
-        let plan = crate::deploy::Plan {
+        stack::clear_failed_create(aws, name, None, yes, console).await?;
+        let plan = Plan {
             stack: name,
             template: &template(),
             parameters: &Default::default(),
@@ -185,7 +186,7 @@ pub(crate) async fn ensure(
             yes,
             execution_role: None,
         };
-        crate::deploy::apply(aws, &plan, console).await?.current.id
+        change_set::apply(aws, &plan, console).await?.current.id
     };
     let role = role_arn(&stack_id, &physical_id(aws, name, LOGS_ROLE).await?);
     ensure_logs_role(aws, &role, console).await?;

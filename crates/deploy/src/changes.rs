@@ -1,3 +1,6 @@
+//! What a change set does to each resource ([`Change`]), which changes need approval, and
+//! the summary a deploy or diff prints.
+
 use std::fmt;
 
 use aws_sdk_cloudformation::types::{ChangeAction, Replacement, ResourceChange};

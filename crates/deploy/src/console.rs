@@ -1,3 +1,5 @@
+//! Where a deploy reports its results and progress, and asks for approval.
+
 use std::{
     io::{BufRead, IsTerminal, Write},
     sync::{Arc, Mutex},

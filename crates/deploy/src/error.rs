@@ -1,3 +1,5 @@
+//! The crate's one error type, each variant worded as what to do next.
+
 use std::{fmt, path::PathBuf};
 
 /// What went wrong, worded as what to do next.

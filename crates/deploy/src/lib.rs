@@ -13,6 +13,7 @@ mod assets;
 mod aws;
 mod body;
 pub mod bootstrap;
+mod change_set;
 mod changes;
 mod ci_role;
 mod console;
@@ -23,10 +24,11 @@ mod stack;
 
 pub use assets::Asset;
 pub use aws::{Aws, Connection};
+pub use change_set::Outcome;
 pub use changes::{Action, Change};
 pub use ci_role::CiRole;
 pub use console::{Captured, Console};
-pub use deploy::{Deployed, Deployment, Outcome, deploy, destroy, diff, outputs_path};
+pub use deploy::{Deployed, Deployment, deploy, destroy, diff, outputs_path};
 pub use error::{Error, ResourceFailure};
 
 /// Templates above this size cannot be sent inline (`TemplateBody`); they go through the

@@ -1,24 +1,22 @@
-//! CloudFormation calls: stack state, the deployed template, change sets, and following a
-//! stack's events until it settles.
+//! One CloudFormation stack: its state, the template it runs, whether it can be updated
+//! (and how to recover when not), following its events until it settles, and deleting it.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackEvent, TemplateStage,
-};
+use aws_sdk_cloudformation::types::{StackEvent, TemplateStage};
 use serde_json::Value;
 
 use crate::{
-    Aws, Change, Console, Error, ResourceFailure,
+    Aws, Console, Error, ResourceFailure,
     aws::{code, failed},
 };
 
 /// Between two looks at a stack or change set in progress: CloudFormation is rate limited,
 /// and resources take seconds to minutes.
-const POLL: Duration = Duration::from_secs(2);
+pub(crate) const POLL: Duration = Duration::from_secs(2);
 
 /// A stack as DescribeStacks reports it.
 #[derive(Debug, Clone)]
@@ -104,6 +102,38 @@ pub(crate) fn check_deployable(stack: &str, current: &Current) -> Result<(), Err
     })
 }
 
+/// Makes the stack `name` deployable or refuses: a stack whose first create failed (see
+/// [`FAILED_CREATE`]) is deleted, as `execution_role`, once approved (`yes`, or asked at a
+/// terminal), so that the deploy creates it again; any other state that cannot be updated
+/// is an error that says what to do.
+pub(crate) async fn clear_failed_create(
+    aws: &Aws,
+    name: &str,
+    execution_role: Option<&str>,
+    yes: bool,
+    console: &Console,
+) -> Result<(), Error> {
+    let Some(current) = describe(aws, name).await? else {
+        return Ok(());
+    };
+    if current.status != FAILED_CREATE {
+        return check_deployable(name, &current);
+    }
+    let what = format!(
+        "{name} is {}: its first create failed, and such a stack can only be deleted and \
+         created again",
+        current.status
+    );
+    if !yes && !console.confirm(&format!("{what}. Delete it and create it again?")) {
+        return Err(Error::NotApproved { what });
+    }
+    delete(aws, name, &current.id, execution_role, console).await?;
+    console.say(format!(
+        "{name}: deleted the stack its failed first create left; creating it again"
+    ));
+    Ok(())
+}
+
 /// What to do about a stack left in `status`.
 pub(crate) fn recovery_hint(stack: &str, status: &str) -> String {
     match status {
@@ -160,148 +190,6 @@ pub(crate) async fn deployed_template(aws: &Aws, stack: &str) -> Result<Option<V
     Ok(output
         .template_body()
         .and_then(|body| serde_json::from_str(body).ok()))
-}
-
-/// How the template reaches CloudFormation.
-pub(crate) enum TemplateSource {
-    Body(String),
-    Url(String),
-}
-
-/// A change set ready to execute.
-pub(crate) struct Proposal {
-    pub id: String,
-    pub stack_id: String,
-    pub changes: Vec<Change>,
-}
-
-/// What one change set is made of.
-pub(crate) struct ChangeSetRequest<'a> {
-    pub stack: &'a str,
-    pub kind: ChangeSetType,
-    pub template: TemplateSource,
-    pub parameters: Vec<Parameter>,
-    pub execution_role: Option<&'a str>,
-}
-
-/// Creates a change set and waits for it; `None` when it holds no changes.
-pub(crate) async fn propose(
-    aws: &Aws,
-    request: ChangeSetRequest<'_>,
-    console: &Console,
-) -> Result<Option<Proposal>, Error> {
-    let ChangeSetRequest {
-        stack,
-        kind,
-        template,
-        parameters,
-        execution_role,
-    } = request;
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    let mut request = aws
-        .cloudformation
-        .create_change_set()
-        .stack_name(stack)
-        .change_set_name(format!("storefirst-{millis}"))
-        .change_set_type(kind.clone())
-        .description("cargo xtask deploy")
-        .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam)
-        .set_parameters(Some(parameters))
-        .set_role_arn(execution_role.map(str::to_owned));
-    request = match template {
-        TemplateSource::Body(body) => request.template_body(body),
-        TemplateSource::Url(url) => request.template_url(url),
-    };
-    console.note(format!(
-        "{stack}: creating a change set ({})",
-        kind.as_str()
-    ));
-    let created = match request.send().await {
-        Ok(created) => created,
-        // One of the two shapes of "nothing changed": refused up front.
-        Err(error) if is_no_changes(error.as_service_error().and_then(|e| e.meta().message())) => {
-            return Ok(None);
-        }
-        Err(error) => return Err(failed("CloudFormation CreateChangeSet")(error)),
-    };
-    let id = created.id().unwrap_or_default().to_owned();
-    let stack_id = created.stack_id().unwrap_or_default().to_owned();
-    loop {
-        console.status(format!("{stack}: waiting for the change set"));
-        let described = aws
-            .cloudformation
-            .describe_change_set()
-            .change_set_name(&id)
-            .send()
-            .await
-            .map_err(failed("CloudFormation DescribeChangeSet"))?;
-        match described.status() {
-            Some(ChangeSetStatus::CreateComplete) => break,
-            Some(ChangeSetStatus::Failed) => {
-                let reason = described.status_reason().unwrap_or_default().to_owned();
-                delete_change_set(aws, &id).await?;
-                // The other shape: a FAILED change set that "didn't contain changes".
-                if is_no_changes(Some(&reason)) {
-                    return Ok(None);
-                }
-                return Err(Error::ChangeSetFailed {
-                    stack: stack.to_owned(),
-                    reason,
-                });
-            }
-            _ => tokio::time::sleep(POLL).await,
-        }
-    }
-    console.clear_status();
-    let mut changes = Vec::new();
-    let mut token = None;
-    loop {
-        let page = aws
-            .cloudformation
-            .describe_change_set()
-            .change_set_name(&id)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(failed("CloudFormation DescribeChangeSet"))?;
-        changes.extend(
-            page.changes()
-                .iter()
-                .filter_map(|c| c.resource_change())
-                .map(Change::from_resource_change),
-        );
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    // CloudFormation lists changes in no particular order.
-    changes.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
-    Ok(Some(Proposal {
-        id,
-        stack_id,
-        changes,
-    }))
-}
-
-fn is_no_changes(reason: Option<&str>) -> bool {
-    reason.is_some_and(|r| {
-        r.contains("didn't contain changes") || r.contains("No updates are to be performed")
-    })
-}
-
-pub(crate) async fn delete_change_set(aws: &Aws, id: &str) -> Result<(), Error> {
-    aws.cloudformation
-        .delete_change_set()
-        .change_set_name(id)
-        .send()
-        .await
-        .map_err(failed("CloudFormation DeleteChangeSet"))?;
-    Ok(())
 }
 
 /// Deletes the stack (as `execution_role`, if given) and follows it until DELETE_COMPLETE.
@@ -512,17 +400,5 @@ mod tests {
         check("DELETE_FAILED", false, "destroy --stack app` again");
         check("UPDATE_IN_PROGRESS", false, "wait until it finishes");
         check("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", false, "wait");
-    }
-
-    #[test]
-    fn both_shapes_of_no_changes_are_recognized() {
-        assert!(is_no_changes(Some(
-            "The submitted information didn't contain changes. Submit different information to create a change set."
-        )));
-        assert!(is_no_changes(Some("No updates are to be performed.")));
-        assert!(!is_no_changes(Some(
-            "Template format error: Unresolved resource dependencies"
-        )));
-        assert!(!is_no_changes(None));
     }
 }

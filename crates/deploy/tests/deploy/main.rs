@@ -8,3 +8,4 @@ mod iam;
 mod moto;
 mod recorded;
 mod support;
+mod tidy;

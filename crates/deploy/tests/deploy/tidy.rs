@@ -1,0 +1,109 @@
+//! Tidy checks over the crate's own source: no module of `src/` uses a module that uses it
+//! back.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
+
+/// Each module of `src` (by file name) and the modules its `crate::` paths name; a name that
+/// `lib.rs` re-exports (`pub use deploy::{deploy, ...}`) counts as the module it comes from.
+fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let sources: BTreeMap<String, String> = std::fs::read_dir(src)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", src.display()))
+        .map(|entry| entry.expect("a readable directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .map(|path| {
+            let module = path.file_stem().expect("a file name").to_string_lossy();
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            (module.into_owned(), text)
+        })
+        .collect();
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for statement in sources["lib"].split(';') {
+        let Some((_, path)) = statement.split_once("pub use ") else {
+            continue;
+        };
+        let Some((module, names)) = path.trim().split_once("::") else {
+            continue;
+        };
+        for name in first_segments(names) {
+            owner.insert(name, module.to_owned());
+        }
+    }
+    sources
+        .iter()
+        .filter(|(module, _)| *module != "lib" && *module != "main")
+        .map(|(module, text)| {
+            let used = text
+                .split("crate::")
+                .skip(1)
+                .flat_map(first_segments)
+                .map(|name| owner.get(&name).cloned().unwrap_or(name))
+                .filter(|name| name != module && sources.contains_key(name))
+                .collect();
+            (module.clone(), used)
+        })
+        .collect()
+}
+
+/// The first identifier of a path, or of each member of a `{...}` group that starts it.
+fn first_segments(path: &str) -> Vec<String> {
+    let ident = |text: &str| {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect::<String>()
+    };
+    let Some(group) = path.trim_start().strip_prefix('{') else {
+        return vec![ident(path)];
+    };
+    let mut members = Vec::new();
+    let mut depth = 0;
+    let mut start = 0;
+    for (at, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                members.push(&group[start..at]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                members.push(&group[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    members
+        .into_iter()
+        .map(ident)
+        .filter(|name| !name.is_empty() && name != "self")
+        .collect()
+}
+
+#[test]
+fn no_module_imports_a_module_that_imports_it_back() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let imports = imports(&src);
+    assert!(
+        imports["deploy"].contains("change_set"),
+        "the import scan found nothing: {imports:?}"
+    );
+    let mut cycles = Vec::new();
+    for (module, used) in &imports {
+        for other in used {
+            if module < other && imports[other].contains(module) {
+                cycles.push(format!("{module}.rs <-> {other}.rs"));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules of {} that import each other (move what both need into one of them, or \
+         into a module of its own): {cycles:?}",
+        src.display()
+    );
+}
