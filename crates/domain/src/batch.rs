@@ -4,7 +4,7 @@ use futures::StreamExt;
 
 use crate::{
     ChangeRecord, Outcome, PendingRequest, ProcessError, Processor, RequestStore, StreamSettings,
-    Written, now_millis,
+    Written,
 };
 
 /// What a batch did. `failures` is what ReportBatchItemFailures returns: the sequence
@@ -31,19 +31,24 @@ enum Disposition {
 
 /// Processes one batch of stream records: filters them, runs the processor on the rest
 /// concurrently (bounded, each with a timeout, panics caught), writes each outcome
-/// conditionally, and reports which records to deliver again.
+/// conditionally, and reports which records to deliver again. `now` (epoch milliseconds,
+/// the batch's start) dates the outcomes: a success expires `succeeded_retention` after it.
 pub async fn process_batch<P: Processor, S: RequestStore>(
     records: Vec<ChangeRecord>,
     processor: Arc<P>,
     store: Arc<S>,
     settings: &StreamSettings,
+    now: i64,
 ) -> BatchReport {
     let dispositions: Vec<(String, Disposition)> = futures::stream::iter(records)
         .map(|record| {
             let (processor, store) = (processor.clone(), store.clone());
             async move {
                 let seq = record.sequence_number.clone();
-                (seq, handle_record(record, processor, store, settings).await)
+                (
+                    seq,
+                    handle_record(record, processor, store, settings, now).await,
+                )
             }
         })
         .buffered(settings.concurrency.max(1))
@@ -80,6 +85,7 @@ async fn handle_record<P: Processor, S: RequestStore>(
     processor: Arc<P>,
     store: Arc<S>,
     settings: &StreamSettings,
+    now: i64,
 ) -> Disposition {
     if !settings.accepts(record.event) {
         return Disposition::Skipped;
@@ -95,7 +101,7 @@ async fn handle_record<P: Processor, S: RequestStore>(
                 id: record.id.clone(),
                 body,
             };
-            (run_processor(processor, request, settings).await, true)
+            (run_processor(processor, request, settings, now).await, true)
         }
     };
     match store.record_outcome(&record.id, &outcome).await {
@@ -125,6 +131,7 @@ async fn run_processor<P: Processor>(
     processor: Arc<P>,
     request: PendingRequest,
     settings: &StreamSettings,
+    now: i64,
 ) -> Outcome {
     let task = tokio::spawn(async move { processor.process(&request).await });
     let abort = task.abort_handle();
@@ -132,7 +139,7 @@ async fn run_processor<P: Processor>(
         Ok(Ok(Ok(result))) => {
             let retention =
                 i64::try_from(settings.succeeded_retention.as_secs()).unwrap_or(i64::MAX);
-            let expires_at = (now_millis() / 1000).saturating_add(retention);
+            let expires_at = (now / 1000).saturating_add(retention);
             Outcome::Succeeded { result, expires_at }
         }
         Ok(Ok(Err(ProcessError::Rejected(error)))) => Outcome::Rejected { error },
@@ -165,6 +172,3 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
 }
-
-#[cfg(test)]
-mod tests;

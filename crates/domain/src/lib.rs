@@ -2,15 +2,15 @@
 //! batch algorithm that both the Lambda function and the local poller run.
 //!
 //! Nothing here does IO: storage is behind [`RequestStore`], business logic behind
-//! [`Processor`], and the runtimes (AWS, local) plug in their own.
+//! [`Processor`], and the runtimes (AWS, local) plug in their own. The sample processor
+//! lives in `storefirst-app`, the user's crate; an in-memory store for tests in
+//! `storefirst-testkit`. `tests/no_io.rs` keeps IO crates out.
 
 mod batch;
 mod body;
 mod id;
-pub mod memory;
 mod processor;
 mod record;
-pub mod restaurant;
 mod settings;
 mod store;
 

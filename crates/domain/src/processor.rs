@@ -23,7 +23,7 @@ pub enum ProcessError {
     Unavailable(String),
 }
 
-/// The business logic. Users replace the sample [`crate::restaurant::RestaurantOrders`]
+/// The business logic. Users replace the sample `RestaurantOrders` in `storefirst-app`
 /// with their own. Panics and calls that run past the record timeout count as
 /// [`ProcessError::Unavailable`].
 pub trait Processor: Send + Sync + 'static {

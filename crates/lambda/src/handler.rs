@@ -4,7 +4,7 @@ use aws_lambda_events::{
     event::dynamodb::Event,
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
-use storefirst_domain::{Processor, RequestStore, StreamSettings, process_batch};
+use storefirst_domain::{Processor, RequestStore, StreamSettings, now_millis, process_batch};
 
 use crate::decode;
 
@@ -48,6 +48,7 @@ impl<P: Processor, S: RequestStore> StreamHandler<P, S> {
             self.processor.clone(),
             self.store.clone(),
             &self.settings,
+            now_millis(),
         )
         .await;
         tracing::info!(

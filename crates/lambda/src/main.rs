@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use storefirst_domain::restaurant::RestaurantOrders;
 use storefirst_lambda::{Config, DynamoStore, StreamHandler, warm_up};
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +21,8 @@ async fn main() -> anyhow::Result<()> {
         .with_target(false)
         .init();
     let config = Config::from_env()?;
+    // Built once per execution environment, as the local runtime builds it once.
+    let processor = storefirst_app::start().await?;
     let aws = aws_config::load_from_env().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     // The clone shares the connection pool, so the first batch finds the connection open.
@@ -31,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
             .log(&config.table_name);
     }
     let store = DynamoStore::new(client, config.table_name);
-    let handler = StreamHandler::new(Arc::new(RestaurantOrders), Arc::new(store), config.settings);
+    let handler = StreamHandler::new(Arc::new(processor), Arc::new(store), config.settings);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, std::convert::Infallible>(handler.handle(event.payload).await)

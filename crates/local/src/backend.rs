@@ -9,7 +9,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use storefirst_domain::{
     ChangeEvent, ChangeRecord, Processor, RequestBody, RequestId, RequestStore, Status,
-    StreamSettings, process_batch,
+    StreamSettings, now_millis, process_batch,
 };
 use tokio::sync::watch;
 
@@ -171,6 +171,7 @@ impl<P: Processor, S: RequestStore, C: Sync, X: Sync> Invoker<C, X> for InProces
             self.processor.clone(),
             self.store.clone(),
             settings,
+            now_millis(),
         )
         .await;
         tracing::debug!(

@@ -10,12 +10,16 @@ use std::{
 
 use anyhow::Context;
 use clap::Parser;
-use storefirst_domain::{StreamSettings, restaurant::RestaurantOrders};
+use storefirst_app::function;
+use storefirst_domain::StreamSettings;
+use storefirst_lambda_env::{
+    Bootstrap, FunctionConfig, Identity, LambdaFunction, inherited_environment,
+};
 use storefirst_local::{
     Config, DynamoStuck, Runtime,
     backend::{InProcess, Requests},
     dynamo::DynamoTable,
-    lambda::{Bootstrap, FunctionConfig, LambdaFunction, LambdaInvoker},
+    lambda::LambdaInvoker,
     redrive,
     store::SqliteStore,
 };
@@ -127,12 +131,15 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
 
+    // The user's processor, built once (storefirst-app); in the Lambda mode the zip runs
+    // its own, and redrive runs this one.
+    let processor = Arc::new(storefirst_app::start().await?);
     if let Some(Command::Redrive) = args.command {
         let report = match &table {
             None => {
                 let store = SqliteStore::open(&config.db)
                     .with_context(|| format!("cannot open the database {}", config.db.display()))?;
-                redrive(&store, Arc::new(RestaurantOrders), &config.stream).await?
+                redrive(&store, processor, &config.stream).await?
             }
             Some((table, _)) => {
                 // The dead letters of a local run against this table, if there was one.
@@ -147,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
                     checkpoints,
                     maximum_record_age: config.stream.maximum_record_age,
                 };
-                redrive(&stuck, Arc::new(RestaurantOrders), &config.stream).await?
+                redrive(&stuck, processor, &config.stream).await?
             }
         };
         println!(
@@ -164,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let Some((table, region)) = table else {
-        let runtime = Runtime::start(config, RestaurantOrders).await?;
+        let runtime = Runtime::start(config, processor).await?;
         return serve(runtime, &[format!("database {}", args.db.display())]).await;
     };
     let stream = table.stream(&config.db)?;
@@ -175,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let Some(zip) = &args.lambda else {
         let invoker = InProcess {
-            processor: Arc::new(RestaurantOrders),
+            processor,
             store: Arc::new(table.outcomes()),
         };
         let runtime = Runtime::launch(&config, table.requests(), stream, invoker).await?;
@@ -188,18 +195,26 @@ async fn main() -> anyhow::Result<()> {
         .join("lambda");
     let bootstrap = Bootstrap::from_zip(zip, &dir, args.native_bootstrap.as_deref())?;
     let how = format!("Lambda function: {}", bootstrap.how);
-    let timeout = args.function_timeout_secs.map_or_else(
-        || storefirst_infra::stack::processor::function_timeout(&config.stream),
-        Duration::from_secs,
-    );
+    let timeout = args
+        .function_timeout_secs
+        .map_or_else(|| function::timeout(&config.stream), Duration::from_secs);
+    let mut env = inherited_environment();
+    env.extend([
+        (storefirst_lambda::TABLE_VAR.to_owned(), table.name.clone()),
+        (
+            storefirst_lambda::RETENTION_VAR.to_owned(),
+            config.stream.succeeded_retention.as_secs().to_string(),
+        ),
+    ]);
     let function = LambdaFunction::new(FunctionConfig {
         bootstrap,
-        table: table.name.clone(),
-        region,
+        identity: Identity {
+            name: "stream-processor".into(),
+            region,
+            memory_mb: function::MEMORY_MB,
+        },
         timeout,
-        memory_mb: storefirst_infra::stack::processor::MEMORY_MB,
-        retention: config.stream.succeeded_retention,
-        passthrough: FunctionConfig::inherited_environment(),
+        env,
     });
     let invoker = LambdaInvoker {
         function: Arc::new(function),

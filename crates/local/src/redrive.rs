@@ -144,7 +144,14 @@ pub async fn redrive<P: Processor, S: Stuck>(
                 body: Some(body.clone()),
             })
             .collect();
-        let batch = process_batch(records, processor.clone(), outcomes.clone(), settings).await;
+        let batch = process_batch(
+            records,
+            processor.clone(),
+            outcomes.clone(),
+            settings,
+            now_millis(),
+        )
+        .await;
         report.succeeded += batch.succeeded;
         report.rejected += batch.rejected;
         report.still_failing += batch.failures.len();

@@ -79,7 +79,10 @@ pub struct Runtime<S = SqliteStore> {
 
 impl Runtime<SqliteStore> {
     /// The embedded default: SQLite, its own stream, the processor in-process.
-    pub async fn start<P: Processor>(config: Config, processor: P) -> Result<Self, StartError> {
+    pub async fn start<P: Processor>(
+        config: Config,
+        processor: Arc<P>,
+    ) -> Result<Self, StartError> {
         check(&config)?;
         let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
             path: config.db.clone(),
@@ -87,7 +90,7 @@ impl Runtime<SqliteStore> {
         })?;
         store.limit_backlog(config.max_backlog, config.admission_wait);
         let invoker = InProcess {
-            processor: Arc::new(processor),
+            processor,
             store: Arc::new(store.clone()),
         };
         let mut runtime = Self::launch(&config, store.clone(), store.clone(), invoker).await?;

@@ -1,8 +1,9 @@
 //! The stream processor: the function, its role, log group and dead-letter queue, and the
 //! event source mapping that feeds it the table's INSERT records.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
+use storefirst_app::function;
 use storefirst_domain::StreamSettings;
 
 use crate::{
@@ -34,18 +35,6 @@ pub struct Processor {
     pub dead_letters: Logical,
     pub policy: Logical,
     pub mapping: Logical,
-}
-
-/// The function's memory in MB; the local runtime gives its `bootstrap` the same.
-pub const MEMORY_MB: u32 = 256;
-
-/// The longest a batch may run: every record of it, `concurrency` at a time, each up to
-/// the record timeout, plus room for the outcome writes. Lambda's ceiling is 15 minutes.
-pub fn function_timeout(settings: &StreamSettings) -> Duration {
-    let rounds = settings
-        .batch_size
-        .div_ceil(u32::try_from(settings.concurrency).unwrap_or(u32::MAX));
-    (settings.record_timeout * rounds + Duration::from_secs(10)).min(Duration::from_secs(900))
 }
 
 impl Processor {
@@ -123,8 +112,8 @@ impl Processor {
                     s3_key: artifact.key,
                 },
                 role: role.get_att("Arn"),
-                memory_size: MEMORY_MB,
-                timeout: function_timeout(settings).as_secs(),
+                memory_size: function::MEMORY_MB,
+                timeout: function::timeout(settings).as_secs(),
                 environment: Environment {
                     variables: environment,
                 },
@@ -171,29 +160,5 @@ impl Processor {
             policy,
             mapping,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeout_covers_a_whole_batch() {
-        let default = StreamSettings::DEFAULT;
-        // 100 records, all at once: 1 round of up to 10 s, plus 10 s for the writes.
-        assert_eq!(function_timeout(&default), Duration::from_secs(20));
-        let sixteen = StreamSettings {
-            concurrency: 16,
-            ..default.clone()
-        };
-        // 16 at a time: 7 rounds.
-        assert_eq!(function_timeout(&sixteen), Duration::from_secs(80));
-        // Lambda's ceiling of 15 minutes caps it.
-        let slow = StreamSettings {
-            record_timeout: Duration::from_secs(600),
-            ..sixteen
-        };
-        assert_eq!(function_timeout(&slow), Duration::from_secs(900));
     }
 }

@@ -5,7 +5,8 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use storefirst_domain::{StreamSettings, now_millis, restaurant::RestaurantOrders};
+use storefirst_app::RestaurantOrders;
+use storefirst_domain::{StreamSettings, now_millis};
 use storefirst_lambda::{DynamoStore, StreamHandler};
 
 use crate::support::{Kitchen, StoredItem, Table, event, failures, inserts_of, order};

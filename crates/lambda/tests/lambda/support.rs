@@ -18,9 +18,8 @@ use aws_sdk_dynamodb::{
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use storefirst_domain::{
-    PendingRequest, ProcessError, Processor, now_millis, restaurant::RestaurantOrders,
-};
+use storefirst_app::RestaurantOrders;
+use storefirst_domain::{PendingRequest, ProcessError, Processor, now_millis};
 use storefirst_lambda::stream_record::lambda_record;
 
 /// Set by `cargo xtask test` (xtask/src/tools.rs) to the URL of the moto server it started.

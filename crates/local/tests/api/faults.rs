@@ -10,7 +10,7 @@ use std::{
 };
 
 use serde_json::Value;
-use storefirst_domain::restaurant::RestaurantOrders;
+use storefirst_app::RestaurantOrders;
 use storefirst_local::{Config, Runtime};
 
 use crate::{API_KEY, eventually};
@@ -98,7 +98,9 @@ async fn a_full_disk_gives_503_never_202_and_the_service_recovers() {
         ([127, 0, 0, 1], 0).into(),
         API_KEY.into(),
     );
-    let runtime = Runtime::start(config, RestaurantOrders).await.unwrap();
+    let runtime = Runtime::start(config, std::sync::Arc::new(RestaurantOrders))
+        .await
+        .unwrap();
     let base = format!("http://{}", runtime.addr());
     let client = reqwest::Client::new();
     let big = format!(

@@ -190,7 +190,7 @@ fn garbage_on_the_wire_does_not_hurt_the_server() {
     let runtime = rt
         .block_on(storefirst_local::Runtime::start(
             config,
-            storefirst_domain::restaurant::RestaurantOrders,
+            std::sync::Arc::new(storefirst_app::RestaurantOrders),
         ))
         .unwrap();
     let addr = runtime.addr();

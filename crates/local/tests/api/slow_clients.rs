@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use storefirst_domain::restaurant::RestaurantOrders;
+use storefirst_app::RestaurantOrders;
 use storefirst_local::{Config, Runtime};
 
 use crate::API_KEY;
@@ -71,7 +71,9 @@ async fn slow_clients_do_not_starve_normal_ones() {
     config.limits.header_timeout = Duration::from_secs(2);
     config.body_timeout = Duration::from_secs(2);
     config.limits.max_connections = 256;
-    let runtime = Runtime::start(config, RestaurantOrders).await.unwrap();
+    let runtime = Runtime::start(config, std::sync::Arc::new(RestaurantOrders))
+        .await
+        .unwrap();
     let addr = runtime.addr();
 
     let slow: Vec<_> = (0..200)

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::{Outcome, RequestId, RequestStore, Status, StoreError, Written};
+use storefirst_domain::{Outcome, RequestId, RequestStore, Status, StoreError, Written};
 
 /// What an item holds after its outcomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,10 +30,21 @@ pub struct MemoryStore {
     failing: AtomicBool,
 }
 
+impl MemoryItem {
+    /// A request as the API has just written it.
+    pub const PENDING: MemoryItem = MemoryItem {
+        status: Status::Pending,
+        attempts: 0,
+        error: None,
+        result: None,
+        expires_at: None,
+    };
+}
+
 impl MemoryStore {
-    /// The item's state, or `None` if no outcome was written for it yet.
-    pub fn item(&self, id: &RequestId) -> Option<MemoryItem> {
-        self.lock().get(id).cloned()
+    /// The item's state: pending until an outcome is written for it.
+    pub fn item(&self, id: &RequestId) -> MemoryItem {
+        self.lock().get(id).cloned().unwrap_or(MemoryItem::PENDING)
     }
 
     /// While set, every write fails as a broken database would.
@@ -58,13 +69,7 @@ impl RequestStore for MemoryStore {
             return Err(StoreError("the in-memory store is set to fail".into()));
         }
         let mut items = self.lock();
-        let item = items.entry(id.clone()).or_insert_with(|| MemoryItem {
-            status: Status::Pending,
-            attempts: 0,
-            error: None,
-            result: None,
-            expires_at: None,
-        });
+        let item = items.entry(id.clone()).or_insert(MemoryItem::PENDING);
         if item.status != Status::Pending {
             return Ok(Written::AlreadyDone);
         }

@@ -2,8 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-use crate::{PendingRequest, ProcessError, Processor};
+use storefirst_domain::{PendingRequest, ProcessError, Processor};
 
 /// Prices in cents.
 pub const MENU: &[(&str, u64)] = &[

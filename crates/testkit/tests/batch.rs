@@ -1,15 +1,20 @@
+//! `process_batch` over the in-memory store: outcomes by processor behaviour, the filter,
+//! bounded concurrency, duplicates, store failures.
+
 use std::{
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
 use serde_json::{Value, json};
-
-use super::*;
-use crate::{
-    ChangeEvent, RequestId, Status,
-    memory::{MemoryItem, MemoryStore},
+use storefirst_domain::{
+    BatchReport, ChangeEvent, ChangeRecord, PendingRequest, ProcessError, Processor, RequestId,
+    Status, StreamSettings, process_batch,
 };
+use storefirst_testkit::{MemoryItem, MemoryStore};
 
 /// Decides by body: `ok`, `reject`, `down`, `panic`, `hang`, `slow`.
 #[derive(Default)]
@@ -42,16 +47,7 @@ impl Processor for Scripted {
 }
 
 fn item(store: &MemoryStore, id: &str) -> MemoryItem {
-    let pending = MemoryItem {
-        status: Status::Pending,
-        attempts: 0,
-        error: None,
-        result: None,
-        expires_at: None,
-    };
-    store
-        .item(&RequestId::parse(id).unwrap())
-        .unwrap_or(pending)
+    store.item(&RequestId::parse(id).unwrap())
 }
 
 fn record(seq: u32, event: ChangeEvent, id: &str, body: Option<&str>) -> ChangeRecord {
@@ -74,6 +70,9 @@ fn inserts(bodies: &[&str]) -> (Vec<ChangeRecord>, Vec<String>) {
     (records, ids)
 }
 
+/// The batch's start, epoch milliseconds: outcomes are dated from it, not the clock.
+const NOW: i64 = 1_767_225_600_123;
+
 fn settings() -> StreamSettings {
     StreamSettings {
         record_timeout: Duration::from_millis(200),
@@ -86,7 +85,7 @@ async fn run(
     processor: &Arc<Scripted>,
     records: Vec<ChangeRecord>,
 ) -> BatchReport {
-    process_batch(records, processor.clone(), store.clone(), &settings()).await
+    process_batch(records, processor.clone(), store.clone(), &settings(), NOW).await
 }
 
 /// One check per processor behaviour: status, error fragment, and whether it is reported.
@@ -141,8 +140,7 @@ async fn outcomes_by_behaviour() {
     }
     let succeeded = item(&store, &ids[0]);
     assert_eq!(succeeded.result, Some(json!({ "echo": "r0" })));
-    let expected_expiry = now_millis() / 1000 + 24 * 60 * 60;
-    assert!((succeeded.expires_at.unwrap() - expected_expiry).abs() <= 5);
+    assert_eq!(succeeded.expires_at, Some(NOW / 1000 + 24 * 60 * 60));
 }
 
 #[tokio::test]
@@ -247,7 +245,7 @@ async fn concurrency_is_bounded() {
         ..settings()
     };
 
-    let report = process_batch(records, processor.clone(), store.clone(), &settings).await;
+    let report = process_batch(records, processor.clone(), store.clone(), &settings, NOW).await;
 
     assert_eq!(report.succeeded, 24);
     let max = processor.max_in_flight.load(Ordering::SeqCst);
