@@ -201,3 +201,6 @@ fn dead_letter<C: Clone, S>(reason: String, rows: &[StreamRow<C, S>]) -> DeadLet
         request_ids: rows.iter().map(|row| row.record.id.to_string()).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
