@@ -23,9 +23,6 @@ impl Status {
         }
     }
 
-    pub fn is_terminal(self) -> bool {
-        self != Status::Pending
-    }
 }
 
 impl fmt::Display for Status {

@@ -190,10 +190,6 @@ impl SqliteStore {
         self.backlog.admit().await
     }
 
-    pub fn writer(&self) -> &Writer {
-        &self.writer
-    }
-
     pub async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
         let (accepted, seq) = self
             .writer

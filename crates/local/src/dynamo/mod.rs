@@ -33,8 +33,8 @@ use storefirst_domain::{ChangeEvent, RequestBody, RequestId, Status, now_millis}
 use storefirst_lambda::{DecodeError, DynamoStore, decode};
 
 pub use checkpoints::Checkpoints;
-pub use record::compare_sequence_numbers;
-pub use storefirst_lambda::stream_record::lambda_record;
+use record::compare_sequence_numbers;
+use storefirst_lambda::stream_record::lambda_record;
 
 use crate::{
     backend::{Accepted, ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},

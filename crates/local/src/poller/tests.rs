@@ -114,12 +114,15 @@ impl ChangeStream for MemoryStream {
     }
 }
 
+/// Each batch handed over: when (since the start) and its cursors.
+type Batches = Arc<Mutex<Vec<(Duration, Vec<u64>)>>>;
+
 /// Fails each named sequence number the given number of times (`u32::MAX`: always), and
 /// records every batch it is handed with the (virtual) time it came.
 #[derive(Clone, Default)]
 struct Scripted {
     failing: Arc<Mutex<HashMap<String, u32>>>,
-    batches: Arc<Mutex<Vec<(Duration, Vec<u64>)>>>,
+    batches: Batches,
     start: Arc<Mutex<Option<Instant>>>,
 }
 

@@ -79,7 +79,9 @@ pub fn config(db: &Path, tune: impl FnOnce(&mut Config)) -> Config {
 }
 
 pub async fn start(db: &Path, processor: Scripted, tune: impl FnOnce(&mut Config)) -> App {
-    let runtime = Runtime::start(config(db, tune), processor).await.unwrap();
+    let runtime = Runtime::start(config(db, tune), std::sync::Arc::new(processor))
+        .await
+        .unwrap();
     App {
         runtime,
         client: reqwest::Client::new(),
