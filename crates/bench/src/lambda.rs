@@ -1,29 +1,25 @@
 //! The Lambda side: the handler's time for a 100-record batch in process; cold start
 //! (process start to first invocation answered) of the native `stream-processor` beside a
-//! Node.js handler, both served by the same minimal Lambda Runtime API; and the first
+//! Node.js handler, both served by the Runtime API of storefirst-lambda-env; and the first
 //! invocation's latency against moto server with and without the init's connection
 //! warm-up.
 
 use std::{
     path::Path,
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 use aws_lambda_events::event::dynamodb::Event;
-use axum::{
-    Router,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    response::IntoResponse,
-    routing::{get, post},
-};
+use axum::{Router, routing::post};
 use serde::Serialize;
-use storefirst_domain::{StreamSettings, memory::MemoryStore, restaurant::RestaurantOrders};
+use storefirst_app::RestaurantOrders;
+use storefirst_domain::StreamSettings;
 use storefirst_lambda::StreamHandler;
-use tokio::sync::mpsc;
+use storefirst_lambda_env::{Answer, Identity, Reply, RuntimeApi};
+use storefirst_testkit::MemoryStore;
 
 /// AWS's documented event shape, 100 INSERTs of restaurant orders.
 pub const BATCH: &str = include_str!("../../lambda/tests/lambda/fixtures/batch-100.json");
@@ -74,67 +70,36 @@ pub async fn batch_time(runs: usize) -> anyhow::Result<Stats> {
     Ok(Stats::of(samples))
 }
 
-#[derive(Clone)]
-struct RuntimeApi {
-    responses: mpsc::UnboundedSender<String>,
-    event: &'static str,
-    /// When the one invocation was handed out.
-    invoked: Arc<Mutex<Option<Instant>>>,
-}
-
-async fn next(State(api): State<RuntimeApi>) -> impl IntoResponse {
-    let first = {
-        let mut invoked = api.invoked.lock().expect("not poisoned");
-        let first = invoked.is_none();
-        invoked.get_or_insert_with(Instant::now);
-        first
-    };
-    if !first {
-        // One invocation per process: later polls wait until the process is killed.
-        futures::future::pending::<()>().await;
+/// The function the cold starts run as.
+fn identity() -> Identity {
+    Identity {
+        name: "bench".into(),
+        region: "us-east-1".into(),
+        memory_mb: 128,
     }
-    let deadline = (std::time::SystemTime::now() + Duration::from_secs(60))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        .to_string();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "lambda-runtime-aws-request-id",
-        "bench-1".parse().expect("valid"),
-    );
-    headers.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.parse().expect("valid"),
-    );
-    headers.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:bench"
-            .parse()
-            .expect("valid"),
-    );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000"
-            .parse()
-            .expect("valid"),
-    );
-    (headers, api.event)
 }
 
-async fn answered(State(api): State<RuntimeApi>, body: String) -> StatusCode {
-    let _ = api.responses.send(body);
-    StatusCode::ACCEPTED
+/// Stands in for DynamoDB's UpdateItem, so the native handler's writes cost a local round
+/// trip: its URL, and the server, which stops when dropped.
+async fn dynamodb_stand_in() -> anyhow::Result<(String, AbortOnDrop)> {
+    let app = Router::new().route(
+        "/",
+        post(|| async { ([("content-type", "application/x-amz-json-1.0")], "{}") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((url, AbortOnDrop(server)))
 }
 
-async fn failed(State(api): State<RuntimeApi>, body: String) -> StatusCode {
-    let _ = api.responses.send(format!("ERROR {body}"));
-    StatusCode::ACCEPTED
-}
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
-/// Stands in for DynamoDB's UpdateItem, so the native handler's writes cost a local round trip.
-async fn dynamodb() -> impl IntoResponse {
-    ([("content-type", "application/x-amz-json-1.0")], "{}")
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// How long one process took to answer its first invocation.
@@ -147,7 +112,7 @@ pub struct FirstAnswer {
 }
 
 /// What a cold start runs: the program, the event it gets, where its DynamoDB calls go
-/// (`None`: a stand-in on the Runtime API's port that answers `{}`), and more variables.
+/// (`None`: a local stand-in that answers `{}`), and more variables.
 pub struct ColdStart<'a> {
     pub program: &'a Path,
     pub args: &'a [&'a str],
@@ -166,36 +131,20 @@ pub async fn cold_start(run: ColdStart<'_>) -> anyhow::Result<FirstAnswer> {
         dynamodb: endpoint,
         env,
     } = run;
-    let (responses, mut answers) = mpsc::unbounded_channel();
-    let invoked = Arc::new(Mutex::new(None));
-    let api = RuntimeApi {
-        responses,
-        event,
-        invoked: invoked.clone(),
+    let mut api = RuntimeApi::serve(&identity()).await?;
+    let id = api.invoke(serde_json::from_str(event)?, Duration::from_secs(60))?;
+    let (endpoint, _stand_in) = match endpoint {
+        Some(endpoint) => (endpoint.to_owned(), None),
+        None => {
+            let (url, server) = dynamodb_stand_in().await?;
+            (url, Some(server))
+        }
     };
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(answered),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(failed))
-        .route("/2018-06-01/runtime/init/error", post(failed))
-        .route("/", post(dynamodb))
-        .with_state(api);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let endpoint = endpoint.map_or_else(|| format!("http://{addr}"), str::to_owned);
 
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_REGION", "us-east-1")
+        .envs(identity().environment(api.address()))
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -206,24 +155,19 @@ pub async fn cold_start(run: ColdStart<'_>) -> anyhow::Result<FirstAnswer> {
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", program.display()))?;
-    let answer = tokio::time::timeout(Duration::from_secs(30), answers.recv()).await;
-    let answered = Instant::now();
-    let from_start = answered - started;
-    let from_invoke = invoked
-        .lock()
-        .expect("not poisoned")
-        .map(|at| answered - at);
+    let answer = tokio::time::timeout(Duration::from_secs(30), api.answer(&id)).await;
     let _ = child.kill();
     let _ = child.wait();
-    server.abort();
-    match (answer, from_invoke) {
-        (Ok(Some(body)), Some(from_invoke)) if body.contains("\"batchItemFailures\":[]") => {
-            Ok(FirstAnswer {
-                from_start,
-                from_invoke,
-            })
-        }
-        (Ok(Some(body)), _) => bail!("{} answered {body}", program.display()),
+    match answer {
+        Ok(Some(Answer {
+            reply: Reply::Response(body),
+            delivered: Some(delivered),
+            at,
+        })) if body.contains("\"batchItemFailures\":[]") => Ok(FirstAnswer {
+            from_start: at - started,
+            from_invoke: at - delivered,
+        }),
+        Ok(Some(answer)) => bail!("{} answered {:?}", program.display(), answer.reply),
         _ => bail!(
             "{} did not answer its first invocation within 30 s",
             program.display()

@@ -1,135 +1,54 @@
-//! The native build of `stream-processor`, as a child process against a minimal Lambda
-//! Runtime API served here: it fetches the event, processes it against moto with the
+//! The native build of `stream-processor`, as a child process against the Lambda Runtime
+//! API of storefirst-lambda-env: it fetches the event, processes it against moto with the
 //! sample processor and posts the response, logging JSON lines with the request id and
 //! sequence numbers. Its init opens the DynamoDB connection with one call that writes
 //! nothing, and goes on whatever that call comes to.
 
 use std::{
-    net::SocketAddr,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use axum::{
-    Json, Router,
-    extract::{Path, State},
+    Router,
     http::{HeaderMap, StatusCode},
-    routing::{get, post},
 };
 use serde_json::{Value, json};
 use storefirst_lambda::{
     WARM_UP_VAR,
     warm_up::{WARM_UP_KEY, WARM_UP_TIMEOUT},
 };
-use tokio::sync::mpsc;
+use storefirst_lambda_env::{Call, Identity, Reply, RuntimeApi};
 
 use crate::support::{REGION, TIMEOUT, Table, inserts_of, moto_url, order};
 
-const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
-
-#[derive(Clone)]
-struct RuntimeApi {
-    /// Handed out by the first `next`; later calls wait for ever, as Lambda's do between
-    /// invocations.
-    event: Arc<Mutex<Option<Value>>>,
-    /// Every call the function makes: `next`, `response <id>`, `error <id>`, `init error`.
-    posted: mpsc::UnboundedSender<(String, Value)>,
-}
-
-async fn next(State(api): State<RuntimeApi>) -> (HeaderMap, Json<Value>) {
-    let _ = api.posted.send(("next".to_owned(), Value::Null));
-    let Some(event) = api.event.lock().unwrap().take() else {
-        return std::future::pending().await;
-    };
-    let deadline = storefirst_domain::now_millis() + 60_000;
-    let mut headers = HeaderMap::new();
-    for (name, value) in [
-        ("lambda-runtime-aws-request-id", REQUEST_ID.to_owned()),
-        ("lambda-runtime-deadline-ms", deadline.to_string()),
-        (
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:stream-processor".to_owned(),
-        ),
-        (
-            "lambda-runtime-trace-id",
-            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700".to_owned(),
-        ),
-    ] {
-        headers.insert(name, value.parse().unwrap());
+/// The function as the stack configures it.
+fn identity() -> Identity {
+    Identity {
+        name: "stream-processor".into(),
+        region: REGION.into(),
+        memory_mb: 128,
     }
-    (headers, Json(event))
-}
-
-/// Passes what the runtime posted to the test. The runtime sends no content type, so the
-/// body is taken as text.
-async fn record(api: RuntimeApi, what: String, body: String) -> StatusCode {
-    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    let _ = api.posted.send((what, body));
-    StatusCode::ACCEPTED
-}
-
-/// Serves the Runtime API on 127.0.0.1 with `event` as the one invocation, and returns its
-/// address and the calls the function makes.
-async fn runtime_api(
-    event: Option<Value>,
-) -> (SocketAddr, mpsc::UnboundedReceiver<(String, Value)>) {
-    let (posted, calls) = mpsc::unbounded_channel();
-    let api = RuntimeApi {
-        event: Arc::new(Mutex::new(event)),
-        posted,
-    };
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(|State(api), Path(id): Path<String>, body| {
-                record(api, format!("response {id}"), body)
-            }),
-        )
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/error",
-            post(|State(api), Path(id): Path<String>, body| {
-                record(api, format!("error {id}"), body)
-            }),
-        )
-        .route(
-            "/2018-06-01/runtime/init/error",
-            post(|State(api), body| record(api, "init error".into(), body)),
-        )
-        .with_state(api);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (address, calls)
 }
 
 /// Starts the native binary with a clean environment: only what Lambda sets and what the
 /// function is configured with.
-fn start_function(runtime_api: SocketAddr, endpoint: &str, table: &str) -> Child {
-    start_function_with(runtime_api, endpoint, table, &[])
+fn start_function(api: &RuntimeApi, endpoint: &str, table: &str) -> Child {
+    start_function_with(api, endpoint, table, &[])
 }
 
 /// The same, with more variables.
 fn start_function_with(
-    runtime_api: SocketAddr,
+    api: &RuntimeApi,
     endpoint: &str,
     table: &str,
     env: &[(&str, &str)],
 ) -> Child {
     Command::new(env!("CARGO_BIN_EXE_stream-processor"))
         .env_clear()
+        .envs(identity().environment(api.address()))
         .envs([
-            ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string().as_str()),
-            ("AWS_LAMBDA_FUNCTION_NAME", "stream-processor"),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/stream-processor"),
-            (
-                "AWS_LAMBDA_LOG_STREAM_NAME",
-                "2026/01/01/[$LATEST]0123456789abcdef",
-            ),
-            ("AWS_REGION", REGION),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_ENDPOINT_URL", endpoint),
@@ -142,16 +61,6 @@ fn start_function_with(
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the stream-processor binary")
-}
-
-/// The first call other than `next`.
-async fn posted(calls: &mut mpsc::UnboundedReceiver<(String, Value)>) -> Option<(String, Value)> {
-    while let Some((what, body)) = calls.recv().await {
-        if what != "next" {
-            return Some((what, body));
-        }
-    }
-    None
 }
 
 /// Stops the function and returns what it printed.
@@ -173,15 +82,22 @@ async fn the_binary_speaks_the_lambda_runtime_api() {
     table.post("bad", &order("Roma", &[("sushi", 1)])).await;
     let records = table.stream_records().await;
     let bad = inserts_of(&records, "bad");
-    let (address, mut calls) = runtime_api(Some(table.lambda_event(&records))).await;
-    let child = start_function(address, &moto_url(), &table.name);
+    let mut api = RuntimeApi::serve(&identity()).await.unwrap();
+    let id = api
+        .invoke(table.lambda_event(&records), Duration::from_secs(60))
+        .unwrap();
+    let child = start_function(&api, &moto_url(), &table.name);
 
-    let posted = tokio::time::timeout(TIMEOUT, posted(&mut calls)).await;
+    let answer = tokio::time::timeout(TIMEOUT, api.answer(&id)).await;
     let (stdout, logs) = stop(child);
-    let Ok(Some((what, body))) = posted else {
+    let Ok(Some(answer)) = answer else {
         panic!("no response posted within {TIMEOUT:?}\n{logs}");
     };
-    assert_eq!(what, format!("response {REQUEST_ID}"), "{body}\n{logs}");
+    // Posted to `.../invocation/{id}/response`, the request id the API handed out.
+    let Reply::Response(body) = answer.reply else {
+        panic!("no response to {id}: {:?}\n{logs}", answer.reply);
+    };
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
     assert_eq!(body, json!({ "batchItemFailures": [] }), "{logs}");
     assert_eq!(table.item("good").await.status, "succeeded");
     let bad_item = table.item("bad").await;
@@ -195,9 +111,9 @@ async fn the_binary_speaks_the_lambda_runtime_api() {
     assert!(
         lines
             .iter()
-            .any(|line| line["span"]["requestId"] == REQUEST_ID
+            .any(|line| line["span"]["requestId"] == id.as_str()
                 && line["fields"]["seq"] == bad[0].as_str()),
-        "no log line with requestId {REQUEST_ID} and seq {}\n{logs}",
+        "no log line with requestId {id} and seq {}\n{logs}",
         bad[0]
     );
     // The warm-up reached DynamoDB during init and wrote nothing.
@@ -258,14 +174,14 @@ async fn dynamodb(behaviour: Endpoint) -> (String, Arc<Mutex<Vec<String>>>) {
 /// Starts the function with no event to serve and returns, once it asks for its first
 /// event (init is done), how long init took and the JSON lines it logged.
 async fn init(endpoint: &str, env: &[(&str, &str)]) -> (Duration, Vec<Value>, String) {
-    let (address, mut calls) = runtime_api(None).await;
+    let mut api = RuntimeApi::serve(&identity()).await.unwrap();
     let started = Instant::now();
-    let child = start_function_with(address, endpoint, "requests", env);
-    let first = tokio::time::timeout(TIMEOUT, calls.recv()).await;
+    let child = start_function_with(&api, endpoint, "requests", env);
+    let first = tokio::time::timeout(TIMEOUT, api.call()).await;
     let elapsed = started.elapsed();
     let (stdout, logs) = stop(child);
     assert!(
-        matches!(&first, Ok(Some((what, _))) if what == "next"),
+        matches!(&first, Ok(Some((_, Call::Next)))),
         "the function did not ask for an event: {first:?}\n{logs}"
     );
     let lines = stdout

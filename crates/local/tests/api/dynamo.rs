@@ -9,11 +9,11 @@ use aws_sdk_dynamodb::{config::Credentials, types::AttributeValue};
 use serde_json::json;
 use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
+use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, InvokeError, LambdaFunction};
 use storefirst_local::{
     Config, DynamoStuck, Runtime,
     backend::{InProcess, Requests},
     dynamo::{DynamoRequests, DynamoTable},
-    lambda::{Bootstrap, FunctionConfig, InvokeError, LambdaFunction},
     redrive,
 };
 
@@ -219,12 +219,13 @@ fn faulty(mode: &str, timeout: Duration) -> LambdaFunction {
             args: vec![script.into_os_string()],
             how: format!("faulty bootstrap ({mode})"),
         },
-        table: "unused".into(),
-        region: "us-east-1".into(),
+        identity: Identity {
+            name: "stream-processor".into(),
+            region: "us-east-1".into(),
+            memory_mb: 128,
+        },
         timeout,
-        memory_mb: 128,
-        retention: Duration::from_secs(60),
-        passthrough: vec![
+        env: vec![
             ("MODE".into(), mode.into()),
             ("PATH".into(), std::env::var("PATH").unwrap()),
         ],
