@@ -37,10 +37,7 @@ pub struct Dev {
 
 impl Dev {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        crate::step("building storefirst-local");
-        cmd!(sh, "cargo build --release --package storefirst-local")
-            .run()
-            .context("could not build storefirst-local; fix the build error above and run `cargo xtask dev` again")?;
+        build_local(sh, self.lambda.is_some())?;
         if let Some(dir) = Path::new(&self.db).parent() {
             sh.create_dir(dir)?;
         }
@@ -77,6 +74,23 @@ impl Dev {
 
 /// The flags of the Lambda mode: the zip (built when missing), a native bootstrap where
 /// qemu-user is missing, and the table (on a moto server started here when none is given).
+/// Builds the release `storefirst-local`; `with_aws` adds its DynamoDB and Lambda modes
+/// (the `aws` feature: the AWS SDK, which the embedded default does without).
+pub fn build_local(sh: &Shell, with_aws: bool) -> anyhow::Result<()> {
+    crate::step("building storefirst-local");
+    let features: &[&str] = if with_aws {
+        &["--features", "aws"]
+    } else {
+        &[]
+    };
+    cmd!(
+        sh,
+        "cargo build --release --package storefirst-local {features...}"
+    )
+    .run()
+    .context("could not build storefirst-local: fix the build error above and run the task again")
+}
+
 pub fn lambda_args(
     sh: &Shell,
     zip: &str,

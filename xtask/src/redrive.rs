@@ -32,10 +32,7 @@ impl Redrive {
             (None, Some(stack)) => Some(stack_table(sh, stack)?),
             (None, None) => None,
         };
-        crate::step("building storefirst-local");
-        cmd!(sh, "cargo build --release --package storefirst-local")
-            .run()
-            .context("could not build storefirst-local; fix the build error above and retry")?;
+        crate::dev::build_local(sh, table.is_some())?;
         let db = self.db;
         let table_args: Vec<String> = match &table {
             Some(table) => {

@@ -15,10 +15,10 @@ impl Test {
         cmd!(sh, "cargo fmt --all --check")
             .run()
             .context("formatting differs: run `cargo fmt --all` and commit the result")?;
-        crate::step("cargo clippy --all-targets -- -D warnings");
+        crate::step("cargo clippy --all-targets --all-features -- -D warnings");
         cmd!(
             sh,
-            "cargo clippy --workspace --all-targets --locked -- -D warnings"
+            "cargo clippy --workspace --all-targets --all-features --locked -- -D warnings"
         )
         .run()
         .context("clippy found problems: fix the warnings above")?;
@@ -47,8 +47,9 @@ impl Test {
         let _policy_sentry = sh.push_env(tools::POLICY_SENTRY_VAR, &policy_sentry);
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
-        crate::step("cargo test");
-        cmd!(sh, "cargo test --workspace --locked")
+        // Every feature: storefirst-local's DynamoDB and Lambda modes are tested too.
+        crate::step("cargo test --all-features");
+        cmd!(sh, "cargo test --workspace --all-features --locked")
             .run()
             .context("tests failed: see the output above")?;
         drop(moto);

@@ -22,7 +22,6 @@ impl Status {
             Status::Failed => "failed",
         }
     }
-
 }
 
 impl fmt::Display for Status {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use storefirst_domain::StreamSettings;
 use storefirst_lambda_env::LambdaFunction;
 
-use crate::backend::{Invoker, StreamRow};
+use storefirst_pipeline::ports::{Invoker, StreamRow};
 
 /// Delivers batches to a [`LambdaFunction`] as the event source mapping does, and reads
 /// its `batchItemFailures`.

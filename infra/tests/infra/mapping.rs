@@ -7,7 +7,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, RequestId, RequestStore, now_millis};
 use storefirst_lambda::DynamoStore;
-use storefirst_local::{api, store::SqliteStore};
+use storefirst_pipeline::api;
+use storefirst_sqlite::SqliteStore;
 use tower::ServiceExt;
 
 use crate::support::{Case, Moto, REGION, render, resource};

@@ -87,7 +87,7 @@ async fn every_accepted_request_survives_sigkill_and_is_processed_once() {
         let log = dir.path().join(format!("round-{round}.log"));
         let local = LocalProcess::spawn_logging(
             &db,
-            "storefirst_local::poller=debug",
+            "storefirst_pipeline::poller=debug",
             File::create(&log).unwrap(),
         );
         let load = tokio::spawn(load(local.url.clone(), acked.clone()));
@@ -99,7 +99,7 @@ async fn every_accepted_request_survives_sigkill_and_is_processed_once() {
         // Restart on the same database: everything acknowledged is there and gets done.
         let local = LocalProcess::spawn_logging(
             &db,
-            "storefirst_local::poller=debug",
+            "storefirst_pipeline::poller=debug",
             File::create(&log).unwrap(),
         );
         let acked_now = acked.lock().unwrap().clone();

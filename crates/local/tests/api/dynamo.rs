@@ -9,11 +9,11 @@ use aws_sdk_dynamodb::{config::Credentials, types::AttributeValue};
 use serde_json::json;
 use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
+use storefirst_dynamodb::{DynamoRequests, DynamoStuck, DynamoTable};
 use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, InvokeError, LambdaFunction};
-use storefirst_local::{
-    Config, DynamoStuck, Runtime,
-    backend::{InProcess, Requests},
-    dynamo::{DynamoRequests, DynamoTable},
+use storefirst_pipeline::{
+    Config, Runtime,
+    ports::{InProcess, Requests},
     redrive,
 };
 

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 use storefirst_app::RestaurantOrders;
-use storefirst_local::{Config, Runtime};
+use storefirst_pipeline::Config;
 
 use crate::{API_KEY, eventually};
 
@@ -98,7 +98,7 @@ async fn a_full_disk_gives_503_never_202_and_the_service_recovers() {
         ([127, 0, 0, 1], 0).into(),
         API_KEY.into(),
     );
-    let runtime = Runtime::start(config, std::sync::Arc::new(RestaurantOrders))
+    let runtime = storefirst_sqlite::start(config, std::sync::Arc::new(RestaurantOrders))
         .await
         .unwrap();
     let base = format!("http://{}", runtime.addr());
@@ -117,11 +117,9 @@ async fn a_full_disk_gives_503_never_202_and_the_service_recovers() {
         match status {
             202 => accepted.push(id),
             503 => {
+                let message = body["message"].as_str().unwrap();
                 assert!(
-                    body["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("cannot be written"),
+                    message.contains("disk is full") && message.contains("nothing was stored"),
                     "{body}"
                 );
                 refused.push(id);

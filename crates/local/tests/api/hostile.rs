@@ -10,7 +10,8 @@ use std::{
 
 use axum::{body::Body, http::Request};
 use proptest::{prelude::*, test_runner::TestRunner};
-use storefirst_local::{api, store::SqliteStore};
+use storefirst_pipeline::api;
+use storefirst_sqlite::SqliteStore;
 use tower::ServiceExt;
 
 use crate::API_KEY;
@@ -182,13 +183,13 @@ fn arbitrary_requests_never_panic_never_5xx_and_store_only_what_was_accepted() {
 fn garbage_on_the_wire_does_not_hurt_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = storefirst_local::Config::new(
+    let config = storefirst_pipeline::Config::new(
         dir.path().join("wire.db"),
         ([127, 0, 0, 1], 0).into(),
         API_KEY.into(),
     );
     let runtime = rt
-        .block_on(storefirst_local::Runtime::start(
+        .block_on(storefirst_sqlite::start(
             config,
             std::sync::Arc::new(storefirst_app::RestaurantOrders),
         ))

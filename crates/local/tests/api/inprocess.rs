@@ -13,7 +13,8 @@ use std::{
 
 use serde_json::{Value, json};
 use storefirst_domain::{PendingRequest, ProcessError, Processor};
-use storefirst_local::{Config, Runtime};
+use storefirst_pipeline::{Config, Runtime};
+use storefirst_sqlite::SqliteStore;
 
 use crate::{API_KEY, eventually};
 
@@ -61,7 +62,7 @@ impl Processor for Scripted {
 }
 
 pub struct App {
-    pub runtime: Runtime,
+    pub runtime: Runtime<SqliteStore>,
     client: reqwest::Client,
 }
 
@@ -79,7 +80,7 @@ pub fn config(db: &Path, tune: impl FnOnce(&mut Config)) -> Config {
 }
 
 pub async fn start(db: &Path, processor: Scripted, tune: impl FnOnce(&mut Config)) -> App {
-    let runtime = Runtime::start(config(db, tune), std::sync::Arc::new(processor))
+    let runtime = storefirst_sqlite::start(config(db, tune), std::sync::Arc::new(processor))
         .await
         .unwrap();
     App {

@@ -2,10 +2,12 @@
 
 mod contract;
 mod durability;
+#[cfg(feature = "aws")]
 mod dynamo;
 mod faults;
 mod hostile;
 mod inprocess;
+mod no_aws;
 mod poison;
 mod semantics;
 mod slow_clients;

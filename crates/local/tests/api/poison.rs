@@ -6,7 +6,7 @@ use std::{process::Command, sync::Arc, time::Duration};
 use rusqlite::Connection;
 use serde_json::json;
 use storefirst_domain::StreamSettings;
-use storefirst_local::redrive;
+use storefirst_pipeline::redrive;
 
 use crate::{
     eventually,

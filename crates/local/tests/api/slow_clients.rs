@@ -8,7 +8,7 @@ use std::{
 };
 
 use storefirst_app::RestaurantOrders;
-use storefirst_local::{Config, Runtime};
+use storefirst_pipeline::Config;
 
 use crate::API_KEY;
 
@@ -71,7 +71,7 @@ async fn slow_clients_do_not_starve_normal_ones() {
     config.limits.header_timeout = Duration::from_secs(2);
     config.body_timeout = Duration::from_secs(2);
     config.limits.max_connections = 256;
-    let runtime = Runtime::start(config, std::sync::Arc::new(RestaurantOrders))
+    let runtime = storefirst_sqlite::start(config, std::sync::Arc::new(RestaurantOrders))
         .await
         .unwrap();
     let addr = runtime.addr();

@@ -11,33 +11,16 @@ use std::{
 };
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use serde::Serialize;
 use storefirst_domain::{
     ChangeEvent, ChangeRecord, Outcome, RequestBody, RequestId, RequestStore, Status, StoreError,
     UnknownStatus, Written, now_millis,
 };
-
-pub use crate::backend::Accepted;
-use crate::{
-    backend::{self, ChangeStream, Requests, Wakeup},
-    db,
-    writer::{StoreFault, Writer},
+use storefirst_pipeline::{
+    Accepted, Behind, DEFAULT_MAX_BACKLOG, Item, StoreFault, Stuck,
+    ports::{ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},
 };
 
-/// Stream records the poller may fall behind the newest accepted one before new requests
-/// wait for it (back pressure), unless configured otherwise.
-pub const DEFAULT_MAX_BACKLOG: i64 = 50_000;
-
-/// The poller is too far behind: the request was not stored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the processor is {behind} stream records behind (the limit is {limit}); nothing was \
-     stored, retry in a second"
-)]
-pub struct Behind {
-    pub behind: i64,
-    pub limit: i64,
-}
+use crate::{db, writer::Writer};
 
 /// How far the poller's checkpoint trails the newest accepted request, so that ingest
 /// cannot outrun processing without bound: past the limit, a new request waits for the
@@ -115,26 +98,6 @@ impl Swept {
 
 /// The checkpoint's name in the `checkpoints` table.
 pub const CONSUMER: &str = "processor";
-
-/// An item as GET shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Item {
-    pub id: String,
-    pub status: String,
-    pub request: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub attempts: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// A change-stream row; its cursor is the `seq` of the `stream` table.
-pub type StreamRow = backend::StreamRow<i64>;
-pub type StreamBatch = backend::StreamBatch<i64>;
-pub type DeadLetter = backend::DeadLetter<i64>;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -268,7 +231,7 @@ impl SqliteStore {
         after: i64,
         limit: u32,
         events: &'static [ChangeEvent],
-    ) -> Result<StreamBatch, StoreFault> {
+    ) -> Result<StreamBatch<i64>, StoreFault> {
         let wanted: String = events
             .iter()
             .map(|e| format!(",{}", e.as_str()))
@@ -415,43 +378,6 @@ impl SqliteStore {
         .await
     }
 
-    /// Pending items that failed before or were dead-lettered, with their bodies.
-    pub async fn stuck_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, request FROM requests WHERE status = 'pending' AND (attempts > 0
-                 OR id IN (SELECT value FROM dead_letters, json_each(dead_letters.request_ids)))
-                 ORDER BY created_at",
-            )?;
-            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
-            let mut stuck = Vec::new();
-            for row in rows {
-                let (id, body) = row?;
-                // Ids were validated before they were stored; skip rather than fail on one.
-                if let Ok(id) = RequestId::parse(&id) {
-                    stuck.push((id, body));
-                }
-            }
-            Ok(stuck)
-        })
-        .await
-    }
-
-    /// Drops dead letters none of whose items is still pending.
-    pub async fn clear_finished_dead_letters(&self) -> Result<usize, StoreFault> {
-        self.writer
-            .write(|conn| {
-                conn.execute(
-                    "DELETE FROM dead_letters WHERE NOT EXISTS (
-                         SELECT 1 FROM json_each(dead_letters.request_ids) AS dead
-                         JOIN requests ON requests.id = dead.value
-                         WHERE requests.status = 'pending')",
-                    [],
-                )
-            })
-            .await
-    }
-
     async fn read<T, F>(&self, work: F) -> Result<T, StoreFault>
     where
         T: Send + 'static,
@@ -552,6 +478,51 @@ impl Requests for SqliteStore {
     }
 }
 
+impl Stuck for SqliteStore {
+    type Outcomes = SqliteStore;
+
+    fn outcomes(&self) -> Arc<SqliteStore> {
+        Arc::new(self.clone())
+    }
+
+    /// Pending items that failed before or were dead-lettered, with their bodies.
+    async fn stuck_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, request FROM requests WHERE status = 'pending' AND (attempts > 0
+                 OR id IN (SELECT value FROM dead_letters, json_each(dead_letters.request_ids)))
+                 ORDER BY created_at",
+            )?;
+            let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
+            let mut stuck = Vec::new();
+            for row in rows {
+                let (id, body) = row?;
+                // Ids were validated before they were stored; skip rather than fail on one.
+                if let Ok(id) = RequestId::parse(&id) {
+                    stuck.push((id, body));
+                }
+            }
+            Ok(stuck)
+        })
+        .await
+    }
+
+    /// Drops dead letters none of whose items is still pending.
+    async fn clear_finished_dead_letters(&self) -> Result<usize, StoreFault> {
+        self.writer
+            .write(|conn| {
+                conn.execute(
+                    "DELETE FROM dead_letters WHERE NOT EXISTS (
+                         SELECT 1 FROM json_each(dead_letters.request_ids) AS dead
+                         JOIN requests ON requests.id = dead.value
+                         WHERE requests.status = 'pending')",
+                    [],
+                )
+            })
+            .await
+    }
+}
+
 impl ChangeStream for SqliteStore {
     type Cursor = i64;
     type Source = ();
@@ -565,7 +536,7 @@ impl ChangeStream for SqliteStore {
         after: &i64,
         limit: u32,
         events: &'static [ChangeEvent],
-    ) -> Result<StreamBatch, StoreFault> {
+    ) -> Result<StreamBatch<i64>, StoreFault> {
         self.read_stream(*after, limit, events).await
     }
 

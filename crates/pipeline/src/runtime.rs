@@ -1,18 +1,21 @@
-//! Starts and stops the whole local pipeline: API, store, poller, sweeper.
+//! Starts and stops the pipeline over any store and stream: the API's server and the
+//! poller, plus whatever tasks an adapter adds (SQLite's sweeper).
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
-use storefirst_domain::{DEFAULT_BODY_LIMIT, Processor, StreamSettings};
+use storefirst_domain::{DEFAULT_BODY_LIMIT, StreamSettings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     api,
-    backend::{ChangeStream, InProcess, Invoker, Requests},
     poller::Poller,
+    ports::{ChangeStream, Invoker, Requests},
     server,
-    store::SqliteStore,
-    sweeper,
 };
+
+/// Stream records the poller may fall behind the newest accepted one before new requests
+/// wait for it (back pressure), unless configured otherwise.
+pub const DEFAULT_MAX_BACKLOG: i64 = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,7 +47,7 @@ impl Config {
             retry_backoff: Duration::from_millis(100),
             limits: server::Limits::default(),
             body_timeout: Duration::from_secs(10),
-            max_backlog: crate::store::DEFAULT_MAX_BACKLOG,
+            max_backlog: DEFAULT_MAX_BACKLOG,
             admission_wait: Duration::from_secs(1),
         }
     }
@@ -59,7 +62,7 @@ pub enum StartError {
     )]
     Database {
         path: PathBuf,
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("cannot listen on {addr}: {source}; pick another port with --port")]
     Listen {
@@ -70,42 +73,15 @@ pub enum StartError {
 
 /// A running pipeline over the store `S`. Dropping it without [`Runtime::shutdown`] leaves
 /// the tasks running.
-pub struct Runtime<S = SqliteStore> {
+pub struct Runtime<S> {
     addr: SocketAddr,
     store: S,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Runtime<SqliteStore> {
-    /// The embedded default: SQLite, its own stream, the processor in-process.
-    pub async fn start<P: Processor>(
-        config: Config,
-        processor: Arc<P>,
-    ) -> Result<Self, StartError> {
-        check(&config)?;
-        let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
-            path: config.db.clone(),
-            source,
-        })?;
-        store.limit_backlog(config.max_backlog, config.admission_wait);
-        let invoker = InProcess {
-            processor,
-            store: Arc::new(store.clone()),
-        };
-        let mut runtime = Self::launch(&config, store.clone(), store.clone(), invoker).await?;
-        let stopping = runtime.shutdown.subscribe();
-        runtime.tasks.push(tokio::spawn(sweeper::run(
-            store,
-            config.sweep_interval,
-            stopping,
-        )));
-        Ok(runtime)
-    }
-}
-
 /// What every backend needs before it starts.
-pub(crate) fn check(config: &Config) -> Result<(), StartError> {
+pub fn check(config: &Config) -> Result<(), StartError> {
     config
         .stream
         .validate()
@@ -178,6 +154,16 @@ impl<S: Requests> Runtime<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// Runs `task` beside the server and the poller until shutdown, which it is handed.
+    pub fn spawn<F, T>(&mut self, task: F)
+    where
+        F: FnOnce(watch::Receiver<bool>) -> T,
+        T: Future<Output = ()> + Send + 'static,
+    {
+        let stopping = self.shutdown.subscribe();
+        self.tasks.push(tokio::spawn(task(stopping)));
     }
 
     /// Stops accepting, lets in-flight requests and the in-flight batch finish, and

@@ -8,10 +8,7 @@ use std::{collections::VecDeque, time::Duration};
 use storefirst_domain::{StreamSettings, millis, now_millis};
 use tokio::sync::watch;
 
-use crate::{
-    backend::{ChangeStream, DeadLetter, Invoker, StreamBatch, StreamRow},
-    writer::StoreFault,
-};
+use crate::ports::{ChangeStream, DeadLetter, Invoker, StoreFault, StreamBatch, StreamRow};
 
 /// How long to wait before reading again after the store failed.
 const FAULT_PAUSE: Duration = Duration::from_millis(500);

@@ -11,7 +11,7 @@ use storefirst_domain::{ChangeEvent, ChangeRecord, RequestId, StreamSettings, no
 use tokio::{sync::watch, time::Instant};
 
 use super::*;
-use crate::backend::{ChangeStream, DeadLetter, Invoker, StreamBatch, StreamRow, Wakeup};
+use crate::ports::{ChangeStream, DeadLetter, Invoker, StreamBatch, StreamRow, Wakeup};
 
 /// A stream of rows with cursors 1, 2, ...; what the poller checkpoints and dead-letters.
 #[derive(Clone, Default)]

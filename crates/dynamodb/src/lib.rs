@@ -7,6 +7,7 @@
 
 mod checkpoints;
 mod record;
+mod stuck;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -35,11 +36,11 @@ use storefirst_lambda::{DecodeError, DynamoStore, decode};
 pub use checkpoints::Checkpoints;
 use record::compare_sequence_numbers;
 use storefirst_lambda::stream_record::lambda_record;
+pub use stuck::DynamoStuck;
 
-use crate::{
-    backend::{Accepted, ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},
-    store::Item,
-    writer::StoreFault,
+use storefirst_pipeline::{
+    Accepted, Item, StoreFault,
+    ports::{ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},
 };
 
 /// How often the stream is polled, as Lambda's poller does (4 times a second).

@@ -12,6 +12,8 @@ use std::{
 use rusqlite::{Connection, hooks::Wal};
 use tokio::sync::{oneshot, watch};
 
+use storefirst_pipeline::StoreFault;
+
 use crate::db;
 
 /// Most jobs in one transaction; bounds the latency a large group adds to its first job.
@@ -29,10 +31,6 @@ thread_local! {
     /// Frames in the WAL after the writer thread's last commit.
     static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the database cannot be written ({0}); nothing was stored, retry later")]
-pub struct StoreFault(pub String);
 
 trait Job: Send {
     fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()>;

@@ -15,11 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId, Status};
 
-use crate::{
-    backend::{Accepted, Requests},
-    store::Behind,
-    writer::StoreFault,
-};
+use crate::ports::{Accepted, Behind, Requests, StoreFault};
 
 #[derive(Clone)]
 pub struct AppState<S> {

@@ -1,22 +1,18 @@
-//! The seams of the local runtime: what the HTTP API needs from a store ([`Requests`]),
-//! what the poller needs from a change stream ([`ChangeStream`]) and what delivers a batch
-//! ([`Invoker`]). SQLite implements the first two (the embedded default), DynamoDB with
-//! its stream the second backend; a batch is delivered in-process or to a Lambda
-//! `bootstrap` through the Runtime API. The poller's semantics are one piece of code for
-//! all of them.
+//! The pipeline's ports: what the HTTP API needs from a store ([`Requests`]), what the
+//! poller needs from a change stream ([`ChangeStream`]) and what delivers a batch
+//! ([`Invoker`]), with the types they speak in. `storefirst-sqlite` implements the first
+//! two (the embedded default), `storefirst-dynamodb` a table and its stream; a batch is
+//! delivered in-process ([`InProcess`]) or to a Lambda `bootstrap` (`storefirst-local`'s
+//! Lambda mode). The poller's semantics are one piece of code for all of them.
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 
+use serde::Serialize;
 use storefirst_domain::{
     ChangeEvent, ChangeRecord, Processor, RequestBody, RequestId, RequestStore, Status,
     StreamSettings, now_millis, process_batch,
 };
 use tokio::sync::watch;
-
-use crate::{
-    store::{Behind, Item},
-    writer::StoreFault,
-};
 
 /// What an accept did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,4 +181,35 @@ impl<P: Processor, S: RequestStore, C: Sync, X: Sync> Invoker<C, X> for InProces
         );
         report.failures
     }
+}
+
+/// A store could not read or write; a write that fails stores nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the store failed ({0}); nothing was stored, retry later")]
+pub struct StoreFault(pub String);
+
+/// The poller is too far behind: the request was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the processor is {behind} stream records behind (the limit is {limit}); nothing was \
+     stored, retry in a second"
+)]
+pub struct Behind {
+    pub behind: i64,
+    pub limit: i64,
+}
+
+/// An item as GET shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub id: String,
+    pub status: String,
+    pub request: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

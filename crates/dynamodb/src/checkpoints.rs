@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use storefirst_domain::now_millis;
 
 use super::Position;
-use crate::{backend::DeadLetter, db, writer::StoreFault};
+use storefirst_pipeline::{StoreFault, ports::DeadLetter};
+use storefirst_sqlite::db;
 
 const SCHEMA: &str = r#"
 -- One row per shard of a stream: the last sequence number done, and whether the shard is

@@ -1,0 +1,101 @@
+//! The command line: flags and environment variables, and the configuration they make.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use clap::Parser;
+use storefirst_domain::StreamSettings;
+use storefirst_pipeline::Config;
+
+/// Runs the storage-first API locally: HTTP API, SQLite store, change stream, processor.
+#[derive(Parser)]
+#[command(version)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Port of the HTTP API; 0 picks a free one.
+    #[arg(long, env = "STOREFIRST_PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "STOREFIRST_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// SQLite database file; created when missing.
+    #[arg(
+        long,
+        env = "STOREFIRST_DB",
+        default_value = "storefirst.db",
+        global = true
+    )]
+    pub db: PathBuf,
+    /// API key clients must send in `x-api-key`.
+    #[arg(long, env = "STOREFIRST_API_KEY", default_value = "dev-key")]
+    pub api_key: String,
+    /// Retries of a failing batch before it goes to the dead letters.
+    #[arg(long, env = "STOREFIRST_MAX_RETRIES", default_value_t = StreamSettings::DEFAULT.maximum_retry_attempts)]
+    pub max_retries: u32,
+    /// Most records per batch.
+    #[arg(long, env = "STOREFIRST_BATCH_SIZE", default_value_t = StreamSettings::DEFAULT.batch_size)]
+    pub batch_size: u32,
+    /// Records of one batch processed at the same time.
+    #[arg(long, env = "STOREFIRST_CONCURRENCY", default_value_t = StreamSettings::DEFAULT.concurrency)]
+    pub concurrency: usize,
+    /// Seconds a succeeded item is kept before it expires.
+    #[arg(long, env = "STOREFIRST_RETENTION_SECS", default_value_t = StreamSettings::DEFAULT.succeeded_retention.as_secs())]
+    pub retention_secs: u64,
+    /// Stream records the processor may fall behind before new requests wait for it, and
+    /// get 503 with Retry-After when it does not catch up within a second (SQLite only).
+    #[arg(long, env = "STOREFIRST_MAX_BACKLOG", default_value_t = storefirst_pipeline::DEFAULT_MAX_BACKLOG)]
+    pub max_backlog: i64,
+    /// Milliseconds between expiry sweeps.
+    #[arg(long, env = "STOREFIRST_SWEEP_MS", default_value_t = 1000)]
+    pub sweep_ms: u64,
+    /// Use this DynamoDB table and its stream instead of SQLite (the default AWS
+    /// configuration chain: AWS_ENDPOINT_URL, AWS_REGION, credentials). `--db` then keeps
+    /// the place in the stream and the dead letters.
+    #[arg(long, env = "STOREFIRST_DYNAMODB_TABLE", global = true)]
+    pub dynamodb_table: Option<String>,
+    /// Create the DynamoDB table (with its stream) when it does not exist.
+    #[arg(long, requires = "dynamodb_table")]
+    pub create_table: bool,
+    /// Run the batches through this Lambda zip's `bootstrap` behind a local Runtime API
+    /// (needs --dynamodb-table: the function writes to DynamoDB).
+    #[arg(long, env = "STOREFIRST_LAMBDA_ZIP", requires = "dynamodb_table")]
+    pub lambda: Option<PathBuf>,
+    /// A native build of stream-processor, used when the zip is arm64 and qemu-user is
+    /// not installed.
+    #[arg(long, env = "STOREFIRST_NATIVE_BOOTSTRAP", requires = "lambda")]
+    pub native_bootstrap: Option<PathBuf>,
+    /// The function's timeout in seconds; by default the stack's.
+    #[arg(long, env = "STOREFIRST_FUNCTION_TIMEOUT_SECS")]
+    pub function_timeout_secs: Option<u64>,
+    /// Log filter, e.g. `info` or `storefirst_local=debug`.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Reprocess dead-lettered and stuck pending requests (after fixing the processor), then exit.
+    Redrive,
+}
+
+impl Args {
+    /// The pipeline's configuration from the flags.
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(
+            self.db.clone(),
+            SocketAddr::new(self.host, self.port),
+            self.api_key.clone(),
+        );
+        config.stream.maximum_retry_attempts = self.max_retries;
+        config.stream.batch_size = self.batch_size;
+        config.stream.concurrency = self.concurrency;
+        config.stream.succeeded_retention = Duration::from_secs(self.retention_secs);
+        config.sweep_interval = Duration::from_millis(self.sweep_ms.max(1));
+        config.max_backlog = self.max_backlog;
+        config
+    }
+}
