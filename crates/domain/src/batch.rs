@@ -3,7 +3,7 @@ use std::{any::Any, sync::Arc};
 use futures::StreamExt;
 
 use crate::{
-    ChangeRecord, Outcome, PendingRequest, ProcessError, Processor, RequestStore, StreamSettings,
+    ChangeRecord, Outcome, OutcomeStore, PendingRequest, ProcessError, Processor, StreamSettings,
     Written,
 };
 
@@ -33,7 +33,7 @@ enum Disposition {
 /// concurrently (bounded, each with a timeout, panics caught), writes each outcome
 /// conditionally, and reports which records to deliver again. `now` (epoch milliseconds,
 /// the batch's start) dates the outcomes: a success expires `succeeded_retention` after it.
-pub async fn process_batch<P: Processor, S: RequestStore>(
+pub async fn process_batch<P: Processor, S: OutcomeStore>(
     records: Vec<ChangeRecord>,
     processor: Arc<P>,
     store: Arc<S>,
@@ -80,7 +80,7 @@ pub async fn process_batch<P: Processor, S: RequestStore>(
     report
 }
 
-async fn handle_record<P: Processor, S: RequestStore>(
+async fn handle_record<P: Processor, S: OutcomeStore>(
     record: ChangeRecord,
     processor: Arc<P>,
     store: Arc<S>,

@@ -1,7 +1,7 @@
 //! The core of storefirst: what a stored request is, what processing it means, and the
 //! batch algorithm that both the Lambda function and the local poller run.
 //!
-//! Nothing here does IO: storage is behind [`RequestStore`], business logic behind
+//! Nothing here does IO: storage is behind [`OutcomeStore`], business logic behind
 //! [`Processor`], and the runtimes (AWS, local) plug in their own. The sample processor
 //! lives in `storefirst-app`, the user's crate; an in-memory store for tests in
 //! `storefirst-testkit`. `tests/no_io.rs` keeps IO crates out.
@@ -20,4 +20,4 @@ pub use id::{InvalidRequestId, RequestId};
 pub use processor::{PendingRequest, ProcessError, Processor};
 pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, millis, now_millis};
 pub use settings::{SettingsError, StreamSettings};
-pub use store::{Outcome, RequestStore, StoreError, Written};
+pub use store::{Outcome, OutcomeStore, StoreError, Written};

@@ -28,7 +28,7 @@ pub enum Written {
 pub struct StoreError(pub String);
 
 /// Where outcomes are written: DynamoDB on AWS, SQLite locally.
-pub trait RequestStore: Send + Sync + 'static {
+pub trait OutcomeStore: Send + Sync + 'static {
     /// Writes `outcome` only if the item is still `pending`, and counts the attempt.
     fn record_outcome(
         &self,

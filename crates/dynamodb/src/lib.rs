@@ -40,7 +40,7 @@ pub use stuck::DynamoStuck;
 
 use storefirst_pipeline::{
     Accepted, Item, StoreFault,
-    ports::{ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},
+    ports::{ChangeStream, DeadLetter, Ingest, StreamBatch, StreamRow, Wakeup},
 };
 
 /// How often the stream is polled, as Lambda's poller does (4 times a second).
@@ -327,7 +327,7 @@ impl DynamoRequests {
     }
 }
 
-impl Requests for DynamoRequests {
+impl Ingest for DynamoRequests {
     /// PUT: put-request.vtl's UpdateItem. A same-body retry changes nothing and answers
     /// the stored status; DynamoDB does not say whether it created the item, so a pending
     /// one answers `Created` either way (the same 202).

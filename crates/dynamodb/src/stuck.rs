@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use storefirst_domain::{RequestId, RequestStore, millis, now_millis};
+use storefirst_domain::{OutcomeStore, RequestId, millis, now_millis};
 use storefirst_pipeline::{StoreFault, Stuck};
 
 use crate::{Checkpoints, DynamoRequests};
@@ -42,7 +42,7 @@ impl<S> DynamoStuck<S> {
     }
 }
 
-impl<S: RequestStore> Stuck for DynamoStuck<S> {
+impl<S: OutcomeStore> Stuck for DynamoStuck<S> {
     type Outcomes = S;
 
     fn outcomes(&self) -> Arc<S> {

@@ -4,19 +4,19 @@ use aws_lambda_events::{
     event::dynamodb::Event,
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
-use storefirst_domain::{Processor, RequestStore, StreamSettings, now_millis, process_batch};
+use storefirst_domain::{OutcomeStore, Processor, StreamSettings, now_millis, process_batch};
 
 use crate::decode;
 
 /// The function's logic, generic over the store and the business logic so that tests can
-/// run it against any [`RequestStore`]; `main` plugs in DynamoDB and the sample processor.
+/// run it against any [`OutcomeStore`]; `main` plugs in DynamoDB and the sample processor.
 pub struct StreamHandler<P, S> {
     processor: Arc<P>,
     store: Arc<S>,
     settings: StreamSettings,
 }
 
-impl<P: Processor, S: RequestStore> StreamHandler<P, S> {
+impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
     /// Shared handles, as [`process_batch`] takes them, so a caller can keep its own.
     pub fn new(processor: Arc<P>, store: Arc<S>, settings: StreamSettings) -> Self {
         Self {

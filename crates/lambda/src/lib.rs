@@ -1,5 +1,5 @@
 //! storefirst on AWS: the `stream-processor` Lambda function that DynamoDB Streams invokes,
-//! and the DynamoDB [`RequestStore`](storefirst_domain::RequestStore).
+//! and the DynamoDB [`OutcomeStore`](storefirst_domain::OutcomeStore).
 //!
 //! The function decodes the stream batch and hands it to the same
 //! [`process_batch`](storefirst_domain::process_batch) the local poller calls; only the

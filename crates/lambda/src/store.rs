@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::{Client, error::DisplayErrorContext};
 use serde::Serialize;
 use storefirst_domain::{
-    Outcome, RequestId, RequestStore, Status, StoreError, Written, now_millis,
+    Outcome, OutcomeStore, RequestId, Status, StoreError, Written, now_millis,
 };
 
 /// The requests table on DynamoDB. Outcome writes are conditional on `status = pending`,
@@ -93,7 +93,7 @@ fn update(outcome: &Outcome, now: i64) -> (&'static str, Values<'_>) {
     (expression, values)
 }
 
-impl RequestStore for DynamoStore {
+impl OutcomeStore for DynamoStore {
     async fn record_outcome(
         &self,
         id: &RequestId,

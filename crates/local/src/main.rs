@@ -15,7 +15,7 @@ use std::{
 use anyhow::Context;
 use clap::Parser;
 use cli::{Args, Command};
-use storefirst_pipeline::{RedriveReport, Runtime, ports::Requests, redrive};
+use storefirst_pipeline::{RedriveReport, Runtime, ports::Ingest, redrive};
 use storefirst_sqlite::SqliteStore;
 
 #[tokio::main]
@@ -71,7 +71,7 @@ fn reported(report: RedriveReport) -> anyhow::Result<()> {
 
 /// Prints where it listens (first line of stdout, for scripts and tests) and what it runs
 /// on (one line each), then runs until SIGINT or SIGTERM.
-async fn serve<S: Requests>(runtime: Runtime<S>, about: &[String]) -> anyhow::Result<()> {
+async fn serve<S: Ingest>(runtime: Runtime<S>, about: &[String]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,

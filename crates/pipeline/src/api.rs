@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId, Status};
 
-use crate::ports::{Accepted, Behind, Requests, StoreFault};
+use crate::ports::{Accepted, Behind, Ingest, StoreFault};
 
 #[derive(Clone)]
 pub struct AppState<S> {
@@ -25,7 +25,7 @@ pub struct AppState<S> {
     body_timeout: Duration,
 }
 
-impl<S: Requests> AppState<S> {
+impl<S: Ingest> AppState<S> {
     pub fn new(store: S, api_key: &str, body_limit: usize, body_timeout: Duration) -> Self {
         Self {
             store,
@@ -36,7 +36,7 @@ impl<S: Requests> AppState<S> {
     }
 }
 
-pub fn app<S: Requests>(state: AppState<S>) -> Router {
+pub fn app<S: Ingest>(state: AppState<S>) -> Router {
     Router::new()
         .route("/requests", post(post_request::<S>))
         .route(
@@ -116,7 +116,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn require_api_key<S: Requests>(
+async fn require_api_key<S: Ingest>(
     State(state): State<AppState<S>>,
     request: Request,
     next: Next,
@@ -137,7 +137,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-async fn post_request<S: Requests>(
+async fn post_request<S: Ingest>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
     body: Body,
@@ -151,7 +151,7 @@ async fn post_request<S: Requests>(
     answer(id, accepted)
 }
 
-async fn put_request<S: Requests>(
+async fn put_request<S: Ingest>(
     State(state): State<AppState<S>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -163,7 +163,7 @@ async fn put_request<S: Requests>(
     accept(&state, id, body).await
 }
 
-async fn accept<S: Requests>(
+async fn accept<S: Ingest>(
     state: &AppState<S>,
     id: RequestId,
     body: RequestBody,
@@ -184,7 +184,7 @@ fn answer(id: RequestId, accepted: Accepted) -> Result<Response, ApiError> {
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
 }
 
-async fn get_request<S: Requests>(
+async fn get_request<S: Ingest>(
     State(state): State<AppState<S>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -1,4 +1,4 @@
-//! The pipeline's ports: what the HTTP API needs from a store ([`Requests`]), what the
+//! The pipeline's ports: what the HTTP API needs from a store ([`Ingest`]), what the
 //! poller needs from a change stream ([`ChangeStream`]) and what delivers a batch
 //! ([`Invoker`]), with the types they speak in. `storefirst-sqlite` implements the first
 //! two (the embedded default), `storefirst-dynamodb` a table and its stream; a batch is
@@ -9,7 +9,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use serde::Serialize;
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Processor, RequestBody, RequestId, RequestStore, Status,
+    ChangeEvent, ChangeRecord, OutcomeStore, Processor, RequestBody, RequestId, Status,
     StreamSettings, now_millis, process_batch,
 };
 use tokio::sync::watch;
@@ -30,7 +30,7 @@ pub enum Accepted {
 }
 
 /// The store behind the HTTP API.
-pub trait Requests: Clone + Send + Sync + 'static {
+pub trait Ingest: Clone + Send + Sync + 'static {
     /// Waits until a new request may be written; refuses it when processing is too far
     /// behind. Backends that keep no backlog of their own admit everything.
     fn admit(&self) -> impl Future<Output = Result<(), Behind>> + Send {
@@ -45,7 +45,7 @@ pub trait Requests: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Accepted, StoreFault>> + Send;
 
     /// Stores a request under an id the server just chose (POST). The same as
-    /// [`Requests::accept`] unless the backend writes new items another way.
+    /// [`Ingest::accept`] unless the backend writes new items another way.
     fn accept_new(
         &self,
         id: RequestId,
@@ -159,7 +159,7 @@ pub struct InProcess<P, S> {
     pub store: Arc<S>,
 }
 
-impl<P: Processor, S: RequestStore, C: Sync, X: Sync> Invoker<C, X> for InProcess<P, S> {
+impl<P: Processor, S: OutcomeStore, C: Sync, X: Sync> Invoker<C, X> for InProcess<P, S> {
     async fn invoke(&self, rows: &[StreamRow<C, X>], settings: &StreamSettings) -> Vec<String> {
         let records = rows.iter().map(|row| row.record.clone()).collect();
         let report = process_batch(

@@ -5,7 +5,7 @@
 use std::{future::Future, sync::Arc};
 
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Processor, RequestId, RequestStore, StreamSettings, now_millis,
+    ChangeEvent, ChangeRecord, OutcomeStore, Processor, RequestId, StreamSettings, now_millis,
     process_batch,
 };
 
@@ -21,7 +21,7 @@ pub struct RedriveReport {
 
 /// A store whose stuck items can be redriven.
 pub trait Stuck: Send + Sync {
-    type Outcomes: RequestStore;
+    type Outcomes: OutcomeStore;
 
     /// Where the outcomes are written.
     fn outcomes(&self) -> Arc<Self::Outcomes>;

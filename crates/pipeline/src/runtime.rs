@@ -9,7 +9,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     api,
     poller::Poller,
-    ports::{ChangeStream, Invoker, Requests},
+    ports::{ChangeStream, Ingest, Invoker},
     server,
 };
 
@@ -94,7 +94,7 @@ pub fn check(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-impl<S: Requests> Runtime<S> {
+impl<S: Ingest> Runtime<S> {
     /// Serves the HTTP API over `store` and runs the poller over `stream`, delivering
     /// batches with `invoker`.
     pub async fn launch<T, I>(

@@ -12,12 +12,12 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Outcome, RequestBody, RequestId, RequestStore, Status, StoreError,
+    ChangeEvent, ChangeRecord, Outcome, OutcomeStore, RequestBody, RequestId, Status, StoreError,
     UnknownStatus, Written, now_millis,
 };
 use storefirst_pipeline::{
     Accepted, Behind, DEFAULT_MAX_BACKLOG, Item, StoreFault, Stuck,
-    ports::{ChangeStream, DeadLetter, Requests, StreamBatch, StreamRow, Wakeup},
+    ports::{ChangeStream, DeadLetter, Ingest, StreamBatch, StreamRow, Wakeup},
 };
 
 use crate::{db, writer::Writer};
@@ -420,7 +420,7 @@ impl Reads {
     }
 }
 
-impl RequestStore for SqliteStore {
+impl OutcomeStore for SqliteStore {
     async fn record_outcome(
         &self,
         id: &RequestId,
@@ -464,7 +464,7 @@ impl RequestStore for SqliteStore {
     }
 }
 
-impl Requests for SqliteStore {
+impl Ingest for SqliteStore {
     async fn admit(&self) -> Result<(), Behind> {
         SqliteStore::admit(self).await
     }

@@ -1,4 +1,4 @@
-//! An in-memory [`RequestStore`]: for unit tests of processing logic and for benchmarks of
+//! An in-memory [`OutcomeStore`]: for unit tests of processing logic and for benchmarks of
 //! the handler without a database. Not a runtime's store.
 
 use std::{
@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 
-use storefirst_domain::{Outcome, RequestId, RequestStore, Status, StoreError, Written};
+use storefirst_domain::{Outcome, OutcomeStore, RequestId, Status, StoreError, Written};
 
 /// What an item holds after its outcomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ impl MemoryStore {
     }
 }
 
-impl RequestStore for MemoryStore {
+impl OutcomeStore for MemoryStore {
     async fn record_outcome(
         &self,
         id: &RequestId,

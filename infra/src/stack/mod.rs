@@ -25,7 +25,7 @@ const HAS_ALARM_TOPIC: &str = "HasAlarmTopic";
 /// The whole stack, reading the one stream configuration the local runtime reads.
 pub fn stack(settings: &StreamSettings) -> Template {
     let mut template = Template::new(
-        "storefirst: a storage-first asynchronous API. Requests are stored in DynamoDB before \
+        "storefirst: a storage-first asynchronous API. Ingest are stored in DynamoDB before \
          the 202; the table's stream drives the stream-processor function.",
     );
     let bucket = template.parameter(

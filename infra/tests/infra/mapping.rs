@@ -5,7 +5,7 @@ use axum::{Router, body::Body, http::Request};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, RequestId, RequestStore, now_millis};
+use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, OutcomeStore, RequestId, now_millis};
 use storefirst_lambda::DynamoStore;
 use storefirst_pipeline::api;
 use storefirst_sqlite::SqliteStore;

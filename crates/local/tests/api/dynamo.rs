@@ -13,7 +13,7 @@ use storefirst_dynamodb::{DynamoRequests, DynamoStuck, DynamoTable};
 use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, InvokeError, LambdaFunction};
 use storefirst_pipeline::{
     Config, Runtime,
-    ports::{InProcess, Requests},
+    ports::{InProcess, Ingest},
     redrive,
 };
 
