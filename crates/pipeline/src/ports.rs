@@ -29,7 +29,7 @@ pub enum Accepted {
     Expired,
 }
 
-/// The store behind the HTTP API.
+/// Ingest: where the HTTP API stores requests (PUT, POST) and reads them back (GET).
 pub trait Ingest: Clone + Send + Sync + 'static {
     /// Waits until a new request may be written; refuses it when processing is too far
     /// behind. Backends that keep no backlog of their own admit everything.
