@@ -1,3 +1,5 @@
+//! `cargo xtask bench`: builds release binaries and runs the benchmark scenarios.
+
 use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};

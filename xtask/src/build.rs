@@ -1,3 +1,5 @@
+//! `cargo xtask build`: the arm64 Lambda zip, reproducible, with its checksum.
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

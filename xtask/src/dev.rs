@@ -1,3 +1,6 @@
+//! `cargo xtask dev`: the local pipeline (SQLite by default, or the Lambda zip against a
+//! DynamoDB table).
+
 use std::path::Path;
 
 use anyhow::Context;

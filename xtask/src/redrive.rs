@@ -1,3 +1,5 @@
+//! `cargo xtask redrive`: reprocesses stuck requests, locally or in a deployed table.
+
 use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};

@@ -1,3 +1,5 @@
+//! `cargo xtask synth`: writes the CloudFormation template and its diagram; the linters.
+
 use anyhow::{Context, bail};
 use clap::Args;
 use xshell::{Shell, cmd};

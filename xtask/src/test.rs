@@ -1,3 +1,5 @@
+//! `cargo xtask test`: every check and every test, with the pinned tools they need.
+
 use anyhow::Context;
 use clap::Args;
 use xshell::{Shell, cmd};

@@ -1,3 +1,6 @@
+//! The batch algorithm both runtimes run: filter, process concurrently with a timeout and
+//! panic isolation, write each outcome conditionally, report what to deliver again.
+
 use std::{any::Any, sync::Arc};
 
 use futures::StreamExt;

@@ -1,3 +1,5 @@
+//! The envelope check of a request body: size, UTF-8, a JSON object with a field.
+
 /// Bodies above this are refused with 413: well under DynamoDB's 400 KB item limit, with
 /// room for the other attributes.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;

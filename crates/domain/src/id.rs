@@ -1,3 +1,5 @@
+//! Request ids: what a client may choose for PUT, and what a POST id must look like.
+
 use std::fmt;
 
 /// A request's key: chosen by the server on POST, by the client on PUT (then it is the

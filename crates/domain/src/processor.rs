@@ -1,3 +1,5 @@
+//! The business logic's interface: a pending request in, a result or a reason out.
+
 use std::future::Future;
 
 use serde_json::Value;

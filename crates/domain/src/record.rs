@@ -1,3 +1,5 @@
+//! Statuses, change-stream records and the clock helpers that date them.
+
 use std::{fmt, str::FromStr};
 
 use crate::RequestId;

@@ -1,3 +1,6 @@
+//! The stream settings: the event source mapping's knobs, defined once for both runtimes
+//! and the stack.
+
 use std::time::Duration;
 
 use crate::ChangeEvent;

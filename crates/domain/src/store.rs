@@ -1,3 +1,5 @@
+//! Where outcomes are written, and what a write did.
+
 use std::future::Future;
 
 use serde_json::Value;

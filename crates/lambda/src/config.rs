@@ -1,3 +1,5 @@
+//! The function's configuration, from the environment the stack sets.
+
 use std::time::Duration;
 
 use storefirst_domain::{SettingsError, StreamSettings};

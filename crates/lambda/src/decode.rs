@@ -1,3 +1,5 @@
+//! A DynamoDB stream record as Lambda delivers it, turned into the domain's change record.
+
 use aws_lambda_events::event::dynamodb::EventRecord;
 use serde::Deserialize;
 use storefirst_domain::{ChangeEvent, ChangeRecord, InvalidRequestId, RequestId};

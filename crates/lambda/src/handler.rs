@@ -1,3 +1,5 @@
+//! One invocation: decode the batch, run `process_batch`, answer `batchItemFailures`.
+
 use std::sync::Arc;
 
 use aws_lambda_events::{
