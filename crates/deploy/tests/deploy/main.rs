@@ -8,4 +8,3 @@ mod iam;
 mod moto;
 mod recorded;
 mod support;
-mod tidy;

@@ -1,5 +1,5 @@
-//! Tidy checks over the crate's own source: no module of `src/` uses a module that uses it
-//! back.
+//! Tidy checks over the workspace's source, inside `cargo test`: in every crate, no module
+//! uses a module that uses it back, and every module says what it is for (`//!`).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -84,26 +84,77 @@ fn first_segments(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `src` directory of every crate of the workspace.
+fn crate_sources() -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace root");
+    let mut dirs: Vec<_> = std::fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .map(|entry| entry.expect("a directory entry").path().join("src"))
+        .chain([root.join("infra/src"), root.join("xtask/src")])
+        .filter(|src| src.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 #[test]
 fn no_module_imports_a_module_that_imports_it_back() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let imports = imports(&src);
+    let sources = crate_sources();
+    assert!(sources.len() > 10, "found only {sources:?}");
+    let deploy = imports(
+        sources
+            .iter()
+            .find(|s| s.ends_with("deploy/src"))
+            .expect("deploy"),
+    );
     assert!(
-        imports["deploy"].contains("change_set"),
-        "the import scan found nothing: {imports:?}"
+        deploy["deploy"].contains("change_set"),
+        "the import scan found nothing: {deploy:?}"
     );
     let mut cycles = Vec::new();
-    for (module, used) in &imports {
-        for other in used {
-            if module < other && imports[other].contains(module) {
-                cycles.push(format!("{module}.rs <-> {other}.rs"));
+    for src in &sources {
+        if !src.join("lib.rs").exists() {
+            continue;
+        }
+        let imports = imports(src);
+        for (module, used) in &imports {
+            for other in used {
+                if module < other && imports[other].contains(module) {
+                    cycles.push(format!("{}: {module}.rs <-> {other}.rs", src.display()));
+                }
             }
         }
     }
     assert!(
         cycles.is_empty(),
-        "modules of {} that import each other (move what both need into one of them, or \
-         into a module of its own): {cycles:?}",
-        src.display()
+        "modules that import each other (move what both need into one of them, or into a \
+         module of its own): {cycles:?}"
+    );
+}
+
+#[test]
+fn every_module_says_what_it_is_for() {
+    fn walk(dir: &Path, missing: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("a readable directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, missing);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a readable file");
+                if !text.starts_with("//!") {
+                    missing.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for src in crate_sources() {
+        walk(&src, &mut missing);
+    }
+    assert!(
+        missing.is_empty(),
+        "modules without a `//!` line saying what they are for: {missing:?}"
     );
 }
