@@ -12,7 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use storefirst_domain::now_millis;
 
 use super::Position;
-use storefirst_pipeline::{StoreFault, ports::DeadLetter};
+use storefirst_pipeline::{
+    StoreFault,
+    ports::{Access, DeadLetter},
+};
 use storefirst_sqlite::db;
 
 const SCHEMA: &str = r#"
@@ -54,23 +57,31 @@ impl Checkpoints {
         })
     }
 
+    /// Runs `work` on the file's connection, off the async threads; a failure is the
+    /// [`Access`] `access` of `operation`.
     async fn with<T: Send + 'static>(
         &self,
+        (access, operation): (Access, &'static str),
         work: impl FnOnce(&mut Connection, &str) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreFault> {
+        let fault = |source: Box<dyn std::error::Error + Send + Sync>| StoreFault {
+            operation: format!("{operation} in the checkpoint file"),
+            access,
+            source,
+        };
         let (conn, arn) = (self.conn.clone(), self.stream_arn.clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut conn, &arn)
         })
         .await
-        .map_err(|e| StoreFault(e.to_string()))?
-        .map_err(|e| StoreFault(format!("checkpoint file: {e}")))
+        .map_err(|e| fault(e.into()))?
+        .map_err(|e| fault(e.into()))
     }
 
     /// The unfinished shard to resume, or [`Position::START`] when there is none.
     pub async fn current(&self) -> Result<Position, StoreFault> {
-        self.with(|conn, arn| {
+        self.with((Access::Read, "reading the position"), |conn, arn| {
             let row = conn
                 .query_row(
                     "SELECT shard_id, sequence_number FROM shard_checkpoints
@@ -90,18 +101,21 @@ impl Checkpoints {
 
     /// The shards read to their end.
     pub async fn finished(&self) -> Result<HashSet<String>, StoreFault> {
-        self.with(|conn, arn| {
-            let mut stmt = conn.prepare(
-                "SELECT shard_id FROM shard_checkpoints WHERE stream_arn = ?1 AND finished = 1",
-            )?;
-            stmt.query_map([arn], |row| row.get(0))?.collect()
-        })
+        self.with(
+            (Access::Read, "reading the finished shards"),
+            |conn, arn| {
+                let mut stmt = conn.prepare(
+                    "SELECT shard_id FROM shard_checkpoints WHERE stream_arn = ?1 AND finished = 1",
+                )?;
+                stmt.query_map([arn], |row| row.get(0))?.collect()
+            },
+        )
         .await
     }
 
     /// Where `shard` was left, if it was started.
     pub async fn resume_point(&self, shard: String) -> Result<Option<String>, StoreFault> {
-        self.with(move |conn, arn| {
+        self.with((Access::Read, "reading the shard's position"), move |conn, arn| {
             conn.query_row(
                 "SELECT sequence_number FROM shard_checkpoints WHERE stream_arn = ?1 AND shard_id = ?2",
                 params![arn, shard],
@@ -121,7 +135,7 @@ impl Checkpoints {
         let Some(shard) = to.shard else {
             return Ok(());
         };
-        self.with(move |conn, arn| {
+        self.with((Access::Write, "moving the checkpoint"), move |conn, arn| {
             let tx = conn.transaction()?;
             if let Some(letter) = dead_letter {
                 let ids = serde_json::to_string(&letter.request_ids).expect("strings serialize");
@@ -153,7 +167,7 @@ impl Checkpoints {
 
     /// Every dead letter of this stream, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter<String>>, StoreFault> {
-        self.with(|conn, arn| {
+        self.with((Access::Read, "reading the dead letters"), |conn, arn| {
             let mut stmt = conn.prepare(
                 "SELECT reason, first, last, request_ids FROM shard_dead_letters
                  WHERE stream_arn = ?1 ORDER BY id",
@@ -177,22 +191,28 @@ impl Checkpoints {
         &self,
         still_pending: HashSet<String>,
     ) -> Result<usize, StoreFault> {
-        self.with(move |conn, arn| {
-            let tx = conn.transaction()?;
-            let letters: Vec<(i64, String)> = tx
-                .prepare("SELECT id, request_ids FROM shard_dead_letters WHERE stream_arn = ?1")?
-                .query_map([arn], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut cleared = 0;
-            for (id, ids) in letters {
-                let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
-                if !ids.iter().any(|id| still_pending.contains(id)) {
-                    cleared += tx.execute("DELETE FROM shard_dead_letters WHERE id = ?1", [id])?;
+        self.with(
+            (Access::Write, "clearing dead letters"),
+            move |conn, arn| {
+                let tx = conn.transaction()?;
+                let letters: Vec<(i64, String)> = tx
+                    .prepare(
+                        "SELECT id, request_ids FROM shard_dead_letters WHERE stream_arn = ?1",
+                    )?
+                    .query_map([arn], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut cleared = 0;
+                for (id, ids) in letters {
+                    let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
+                    if !ids.iter().any(|id| still_pending.contains(id)) {
+                        cleared +=
+                            tx.execute("DELETE FROM shard_dead_letters WHERE id = ?1", [id])?;
+                    }
                 }
-            }
-            tx.commit()?;
-            Ok(cleared)
-        })
+                tx.commit()?;
+                Ok(cleared)
+            },
+        )
         .await
     }
 }

@@ -28,10 +28,12 @@ use aws_sdk_dynamodb::{
     },
 };
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
-use serde::Deserialize;
 use serde_json::Value;
 use storefirst_domain::{ChangeEvent, RequestBody, RequestId, Status, now_millis};
-use storefirst_lambda::{DecodeError, DynamoStore, decode};
+use storefirst_lambda::{
+    DecodeError, DynamoStore, decode,
+    item::{self, Stored},
+};
 
 pub use checkpoints::Checkpoints;
 use record::compare_sequence_numbers;
@@ -40,7 +42,7 @@ pub use stuck::DynamoStuck;
 
 use storefirst_pipeline::{
     Accepted, Item, StoreFault,
-    ports::{ChangeStream, DeadLetter, Ingest, StreamBatch, StreamRow, Wakeup},
+    ports::{Access, ChangeStream, DeadLetter, Ingest, StreamBatch, StreamRow, Wakeup},
 };
 
 /// How often the stream is polled, as Lambda's poller does (4 times a second).
@@ -160,14 +162,14 @@ async fn create_table(
         .table_name(name)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("id")
+                .attribute_name(item::ID)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .map_err(built)?,
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("id")
+                .attribute_name(item::ID)
                 .key_type(KeyType::Hash)
                 .build()
                 .map_err(built)?,
@@ -186,12 +188,34 @@ async fn create_table(
         .map_err(|e| DisplayErrorContext(&e).to_string())
 }
 
-fn fault<E: std::error::Error + 'static, R: fmt::Debug>(
-    call: &str,
-    table: &str,
-    error: &SdkError<E, R>,
-) -> StoreFault {
-    StoreFault(format!("{call} on {table}: {}", DisplayErrorContext(error)))
+/// An SDK error as a fault's source: its message is the whole context, as the SDK's own
+/// says only "service error".
+#[derive(Debug)]
+struct Sdk<E>(E);
+
+impl<E: std::error::Error> fmt::Display for Sdk<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", DisplayErrorContext(&self.0))
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Sdk<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// A failed call of `access` on `table`.
+fn fault<E, R>(access: Access, call: &str, table: &str, error: SdkError<E, R>) -> StoreFault
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    StoreFault {
+        operation: format!("{call} on table {table}"),
+        access,
+        source: Box::new(Sdk(error)),
+    }
 }
 
 fn string(value: &str) -> AttributeValue {
@@ -209,19 +233,14 @@ pub struct DynamoRequests {
     table: Arc<str>,
 }
 
-/// An item with every attribute the store may hold.
-#[derive(Deserialize)]
-struct Stored {
-    id: String,
-    status: String,
-    request: String,
-    result: Option<String>,
-    error: Option<String>,
-    attempts: i64,
-    created_at: i64,
-    updated_at: i64,
-    expires_at: Option<i64>,
-}
+/// put-request.vtl's UpdateItem: every SET keeps what is there.
+const PUT_UPDATE: &str = "SET #request = if_not_exists(#request, :request), #status = if_not_exists(#status, :pending), #attempts = if_not_exists(#attempts, :zero), #created_at = if_not_exists(#created_at, :now), #updated_at = if_not_exists(#updated_at, :now)";
+/// put-request.vtl's condition: a new id, or a same-body retry of an item not expired.
+const PUT_CONDITION: &str = "attribute_not_exists(#id) OR (#request = :request AND (attribute_not_exists(#expires_at) OR #expires_at > :now_seconds))";
+/// post-request.vtl's condition: never over an existing item.
+const POST_CONDITION: &str = "attribute_not_exists(#id)";
+/// Pending after a failed attempt, or too old for the stream to deliver.
+const STUCK_FILTER: &str = "#status = :pending AND (#attempts > :zero OR #created_at < :too_old)";
 
 impl DynamoRequests {
     async fn read(&self, id: &str) -> Result<Option<Stored>, StoreFault> {
@@ -229,17 +248,18 @@ impl DynamoRequests {
             .client
             .get_item()
             .table_name(&*self.table)
-            .key("id", string(id))
+            .set_key(Some(item::key(id)))
             // As get-request.vtl: a GET right after the 202 sees the item.
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| fault("GetItem", &self.table, &e))?;
+            .map_err(|e| fault(Access::Read, "GetItem", &self.table, e))?;
         found
             .item
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| StoreFault(format!("item {id} lacks the store's attributes: {e}")))
+            .map(|found| {
+                Stored::from_item(&found).map_err(|e| {
+                    StoreFault::read(format!("reading item {id} of table {}", self.table), e)
+                })
             })
             .transpose()
     }
@@ -258,12 +278,8 @@ impl DynamoRequests {
                 .client
                 .scan()
                 .table_name(&*self.table)
-                .filter_expression(
-                    "#status = :pending AND (#attempts > :zero OR #created_at < :too_old)",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#attempts", "attempts")
-                .expression_attribute_names("#created_at", "created_at")
+                .filter_expression(STUCK_FILTER)
+                .set_expression_attribute_names(Some(item::names(&[STUCK_FILTER])))
                 .expression_attribute_values(":pending", string(Status::Pending.as_str()))
                 .expression_attribute_values(":zero", number(0))
                 .expression_attribute_values(":too_old", number(created_before))
@@ -271,11 +287,10 @@ impl DynamoRequests {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| fault("Scan", &self.table, &e))?;
-            for item in page.items.unwrap_or_default() {
-                let stored: Stored = serde_dynamo::from_item(item).map_err(|e| {
-                    StoreFault(format!("an item lacks the store's attributes: {e}"))
-                })?;
+                .map_err(|e| fault(Access::Read, "Scan", &self.table, e))?;
+            for found in page.items.unwrap_or_default() {
+                let stored = Stored::from_item(&found)
+                    .map_err(|e| StoreFault::read(format!("scanning table {}", self.table), e))?;
                 if let Ok(id) = RequestId::parse(&stored.id) {
                     stuck.push((stored.created_at, id, stored.request));
                 }
@@ -307,17 +322,17 @@ impl DynamoRequests {
         old_item: impl FnOnce(&R) -> Option<&HashMap<String, AttributeValue>>,
     ) -> Result<Accepted, StoreFault>
     where
-        R: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let Some(service) = error
             .as_service_error()
             .filter(|e| e.code() == Some("ConditionalCheckFailedException"))
         else {
-            return Err(fault(call, &self.table, &error));
+            return Err(fault(Access::Write, call, &self.table, error));
         };
         let now_secs = now_millis() / 1000;
         let expired = old_item(service)
-            .and_then(|item| item.get("expires_at")?.as_n().ok()?.parse::<i64>().ok())
+            .and_then(|old| old.get(item::EXPIRES_AT)?.as_n().ok()?.parse::<i64>().ok())
             .is_some_and(|at| at <= now_secs);
         Ok(if expired {
             Accepted::Expired
@@ -336,29 +351,17 @@ impl Ingest for DynamoRequests {
             .client
             .update_item()
             .table_name(&*self.table)
-            .key("id", string(id.as_str()))
-            .update_expression(
-                "SET #request = if_not_exists(#request, :request), #status = if_not_exists(#status, :pending), #attempts = if_not_exists(#attempts, :zero), #created_at = if_not_exists(#created_at, :now), #updated_at = if_not_exists(#updated_at, :now)",
-            )
-            .condition_expression(
-                "attribute_not_exists(#id) OR (#request = :request AND (attribute_not_exists(#expires_at) OR #expires_at > :now_seconds))",
-            )
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_names("#request", "request")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#attempts", "attempts")
-            .expression_attribute_names("#created_at", "created_at")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_names("#expires_at", "expires_at")
+            .set_key(Some(item::key(id.as_str())))
+            .update_expression(PUT_UPDATE)
+            .condition_expression(PUT_CONDITION)
+            .set_expression_attribute_names(Some(item::names(&[PUT_UPDATE, PUT_CONDITION])))
             .expression_attribute_values(":request", string(body.as_str()))
             .expression_attribute_values(":pending", string(Status::Pending.as_str()))
             .expression_attribute_values(":zero", number(0))
             .expression_attribute_values(":now", number(now_millis()))
             .expression_attribute_values(":now_seconds", number(now_millis() / 1000))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(
-                ReturnValuesOnConditionCheckFailure::AllOld,
-            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         let updated = match updated {
@@ -373,34 +376,38 @@ impl Ingest for DynamoRequests {
         let status = updated
             .attributes
             .as_ref()
-            .and_then(|item| item.get("status")?.as_s().ok())
-            .ok_or_else(|| {
-                StoreFault(format!(
-                    "UpdateItem on {} returned no status for {id}",
+            .and_then(|stored| stored.get(item::STATUS)?.as_s().ok());
+        // The write is done; what failed is reading its answer, and a retry is idempotent.
+        let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| {
+            StoreFault::read(
+                format!(
+                    "reading the answer of UpdateItem on table {} for {id}",
                     self.table
-                ))
-            })?;
-        match status.parse::<Status>() {
-            Ok(Status::Pending) => Ok(Accepted::Created),
-            Ok(finished) => Ok(Accepted::Duplicate(finished)),
-            Err(e) => Err(StoreFault(format!("item {id}: {e}"))),
+                ),
+                source,
+            )
+        };
+        match status.map(|status| status.parse::<Status>()) {
+            Some(Ok(Status::Pending)) => Ok(Accepted::Created),
+            Some(Ok(finished)) => Ok(Accepted::Duplicate(finished)),
+            Some(Err(e)) => Err(unreadable(e.into())),
+            None => Err(unreadable("it has no status".into())),
         }
     }
 
     /// POST: post-request.vtl's PutItem, never over an existing item.
     async fn accept_new(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
-        let now = number(now_millis());
         let put = self
             .client
             .put_item()
             .table_name(&*self.table)
-            .item("id", string(id.as_str()))
-            .item("request", string(body.as_str()))
-            .item("status", string(Status::Pending.as_str()))
-            .item("attempts", number(0))
-            .item("created_at", now.clone())
-            .item("updated_at", now)
-            .condition_expression("attribute_not_exists(id)")
+            .set_item(Some(item::new_request(
+                id.as_str(),
+                body.as_str(),
+                now_millis(),
+            )))
+            .condition_expression(POST_CONDITION)
+            .set_expression_attribute_names(Some(item::names(&[POST_CONDITION])))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -484,16 +491,16 @@ impl DynamoStream {
         &self.checkpoints
     }
 
-    fn fault<E: std::error::Error + 'static, R: fmt::Debug>(
-        &self,
-        call: &str,
-        error: &SdkError<E, R>,
-    ) -> StoreFault {
-        StoreFault(format!(
-            "{call} on the stream of {}: {}",
-            self.table.name,
-            DisplayErrorContext(error)
-        ))
+    fn fault<E, R>(&self, call: &str, error: SdkError<E, R>) -> StoreFault
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        StoreFault {
+            operation: format!("{call} on the stream of table {}", self.table.name),
+            access: Access::Read,
+            source: Box::new(Sdk(error)),
+        }
     }
 
     /// The first shard not read to its end whose parent is done (or gone), from where it
@@ -514,7 +521,7 @@ impl DynamoStream {
                 .set_exclusive_start_shard_id(start)
                 .send()
                 .await
-                .map_err(|e| self.fault("DescribeStream", &e))?;
+                .map_err(|e| self.fault("DescribeStream", e))?;
             let description = described.stream_description;
             start = description
                 .as_ref()
@@ -571,12 +578,13 @@ impl DynamoStream {
         request
             .send()
             .await
-            .map_err(|e| self.fault("GetShardIterator", &e))?
+            .map_err(|e| self.fault("GetShardIterator", e))?
             .shard_iterator
             .ok_or_else(|| {
-                StoreFault(format!(
-                    "GetShardIterator on shard {shard} gave no iterator"
-                ))
+                StoreFault::read(
+                    format!("GetShardIterator on shard {shard}"),
+                    "the answer has no iterator",
+                )
             })
     }
 
@@ -675,7 +683,7 @@ impl ChangeStream for DynamoStream {
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| self.fault("GetRecords", &e))?;
+            .map_err(|e| self.fault("GetRecords", e))?;
         let records = page.records.unwrap_or_default();
         let last = records
             .iter()

@@ -1,8 +1,9 @@
 //! A DynamoDB stream record as Lambda delivers it, turned into the domain's change record.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use serde::Deserialize;
 use storefirst_domain::{ChangeEvent, ChangeRecord, InvalidRequestId, RequestId};
+
+use crate::item;
 
 /// Why a stream record cannot be processed. Permanent: every delivery of the same record
 /// would fail the same way, so it is logged, never retried.
@@ -12,8 +13,8 @@ pub enum DecodeError {
     NoSequenceNumber,
     #[error("unknown eventName {0:?}: expected INSERT, MODIFY or REMOVE")]
     UnknownEvent(String),
-    #[error("the record's Keys have no string attribute `id`: {0}")]
-    NoId(serde_dynamo::Error),
+    #[error("the record's Keys have no string attribute `id`")]
+    NoId,
     #[error(transparent)]
     InvalidId(#[from] InvalidRequestId),
     #[error(
@@ -21,11 +22,6 @@ pub enum DecodeError {
          (is the stream's view type NEW_AND_OLD_IMAGES?)"
     )]
     NoRequest,
-}
-
-#[derive(Deserialize)]
-struct Key {
-    id: String,
 }
 
 /// Turns a Lambda DynamoDB stream record into the domain's [`ChangeRecord`]. Only `id`
@@ -39,9 +35,13 @@ pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
     let Some(event) = ChangeEvent::parse(&record.event_name) else {
         return Err(DecodeError::UnknownEvent(record.event_name));
     };
-    let key: Key = serde_dynamo::from_item(change.keys).map_err(DecodeError::NoId)?;
-    let id = RequestId::parse(&key.id)?;
-    let body = match change.new_image.remove("request") {
+    let key: String = change
+        .keys
+        .remove(item::ID)
+        .and_then(|key| serde_dynamo::from_attribute_value(key).ok())
+        .ok_or(DecodeError::NoId)?;
+    let id = RequestId::parse(&key)?;
+    let body = match change.new_image.remove(item::REQUEST) {
         // A `request` that is not a string is passed on as no body: the batch algorithm then
         // records the item as failed, instead of leaving it pending for ever.
         Some(value) => serde_dynamo::from_attribute_value::<_, String>(value)

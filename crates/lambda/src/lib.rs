@@ -8,6 +8,7 @@
 mod config;
 mod decode;
 mod handler;
+pub mod item;
 mod store;
 #[cfg(feature = "streams-sdk")]
 pub mod stream_record;

@@ -1,10 +1,12 @@
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::{Client, error::DisplayErrorContext};
+use aws_sdk_dynamodb::{Client, error::DisplayErrorContext, types::AttributeValue};
 use serde::Serialize;
 use storefirst_domain::{
     Outcome, OutcomeStore, RequestId, Status, StoreError, Written, now_millis,
 };
+
+use crate::item;
 
 /// The requests table on DynamoDB. Outcome writes are conditional on `status = pending`,
 /// so a duplicate delivery (streams are at-least-once) changes nothing.
@@ -12,11 +14,6 @@ use storefirst_domain::{
 pub struct DynamoStore {
     client: Client,
     table: String,
-}
-
-#[derive(Serialize)]
-struct Key<'a> {
-    id: &'a str,
 }
 
 /// The expression values of one outcome write; the fields an outcome does not use are
@@ -38,17 +35,6 @@ struct Values<'a> {
     #[serde(rename = ":error", skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
-
-/// Placeholders for every attribute an update names (`status` and `result` are reserved
-/// words in DynamoDB expressions).
-const NAMES: &[(&str, &str)] = &[
-    ("#status", "status"),
-    ("#result", "result"),
-    ("#expires_at", "expires_at"),
-    ("#error", "error"),
-    ("#attempts", "attempts"),
-    ("#updated_at", "updated_at"),
-];
 
 const CONDITION: &str = "#status = :pending";
 
@@ -100,27 +86,18 @@ impl OutcomeStore for DynamoStore {
         outcome: &Outcome,
     ) -> Result<Written, StoreError> {
         let (expression, values) = update(outcome, now_millis());
-        let convert = |error: serde_dynamo::Error| {
-            StoreError(format!("could not convert the update: {error}"))
-        };
-        let key = serde_dynamo::to_item(Key { id: id.as_str() }).map_err(convert)?;
-        let values = serde_dynamo::to_item(values).map_err(convert)?;
-        // DynamoDB also refuses unused names.
-        let names: HashMap<String, String> = NAMES
-            .iter()
-            .filter(|(placeholder, _)| {
-                expression.contains(placeholder) || CONDITION.contains(placeholder)
-            })
-            .map(|(placeholder, name)| (placeholder.to_string(), name.to_string()))
-            .collect();
+        let values: HashMap<String, AttributeValue> = serde_dynamo::to_item(values)
+            .map_err(|error| StoreError(format!("could not convert the update: {error}")))?;
         let written = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key))
+            .set_key(Some(item::key(id.as_str())))
             .update_expression(expression)
             .condition_expression(CONDITION)
-            .set_expression_attribute_names(Some(names))
+            // Placeholders for every attribute, as `status` and `result` are reserved words
+            // in DynamoDB expressions; only those used, as DynamoDB refuses unused names.
+            .set_expression_attribute_names(Some(item::names(&[expression, CONDITION])))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -138,6 +115,32 @@ impl OutcomeStore for DynamoStore {
                 self.table,
                 DisplayErrorContext(&error)
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_update_names_only_schema_attributes() {
+        let outcomes = [
+            Outcome::Succeeded {
+                result: serde_json::json!({}),
+                expires_at: 1,
+            },
+            Outcome::Rejected { error: "no".into() },
+            Outcome::Transient {
+                error: "later".into(),
+            },
+        ];
+        for outcome in &outcomes {
+            let (expression, _) = update(outcome, 0);
+            let names = item::names(&[expression, CONDITION]);
+            for counted in [item::STATUS, item::ATTEMPTS, item::UPDATED_AT] {
+                assert!(names.values().any(|name| name == counted), "{expression}");
+            }
         }
     }
 }

@@ -183,10 +183,62 @@ impl<P: Processor, S: OutcomeStore, C: Sync, X: Sync> Invoker<C, X> for InProces
     }
 }
 
-/// A store could not read or write; a write that fails stores nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the store failed ({0}); nothing was stored, retry later")]
-pub struct StoreFault(pub String);
+/// A store could not read or write: the operation that failed and the backend's error as
+/// its source (a `rusqlite::Error`, an SDK error), so a caller can tell a full disk from a
+/// throttled table. A write that fails stores nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {source}; {}", self.access.advice())]
+pub struct StoreFault {
+    /// What the store was doing, e.g. "UpdateItem on table requests".
+    pub operation: String,
+    pub access: Access,
+    // In the message too: the API answers a 503 with it, and logs print it with `%`.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+/// Whether a failed operation read or wrote: a client needs to know that a failed write
+/// stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    fn advice(self) -> &'static str {
+        match self {
+            Access::Read => "retry later",
+            Access::Write => "nothing was stored, retry later",
+        }
+    }
+}
+
+impl StoreFault {
+    /// A failed read; `source` may be an error or a message.
+    pub fn read(
+        operation: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self {
+            operation: operation.into(),
+            access: Access::Read,
+            source: source.into(),
+        }
+    }
+
+    /// A failed write: nothing was stored.
+    pub fn write(
+        operation: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self {
+            operation: operation.into(),
+            access: Access::Write,
+            source: source.into(),
+        }
+    }
+}
 
 /// The poller is too far behind: the request was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -148,188 +148,6 @@ impl SqliteStore {
         *self.backlog.wait.lock().unwrap_or_else(|p| p.into_inner()) = wait;
     }
 
-    /// Waits while the poller is too far behind; see [`SqliteStore::limit_backlog`].
-    pub async fn admit(&self) -> Result<(), Behind> {
-        self.backlog.admit().await
-    }
-
-    pub async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
-        let (accepted, seq) = self
-            .writer
-            .write(move |conn| {
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT INTO requests (id, request, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (id) DO NOTHING",
-                    )?
-                    .execute(params![id.as_str(), body.as_str(), now_millis()])?;
-                if inserted == 1 {
-                    // The trigger's stream record is the newest one.
-                    let seq = conn
-                        .prepare_cached(NEWEST_SEQ)?
-                        .query_row([], |row| row.get(0))?;
-                    return Ok((Accepted::Created, seq));
-                }
-                let (stored, status, expires_at): (String, String, Option<i64>) = conn
-                    .prepare_cached(
-                        "SELECT request, status, expires_at FROM requests WHERE id = ?1",
-                    )?
-                    .query_row([id.as_str()], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?;
-                let accepted = if expires_at.is_some_and(|at| at <= now_millis() / 1000) {
-                    Accepted::Expired
-                } else if stored == body.as_str() {
-                    Accepted::Duplicate(status.parse().map_err(|e: UnknownStatus| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })?)
-                } else {
-                    Accepted::Conflict
-                };
-                Ok((accepted, 0))
-            })
-            .await?;
-        self.backlog.accepted.fetch_max(seq, Ordering::AcqRel);
-        Ok(accepted)
-    }
-
-    /// The item, unless it is unknown or its TTL has passed.
-    pub async fn get(&self, id: RequestId) -> Result<Option<Item>, StoreFault> {
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT id, status, request, result, error, attempts, created_at, updated_at
-                 FROM requests WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-            )?
-            .query_row(params![id.as_str(), now_millis() / 1000], |row| {
-                let result: Option<String> = row.get(3)?;
-                Ok(Item {
-                    id: row.get(0)?,
-                    status: row.get(1)?,
-                    request: row.get(2)?,
-                    result: result.map(|text| {
-                        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-                    }),
-                    error: row.get(4)?,
-                    attempts: row.get(5)?,
-                    created_at: row.get(6)?,
-                    updated_at: row.get(7)?,
-                })
-            })
-            .optional()
-        })
-        .await
-    }
-
-    /// Up to `limit` records of the given events after `after`, oldest first, as the event
-    /// source mapping's filter sees them: other events are passed over, not returned.
-    pub async fn read_stream(
-        &self,
-        after: i64,
-        limit: u32,
-        events: &'static [ChangeEvent],
-    ) -> Result<StreamBatch<i64>, StoreFault> {
-        let wanted: String = events
-            .iter()
-            .map(|e| format!(",{}", e.as_str()))
-            .collect::<String>()
-            + ",";
-        self.read(move |conn| {
-            // One snapshot for both queries, so the horizon never passes an unread record.
-            let tx = conn.unchecked_transaction()?;
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, event_name, id, request, created_at FROM stream
-                 WHERE seq > ?1 AND instr(?3, ',' || event_name || ',') > 0 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt
-                .query_map(params![after, limit, wanted], |row| {
-                    let seq: i64 = row.get(0)?;
-                    let event: String = row.get(1)?;
-                    let id: String = row.get(2)?;
-                    let invalid = |what: String| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            0,
-                            rusqlite::types::Type::Text,
-                            what.into(),
-                        )
-                    };
-                    let event = ChangeEvent::parse(&event)
-                        .ok_or_else(|| invalid(format!("event {event}")))?;
-                    let id = RequestId::parse(&id).map_err(|e| invalid(e.to_string()))?;
-                    Ok(StreamRow {
-                        cursor: seq,
-                        created_at: row.get(4)?,
-                        record: ChangeRecord {
-                            sequence_number: seq.to_string(),
-                            event,
-                            id,
-                            body: row.get(3)?,
-                        },
-                        source: (),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let horizon = match rows.last() {
-                Some(last) if rows.len() >= limit as usize => last.cursor,
-                _ => tx
-                    .prepare_cached("SELECT coalesce(max(seq), 0) FROM stream")?
-                    .query_row([], |row| row.get::<_, i64>(0))?
-                    .max(after),
-            };
-            drop(stmt);
-            tx.commit()?;
-            Ok(StreamBatch { rows, horizon })
-        })
-        .await
-    }
-
-    pub async fn checkpoint(&self, consumer: &'static str) -> Result<i64, StoreFault> {
-        self.read(move |conn| {
-            conn.query_row(
-                "SELECT seq FROM checkpoints WHERE consumer = ?1",
-                [consumer],
-                |row| row.get(0),
-            )
-            .optional()
-            .map(Option::unwrap_or_default)
-        })
-        .await
-    }
-
-    /// Moves the checkpoint to `seq`, recording a dead letter in the same transaction.
-    pub async fn advance(
-        &self,
-        consumer: &'static str,
-        seq: i64,
-        dead_letter: Option<DeadLetter>,
-    ) -> Result<(), StoreFault> {
-        self.writer
-            .write(move |conn| {
-                if let Some(letter) = dead_letter {
-                    let ids = serde_json::to_string(&letter.request_ids).expect("strings serialize");
-                    conn.prepare_cached(
-                        "INSERT INTO dead_letters (reason, first_seq, last_seq, request_ids, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![letter.reason, letter.first_seq, letter.last_seq, ids, now_millis()])?;
-                }
-                conn.prepare_cached(
-                    "INSERT INTO checkpoints (consumer, seq) VALUES (?1, ?2)
-                     ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
-                )?
-                .execute(params![consumer, seq])?;
-                Ok(())
-            })
-            .await?;
-        if consumer == CONSUMER {
-            self.backlog.read_up_to(seq);
-        }
-        Ok(())
-    }
-
     /// Deletes up to [`SWEEP_CHUNK`] expired items (their REMOVE records enter the stream
     /// like a TTL delete) and up to as many stream records that every consumer has read and
     /// that are older than `keep_ms`. Bounded, so a sweep never holds the writer for long;
@@ -360,7 +178,7 @@ impl SqliteStore {
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreFault> {
-        self.read(|conn| {
+        self.query("reading the dead letters", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT reason, first_seq, last_seq, request_ids FROM dead_letters ORDER BY id",
             )?;
@@ -378,7 +196,8 @@ impl SqliteStore {
         .await
     }
 
-    async fn read<T, F>(&self, work: F) -> Result<T, StoreFault>
+    /// Runs `work` on a read connection, off the async threads.
+    async fn query<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreFault>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -386,8 +205,8 @@ impl SqliteStore {
         let reads = self.reads.clone();
         tokio::task::spawn_blocking(move || reads.with(work))
             .await
-            .map_err(|e| StoreFault(e.to_string()))?
-            .map_err(|e| StoreFault(e.to_string()))
+            .map_err(|e| StoreFault::read(operation, e))?
+            .map_err(|e| StoreFault::read(operation, e))
     }
 }
 
@@ -465,16 +284,80 @@ impl OutcomeStore for SqliteStore {
 }
 
 impl Ingest for SqliteStore {
+    /// Waits while the poller is too far behind; see [`SqliteStore::limit_backlog`].
     async fn admit(&self) -> Result<(), Behind> {
-        SqliteStore::admit(self).await
+        self.backlog.admit().await
     }
 
     async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
-        SqliteStore::accept(self, id, body).await
+        let (accepted, seq) = self
+            .writer
+            .write(move |conn| {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO requests (id, request, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (id) DO NOTHING",
+                    )?
+                    .execute(params![id.as_str(), body.as_str(), now_millis()])?;
+                if inserted == 1 {
+                    // The trigger's stream record is the newest one.
+                    let seq = conn
+                        .prepare_cached(NEWEST_SEQ)?
+                        .query_row([], |row| row.get(0))?;
+                    return Ok((Accepted::Created, seq));
+                }
+                let (stored, status, expires_at): (String, String, Option<i64>) = conn
+                    .prepare_cached(
+                        "SELECT request, status, expires_at FROM requests WHERE id = ?1",
+                    )?
+                    .query_row([id.as_str()], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?;
+                let accepted = if expires_at.is_some_and(|at| at <= now_millis() / 1000) {
+                    Accepted::Expired
+                } else if stored == body.as_str() {
+                    Accepted::Duplicate(status.parse().map_err(|e: UnknownStatus| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?)
+                } else {
+                    Accepted::Conflict
+                };
+                Ok((accepted, 0))
+            })
+            .await?;
+        self.backlog.accepted.fetch_max(seq, Ordering::AcqRel);
+        Ok(accepted)
     }
 
+    /// The item, unless it is unknown or its TTL has passed.
     async fn get(&self, id: RequestId) -> Result<Option<Item>, StoreFault> {
-        SqliteStore::get(self, id).await
+        self.query("reading the item", move |conn| {
+            conn.prepare_cached(
+                "SELECT id, status, request, result, error, attempts, created_at, updated_at
+                 FROM requests WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+            )?
+            .query_row(params![id.as_str(), now_millis() / 1000], |row| {
+                let result: Option<String> = row.get(3)?;
+                Ok(Item {
+                    id: row.get(0)?,
+                    status: row.get(1)?,
+                    request: row.get(2)?,
+                    result: result.map(|text| {
+                        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+                    }),
+                    error: row.get(4)?,
+                    attempts: row.get(5)?,
+                    created_at: row.get(6)?,
+                    updated_at: row.get(7)?,
+                })
+            })
+            .optional()
+        })
+        .await
     }
 }
 
@@ -487,7 +370,7 @@ impl Stuck for SqliteStore {
 
     /// Pending items that failed before or were dead-lettered, with their bodies.
     async fn stuck_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
-        self.read(|conn| {
+        self.query("reading the stuck items", |conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, request FROM requests WHERE status = 'pending' AND (attempts > 0
                  OR id IN (SELECT value FROM dead_letters, json_each(dead_letters.request_ids)))
@@ -528,20 +411,103 @@ impl ChangeStream for SqliteStore {
     type Source = ();
 
     async fn checkpoint(&self) -> Result<i64, StoreFault> {
-        SqliteStore::checkpoint(self, CONSUMER).await
+        self.query("reading the stream checkpoint", move |conn| {
+            conn.query_row(
+                "SELECT seq FROM checkpoints WHERE consumer = ?1",
+                [CONSUMER],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+        })
+        .await
     }
 
+    /// Up to `limit` records of the given events after `after`, oldest first, as the event
+    /// source mapping's filter sees them: other events are passed over, not returned.
     async fn read(
         &self,
         after: &i64,
         limit: u32,
         events: &'static [ChangeEvent],
     ) -> Result<StreamBatch<i64>, StoreFault> {
-        self.read_stream(*after, limit, events).await
+        let after = *after;
+        let wanted: String = events
+            .iter()
+            .map(|e| format!(",{}", e.as_str()))
+            .collect::<String>()
+            + ",";
+        self.query("reading the stream", move |conn| {
+            // One snapshot for both queries, so the horizon never passes an unread record.
+            let tx = conn.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, event_name, id, request, created_at FROM stream
+                 WHERE seq > ?1 AND instr(?3, ',' || event_name || ',') > 0 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![after, limit, wanted], |row| {
+                    let seq: i64 = row.get(0)?;
+                    let event: String = row.get(1)?;
+                    let id: String = row.get(2)?;
+                    let invalid = |what: String| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            0,
+                            rusqlite::types::Type::Text,
+                            what.into(),
+                        )
+                    };
+                    let event = ChangeEvent::parse(&event)
+                        .ok_or_else(|| invalid(format!("event {event}")))?;
+                    let id = RequestId::parse(&id).map_err(|e| invalid(e.to_string()))?;
+                    Ok(StreamRow {
+                        cursor: seq,
+                        created_at: row.get(4)?,
+                        record: ChangeRecord {
+                            sequence_number: seq.to_string(),
+                            event,
+                            id,
+                            body: row.get(3)?,
+                        },
+                        source: (),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let horizon = match rows.last() {
+                Some(last) if rows.len() >= limit as usize => last.cursor,
+                _ => tx
+                    .prepare_cached("SELECT coalesce(max(seq), 0) FROM stream")?
+                    .query_row([], |row| row.get::<_, i64>(0))?
+                    .max(after),
+            };
+            drop(stmt);
+            tx.commit()?;
+            Ok(StreamBatch { rows, horizon })
+        })
+        .await
     }
 
-    async fn advance(&self, to: i64, dead_letter: Option<DeadLetter>) -> Result<(), StoreFault> {
-        SqliteStore::advance(self, CONSUMER, to, dead_letter).await
+    /// Moves the checkpoint to `seq`, recording a dead letter in the same transaction.
+    async fn advance(&self, seq: i64, dead_letter: Option<DeadLetter>) -> Result<(), StoreFault> {
+        self.writer
+            .write(move |conn| {
+                if let Some(letter) = dead_letter {
+                    let ids = serde_json::to_string(&letter.request_ids).expect("strings serialize");
+                    conn.prepare_cached(
+                        "INSERT INTO dead_letters (reason, first_seq, last_seq, request_ids, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![letter.reason, letter.first_seq, letter.last_seq, ids, now_millis()])?;
+                }
+                conn.prepare_cached(
+                    "INSERT INTO checkpoints (consumer, seq) VALUES (?1, ?2)
+                     ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
+                )?
+                .execute(params![CONSUMER, seq])?;
+                Ok(())
+            })
+            .await?;
+        self.backlog.read_up_to(seq);
+        Ok(())
     }
 
     fn wakeup(&self) -> Wakeup {
@@ -570,7 +536,7 @@ mod tests {
 
     async fn count(store: &SqliteStore, sql: &'static str) -> i64 {
         store
-            .read(move |c| c.query_row(sql, [], |r| r.get(0)))
+            .query("counting", move |c| c.query_row(sql, [], |r| r.get(0)))
             .await
             .unwrap()
     }
@@ -581,7 +547,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
         accept(&store, 0..2 * SWEEP_CHUNK + 500).await;
         let read_up_to = i64::try_from(2 * SWEEP_CHUNK + 200).unwrap();
-        store.advance(CONSUMER, read_up_to, None).await.unwrap();
+        store.advance(read_up_to, None).await.unwrap();
 
         // Every record is older than a retention of 0 ms once the clock has moved on.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -596,7 +562,7 @@ mod tests {
             "unread records stay"
         );
         // Records younger than the retention stay even when read.
-        store.advance(CONSUMER, i64::MAX, None).await.unwrap();
+        store.advance(i64::MAX, None).await.unwrap();
         assert_eq!(store.sweep(60_000).await.unwrap().trimmed, 0);
     }
 

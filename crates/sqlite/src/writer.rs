@@ -5,7 +5,10 @@
 use std::{
     cell::Cell,
     path::PathBuf,
-    sync::mpsc::{self, Receiver, SyncSender},
+    sync::{
+        Arc,
+        mpsc::{self, Receiver, SyncSender},
+    },
     time::Duration,
 };
 
@@ -34,7 +37,30 @@ thread_local! {
 
 trait Job: Send {
     fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()>;
-    fn finish(self: Box<Self>, committed: Result<(), StoreFault>);
+    fn finish(self: Box<Self>, committed: Result<(), Failed>);
+}
+
+/// Why a group was not committed. Every job of the group gets it as its fault's source,
+/// so the one error is shared.
+#[derive(Debug, Clone)]
+struct Failed {
+    operation: &'static str,
+    error: Arc<rusqlite::Error>,
+}
+
+impl Failed {
+    fn at(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+        move |error| Self {
+            operation,
+            error: Arc::new(error),
+        }
+    }
+}
+
+impl From<Failed> for StoreFault {
+    fn from(failed: Failed) -> Self {
+        StoreFault::write(failed.operation, failed.error)
+    }
 }
 
 struct Typed<T, F> {
@@ -55,11 +81,14 @@ where
         Ok(())
     }
 
-    fn finish(self: Box<Self>, committed: Result<(), StoreFault>) {
+    fn finish(self: Box<Self>, committed: Result<(), Failed>) {
         let Typed { value, reply, .. } = *self;
-        let answer = committed.and_then(|()| {
-            value.ok_or_else(|| StoreFault("the transaction was rolled back".into()))
-        });
+        let answer = match committed {
+            Ok(()) => value.ok_or_else(|| {
+                StoreFault::write("the group commit", "the transaction was rolled back")
+            }),
+            Err(failed) => Err(failed.into()),
+        };
         // The caller may have gone (client disconnected); the commit stands regardless.
         let _ = reply.send(answer);
     }
@@ -119,7 +148,10 @@ impl Writer {
 }
 
 fn stopped() -> StoreFault {
-    StoreFault("the writer has stopped".into())
+    StoreFault::write(
+        "handing the write to the writer thread",
+        "the writer has stopped",
+    )
 }
 
 fn run(path: &std::path::Path, queue: &Receiver<Box<dyn Job>>, commits: &watch::Sender<u64>) {
@@ -133,8 +165,8 @@ fn run(path: &std::path::Path, queue: &Receiver<Box<dyn Job>>, commits: &watch::
             }
         }
         let committed = commit(&mut conn, path, &mut group);
-        if let Err(fault) = &committed {
-            tracing::error!(%fault, jobs = group.len(), "group commit failed");
+        if let Err(failed) = &committed {
+            tracing::error!(operation = failed.operation, error = %failed.error, jobs = group.len(), "group commit failed");
             // Reopen next time: the fault may have left the connection unusable.
             conn = None;
         }
@@ -151,18 +183,18 @@ fn commit(
     slot: &mut Option<Connection>,
     path: &std::path::Path,
     group: &mut [Box<dyn Job>],
-) -> Result<(), StoreFault> {
-    let fault = |e: rusqlite::Error| StoreFault(e.to_string());
+) -> Result<(), Failed> {
     if slot.is_none() {
-        *slot = Some(open(path).map_err(fault)?);
+        *slot = Some(open(path).map_err(Failed::at("opening the database"))?);
     }
     let conn = slot.as_ref().expect("opened above");
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(fault)?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(Failed::at("beginning the group commit"))?;
     let applied = group.iter_mut().try_for_each(|job| job.apply(conn));
     let result = applied.and_then(|()| conn.execute_batch("COMMIT"));
     if let Err(e) = result {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(fault(e));
+        return Err(Failed::at("the group commit")(e));
     }
     if WAL_FRAMES.get() >= RESTART_FRAMES {
         restart_wal(conn);

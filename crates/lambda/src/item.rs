@@ -1,0 +1,208 @@
+//! The requests table's item schema: the attribute names every DynamoDB call uses (the
+//! outcome writes here, the local DynamoDB adapter, and API Gateway's mapping templates in
+//! `infra/src/stack/vtl/`, which a test in `infra/tests/infra/item_schema.rs` holds to
+//! these names). Status values are [`Status::as_str`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use storefirst_domain::Status;
+
+/// The key: the client's request id (S).
+pub const ID: &str = "id";
+/// The body as the client sent it (S).
+pub const REQUEST: &str = "request";
+/// pending, succeeded or failed (S).
+pub const STATUS: &str = "status";
+/// Processing attempts so far (N).
+pub const ATTEMPTS: &str = "attempts";
+/// Epoch milliseconds (N).
+pub const CREATED_AT: &str = "created_at";
+/// Epoch milliseconds (N).
+pub const UPDATED_AT: &str = "updated_at";
+/// The processor's result as JSON text (S), once succeeded.
+pub const RESULT: &str = "result";
+/// The last error (S): a rejection, or a transient failure while still pending.
+pub const ERROR: &str = "error";
+/// The TTL attribute, epoch seconds (N), once succeeded.
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// Every attribute an item may hold.
+pub const ALL: [&str; 9] = [
+    ID, REQUEST, STATUS, ATTEMPTS, CREATED_AT, UPDATED_AT, RESULT, ERROR, EXPIRES_AT,
+];
+
+/// The `ExpressionAttributeNames` of `expressions`: each placeholder is `#` and the
+/// attribute's name, so an expression cannot name an attribute the schema lacks.
+///
+/// # Panics
+///
+/// When an expression has a placeholder that is no attribute: the expressions are the
+/// code's own constants, and DynamoDB would refuse the call.
+pub fn names(expressions: &[&str]) -> HashMap<String, String> {
+    expressions
+        .iter()
+        .flat_map(|expression| expression.split('#').skip(1))
+        .map(|rest| {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            assert!(
+                ALL.contains(&name),
+                "the placeholder #{name} names no attribute of the item schema"
+            );
+            (format!("#{name}"), name.to_owned())
+        })
+        .collect()
+}
+
+/// The key of the item of `id`.
+pub fn key(id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(ID.to_owned(), AttributeValue::S(id.to_owned()))])
+}
+
+/// A new pending request, as `post-request.vtl` puts it.
+pub fn new_request(id: &str, body: &str, now_millis: i64) -> HashMap<String, AttributeValue> {
+    let now = AttributeValue::N(now_millis.to_string());
+    HashMap::from([
+        (ID.to_owned(), AttributeValue::S(id.to_owned())),
+        (REQUEST.to_owned(), AttributeValue::S(body.to_owned())),
+        (
+            STATUS.to_owned(),
+            AttributeValue::S(Status::Pending.as_str().to_owned()),
+        ),
+        (ATTEMPTS.to_owned(), AttributeValue::N("0".to_owned())),
+        (CREATED_AT.to_owned(), now.clone()),
+        (UPDATED_AT.to_owned(), now),
+    ])
+}
+
+/// An item with every attribute the store may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub id: String,
+    pub status: String,
+    pub request: String,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// An item without an attribute the schema requires, or with one of another type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the item has no {kind} attribute `{attribute}`: is the table the requests table of \
+     this version?"
+)]
+pub struct NotAnItem {
+    pub attribute: &'static str,
+    pub kind: &'static str,
+}
+
+impl Stored {
+    /// Reads an item as GetItem or Scan returns it.
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Self, NotAnItem> {
+        let string = |attribute| -> Result<Option<String>, NotAnItem> {
+            item.get(attribute)
+                .map(|value| {
+                    value
+                        .as_s()
+                        .cloned()
+                        .map_err(|_| NotAnItem::string(attribute))
+                })
+                .transpose()
+        };
+        let number = |attribute| -> Result<Option<i64>, NotAnItem> {
+            item.get(attribute)
+                .map(|value| {
+                    value
+                        .as_n()
+                        .ok()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or(NotAnItem::integer(attribute))
+                })
+                .transpose()
+        };
+        let text = |attribute| string(attribute)?.ok_or(NotAnItem::string(attribute));
+        let integer = |attribute| number(attribute)?.ok_or(NotAnItem::integer(attribute));
+        Ok(Self {
+            id: text(ID)?,
+            status: text(STATUS)?,
+            request: text(REQUEST)?,
+            result: string(RESULT)?,
+            error: string(ERROR)?,
+            attempts: integer(ATTEMPTS)?,
+            created_at: integer(CREATED_AT)?,
+            updated_at: integer(UPDATED_AT)?,
+            expires_at: number(EXPIRES_AT)?,
+        })
+    }
+}
+
+impl NotAnItem {
+    fn string(attribute: &'static str) -> Self {
+        Self {
+            attribute,
+            kind: "string",
+        }
+    }
+
+    fn integer(attribute: &'static str) -> Self {
+        Self {
+            attribute,
+            kind: "integer",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_name_attributes() {
+        let names = names(&["SET #status = :s, #error = :e", "#status = :pending"]);
+        assert_eq!(
+            names,
+            HashMap::from([
+                ("#status".to_owned(), "status".to_owned()),
+                ("#error".to_owned(), "error".to_owned()),
+            ])
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "#stauts names no attribute")]
+    fn a_misspelt_placeholder_is_refused() {
+        names(&["SET #stauts = :status"]);
+    }
+
+    #[test]
+    fn a_new_request_reads_back() {
+        let stored = Stored::from_item(&new_request("a", "{}", 7)).unwrap();
+        assert_eq!(
+            stored,
+            Stored {
+                id: "a".into(),
+                status: "pending".into(),
+                request: "{}".into(),
+                result: None,
+                error: None,
+                attempts: 0,
+                created_at: 7,
+                updated_at: 7,
+                expires_at: None,
+            }
+        );
+        let mut no_status = new_request("a", "{}", 7);
+        no_status.remove(STATUS);
+        assert_eq!(
+            Stored::from_item(&no_status),
+            Err(NotAnItem::string(STATUS))
+        );
+    }
+}
