@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use crate::model::{
-    Condition, Expr, Output, Parameter, Resource, Template,
+    Condition, Expr, Parameter, Resource, Template,
     iam::{OidcProvider, Policy, PolicyDocument, Principal, Role, Statement},
 };
 
@@ -180,16 +180,7 @@ pub fn ci_role_template(repo: &str) -> Result<Template, InvalidRepo> {
             Expr::if_(CREATE_PROVIDER, provider.r#ref(), existing.r#ref()),
         ),
     ];
-    for (id, description, value) in outputs {
-        template.output(
-            id,
-            Output {
-                description,
-                value,
-                condition: None,
-            },
-        );
-    }
+    template.add_outputs(outputs);
     Ok(template)
 }
 

@@ -51,7 +51,7 @@ async fn accept_everything(get: StatusCode) -> (String, Arc<Mutex<Vec<Seen>>>) {
                     body: body.len(),
                 });
                 if method == Method::GET {
-                    let message = r#"{"message":"Too Many Ingest"}"#;
+                    let message = r#"{"message":"Too Many Requests"}"#;
                     return (get, [("location", String::new())], message.to_owned())
                         .into_response();
                 }

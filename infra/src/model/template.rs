@@ -195,6 +195,23 @@ impl Template {
         }
     }
 
+    /// Unconditional outputs: (logical id, description, value).
+    pub fn add_outputs<'a>(
+        &mut self,
+        outputs: impl IntoIterator<Item = (&'a str, &'static str, Expr)>,
+    ) {
+        for (id, description, value) in outputs {
+            self.output(
+                id,
+                Output {
+                    description,
+                    value,
+                    condition: None,
+                },
+            );
+        }
+    }
+
     pub fn resources(&self) -> &BTreeMap<String, Resource> {
         &self.resources
     }

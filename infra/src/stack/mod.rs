@@ -8,7 +8,7 @@ pub mod table;
 
 use storefirst_domain::StreamSettings;
 
-use crate::model::{Condition, Expr, Output, Parameter, Template};
+use crate::model::{Condition, Expr, Parameter, Template};
 use api::Api;
 use processor::{Artifact, Processor};
 use table::RequestsTable;
@@ -25,7 +25,7 @@ const HAS_ALARM_TOPIC: &str = "HasAlarmTopic";
 /// The whole stack, reading the one stream configuration the local runtime reads.
 pub fn stack(settings: &StreamSettings) -> Template {
     let mut template = Template::new(
-        "storefirst: a storage-first asynchronous API. Ingest are stored in DynamoDB before \
+        "storefirst: a storage-first asynchronous API. Requests are stored in DynamoDB before \
          the 202; the table's stream drives the stream-processor function.",
     );
     let bucket = template.parameter(
@@ -108,15 +108,6 @@ pub fn stack(settings: &StreamSettings) -> Template {
             processor.function.r#ref(),
         ),
     ];
-    for (id, description, value) in outputs {
-        template.output(
-            id,
-            Output {
-                description,
-                value,
-                condition: None,
-            },
-        );
-    }
+    template.add_outputs(outputs);
     template
 }

@@ -11,7 +11,7 @@ use storefirst_pipeline::api;
 use storefirst_sqlite::SqliteStore;
 use tower::ServiceExt;
 
-use crate::support::{Case, Moto, REGION, render, resource};
+use crate::support::{Case, Moto, render, resource};
 
 /// How API Gateway may hand a request to the templates, where its documentation promises
 /// nothing: whether Content-Length is among the headers, how an empty body arrives, and
@@ -103,17 +103,30 @@ struct Gateway {
     table: String,
 }
 
+/// Either side of the comparison: API Gateway's templates, or the local runtime.
+trait Api {
+    async fn call_as(
+        &self,
+        method: &str,
+        id: Option<&str>,
+        body: &[u8],
+        variant: &Variant,
+    ) -> Answer;
+
+    async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
+        self.call_as(method, id, body, &Variant::PLAIN).await
+    }
+}
+
 impl Gateway {
     async fn new() -> Self {
         let moto = Moto::new();
         let table = moto.create_table().await;
         Self { moto, table }
     }
+}
 
-    async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
-        self.call_as(method, id, body, &Variant::PLAIN).await
-    }
-
+impl Api for Gateway {
     /// A request as API Gateway may hand it to the templates in `variant`.
     async fn call_as(
         &self,
@@ -156,12 +169,12 @@ impl Gateway {
             "querystring": variant.query(),
             "header": headers,
         });
-        let unique = crate::support::unique();
+        let unique = crate::support::unique("req");
         // Clients override requestId with X-Amzn-RequestId; the extended id is API
         // Gateway's own, base64 (with '+', '/' and '=' padding).
         let request_id = match variant.request_id_header {
             Some(hostile) => hostile.to_owned(),
-            None => format!("req-{unique}"),
+            None => unique.clone(),
         };
         let context = json!({
             "requestId": request_id,
@@ -219,7 +232,9 @@ impl Gateway {
             json,
         }
     }
+}
 
+impl Gateway {
     async fn item(&self, id: &str) -> Value {
         let key =
             json!({"TableName": self.table, "Key": {"id": {"S": id}}, "ConsistentRead": true});
@@ -229,15 +244,7 @@ impl Gateway {
     }
 
     async fn store(&self) -> DynamoStore {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.moto.url)
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-            .load()
-            .await;
+        let config = storefirst_harness::sdk_config(&self.moto.url).await;
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &self.table)
     }
 }
@@ -265,11 +272,9 @@ impl Local {
             _dir: dir,
         }
     }
+}
 
-    async fn call(&self, method: &str, id: Option<&str>, body: &[u8]) -> Answer {
-        self.call_as(method, id, body, &Variant::PLAIN).await
-    }
-
+impl Api for Local {
     async fn call_as(
         &self,
         method: &str,
@@ -604,7 +609,7 @@ async fn dynamodb_failures_are_never_2xx() {
     // A table that is gone, as after a bad deploy: DynamoDB's error must reach the client.
     let gateway = Gateway {
         moto: Moto::new(),
-        table: format!("missing-{}", crate::support::unique()),
+        table: crate::support::unique("missing"),
     };
     for (method, id) in [("POST", None), ("PUT", Some("x")), ("GET", Some("x"))] {
         let answer = gateway.call(method, id, br#"{"a":1}"#).await;
