@@ -6,5 +6,6 @@ mod ci_role;
 mod deploy;
 mod fresh;
 mod invariants;
+mod item_schema;
 mod mapping;
 mod support;
