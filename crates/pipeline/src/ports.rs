@@ -265,3 +265,27 @@ pub struct Item {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{error::Error, io};
+
+    use super::*;
+
+    #[test]
+    fn a_fault_names_its_operation_and_keeps_its_source() {
+        let write = StoreFault::write("the group commit", io::Error::other("disk is full"));
+        assert_eq!(
+            write.to_string(),
+            "the group commit failed: disk is full; nothing was stored, retry later"
+        );
+        let source = write.source().expect("the source is kept");
+        assert!(source.downcast_ref::<io::Error>().is_some(), "{source:?}");
+
+        let read = StoreFault::read("GetItem on table requests", "throttled");
+        assert_eq!(
+            read.to_string(),
+            "GetItem on table requests failed: throttled; retry later"
+        );
+    }
+}

@@ -542,6 +542,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_write_keeps_the_sqlite_error_as_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let fault = store
+            .writer
+            .write(|c| c.execute("INSERT INTO nowhere VALUES (1)", []))
+            .await
+            .unwrap_err();
+        assert_eq!(fault.access, storefirst_pipeline::ports::Access::Write);
+        let source = std::error::Error::source(&fault).expect("a source");
+        let sqlite = source
+            .downcast_ref::<Arc<rusqlite::Error>>()
+            .expect("the writer's rusqlite error");
+        assert!(sqlite.to_string().contains("no such table"), "{sqlite}");
+        assert!(fault.to_string().contains("nothing was stored"), "{fault}");
+    }
+
+    #[tokio::test]
     async fn sweeps_trim_read_records_in_chunks_and_keep_unread_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
