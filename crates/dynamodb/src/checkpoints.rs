@@ -14,7 +14,7 @@ use storefirst_domain::now_millis;
 use super::Position;
 use storefirst_pipeline::{
     StoreFault,
-    ports::{Access, DeadLetter},
+    ports::{Access, BoxedError, DeadLetter},
 };
 use storefirst_sqlite::db;
 
@@ -64,7 +64,7 @@ impl Checkpoints {
         (access, operation): (Access, &'static str),
         work: impl FnOnce(&mut Connection, &str) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreFault> {
-        let fault = |source: Box<dyn std::error::Error + Send + Sync>| StoreFault {
+        let fault = |source: BoxedError| StoreFault {
             operation: format!("{operation} in the checkpoint file"),
             access,
             source,

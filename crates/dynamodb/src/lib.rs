@@ -42,7 +42,7 @@ pub use stuck::DynamoStuck;
 
 use storefirst_pipeline::{
     Accepted, Item, StoreFault,
-    ports::{Access, ChangeStream, DeadLetter, Ingest, StreamBatch, StreamRow, Wakeup},
+    ports::{Access, BoxedError, ChangeStream, DeadLetter, Ingest, StreamBatch, StreamRow, Wakeup},
 };
 
 /// How often the stream is polled, as Lambda's poller does (4 times a second).
@@ -322,7 +322,11 @@ impl DynamoRequests {
         old_item: impl FnOnce(&R) -> Option<&HashMap<String, AttributeValue>>,
     ) -> Result<Accepted, StoreFault>
     where
-        R: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
     {
         let Some(service) = error
             .as_service_error()
@@ -378,7 +382,7 @@ impl Ingest for DynamoRequests {
             .as_ref()
             .and_then(|stored| stored.get(item::STATUS)?.as_s().ok());
         // The write is done; what failed is reading its answer, and a retry is idempotent.
-        let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| {
+        let unreadable = |source: BoxedError| {
             StoreFault::read(
                 format!(
                     "reading the answer of UpdateItem on table {} for {id}",

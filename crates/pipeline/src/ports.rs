@@ -183,6 +183,9 @@ impl<P: Processor, S: OutcomeStore, C: Sync, X: Sync> Invoker<C, X> for InProces
     }
 }
 
+/// The source of a [`StoreFault`]: the backend's error, of whatever type.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A store could not read or write: the operation that failed and the backend's error as
 /// its source (a `rusqlite::Error`, an SDK error), so a caller can tell a full disk from a
 /// throttled table. A write that fails stores nothing.
@@ -194,7 +197,7 @@ pub struct StoreFault {
     pub access: Access,
     // In the message too: the API answers a 503 with it, and logs print it with `%`.
     #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    pub source: BoxedError,
 }
 
 /// Whether a failed operation read or wrote: a client needs to know that a failed write
@@ -216,26 +219,20 @@ impl Access {
 
 impl StoreFault {
     /// A failed read; `source` may be an error or a message.
-    pub fn read(
-        operation: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    ) -> Self {
-        Self {
-            operation: operation.into(),
-            access: Access::Read,
-            source: source.into(),
-        }
+    pub fn read(operation: impl Into<String>, source: impl Into<BoxedError>) -> Self {
+        Self::new(Access::Read, operation.into(), source.into())
     }
 
     /// A failed write: nothing was stored.
-    pub fn write(
-        operation: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-    ) -> Self {
+    pub fn write(operation: impl Into<String>, source: impl Into<BoxedError>) -> Self {
+        Self::new(Access::Write, operation.into(), source.into())
+    }
+
+    fn new(access: Access, operation: String, source: BoxedError) -> Self {
         Self {
-            operation: operation.into(),
-            access: Access::Write,
-            source: source.into(),
+            operation,
+            access,
+            source,
         }
     }
 }
