@@ -17,6 +17,7 @@ use axum::{Router, routing::post};
 use serde::Serialize;
 use storefirst_app::RestaurantOrders;
 use storefirst_domain::StreamSettings;
+use storefirst_dynamodb::DynamoTable;
 use storefirst_lambda::StreamHandler;
 use storefirst_lambda_env::{Answer, Identity, Reply, RuntimeApi};
 use storefirst_testkit::MemoryStore;
@@ -175,48 +176,11 @@ pub async fn cold_start(run: ColdStart<'_>) -> anyhow::Result<FirstAnswer> {
     }
 }
 
-/// The events' table on moto server, with the key the stack's table has (idempotent: an
-/// existing table is kept).
+/// The events' table on moto server (idempotent: an existing table is kept).
 pub async fn create_table(moto: &str) -> anyhow::Result<()> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .load()
-        .await;
-    let created = aws_sdk_dynamodb::Client::new(&config)
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
-    match created {
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            Ok(())
-        }
-        other => other
-            .map(drop)
-            .with_context(|| format!("CreateTable {TABLE} on moto server at {moto}")),
-    }
+    let config = storefirst_harness::sdk_config(moto).await;
+    DynamoTable::connect(&config, TABLE, true)
+        .await
+        .map(drop)
+        .with_context(|| format!("CreateTable {TABLE} on moto server at {moto}"))
 }

@@ -5,11 +5,13 @@ mod lambda;
 mod loadgen;
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::Arc,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -19,6 +21,10 @@ use http_body_util::Full;
 use hyper::{Request, StatusCode, body::Bytes};
 use serde::Serialize;
 use serde_json::json;
+use storefirst_domain::{ChangeEvent, RequestId};
+use storefirst_harness::Listening;
+use storefirst_pipeline::ports::{ChangeStream, Ingest};
+use storefirst_sqlite::SqliteStore;
 
 use crate::loadgen::Summary;
 
@@ -77,76 +83,97 @@ struct Latency {
     p99_ms: f64,
 }
 
+/// `storefirst-local` and its database, read through the pipeline's ports as the API and
+/// the poller read it.
 struct Server {
-    child: Child,
+    local: Listening,
     addr: SocketAddr,
-    db: PathBuf,
+    store: SqliteStore,
+    /// The stream's end as last seen: the stream only grows at its end, so the next look
+    /// scans only what came after.
+    end: AtomicI64,
 }
 
 impl Server {
     fn start(binary: &Path, db: PathBuf, extra: &[String]) -> anyhow::Result<Self> {
-        let mut child = Command::new(binary)
-            .args(["--port", "0", "--api-key", API_KEY, "--log", "warn", "--db"])
-            .arg(&db)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().context("stdout is piped")?);
-        stdout.read_line(&mut line)?;
-        // Keep reading: the server prints more lines, and a closed pipe would stop it.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let addr = line
-            .trim()
-            .strip_prefix("storefirst-local listening on http://")
-            .with_context(|| format!("unexpected first line {line:?}"))?
-            .parse()?;
-        Ok(Self { child, addr, db })
+        let local = Listening::spawn(
+            Command::new(binary)
+                .args(["--port", "0", "--api-key", API_KEY, "--log", "warn", "--db"])
+                .arg(&db)
+                .args(extra),
+        )?;
+        Ok(Self {
+            addr: local.addr(),
+            local,
+            store: SqliteStore::open(&db)
+                .with_context(|| format!("cannot open {}", db.display()))?,
+            end: AtomicI64::new(0),
+        })
     }
 
     /// Peak resident memory so far, from /proc.
     fn peak_rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.local.id())).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
     }
 
-    fn db(&self) -> anyhow::Result<rusqlite::Connection> {
-        Ok(rusqlite::Connection::open_with_flags(
-            &self.db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?)
+    /// The cursor after the stream's newest record.
+    async fn end(&self) -> anyhow::Result<i64> {
+        let known = self.end.load(Ordering::Acquire);
+        // No event matches: the batch is empty and its horizon is the stream's end.
+        let end = self.store.read(&known, 1, &[]).await?.horizon;
+        Ok(self.end.fetch_max(end, Ordering::AcqRel).max(end))
+    }
+
+    /// The poller's checkpoint: every record up to it is processed.
+    async fn checkpoint(&self) -> anyhow::Result<i64> {
+        Ok(self.store.checkpoint().await?)
     }
 
     /// Stream records not yet read by the poller.
-    fn backlog(&self) -> anyhow::Result<i64> {
-        Ok(self.db()?.query_row(
-            "SELECT coalesce((SELECT max(seq) FROM stream), 0) - coalesce((SELECT seq FROM checkpoints), 0)",
-            [],
-            |row| row.get(0),
-        )?)
+    async fn backlog(&self) -> anyhow::Result<i64> {
+        let checkpoint = self.checkpoint().await?;
+        Ok(self.end().await? - checkpoint)
     }
 
-    fn processed(&self) -> anyhow::Result<i64> {
-        Ok(self.db()?.query_row(
-            "SELECT count(*) FROM requests WHERE status != 'pending'",
-            [],
-            |row| row.get(0),
-        )?)
+    /// The ids of the requests accepted between the stream cursors `after` and `until`.
+    async fn accepted(&self, after: i64, until: i64) -> anyhow::Result<Vec<RequestId>> {
+        const PAGE: u32 = 1000;
+        let (mut ids, mut cursor) = (Vec::new(), after);
+        while cursor < until {
+            let batch = self
+                .store
+                .read(&cursor, PAGE, &[ChangeEvent::Insert])
+                .await?;
+            let last = batch.rows.len() < PAGE as usize;
+            ids.extend(
+                batch
+                    .rows
+                    .into_iter()
+                    .take_while(|row| row.cursor <= until)
+                    .map(|row| row.record.id),
+            );
+            if last {
+                break;
+            }
+            cursor = batch.horizon;
+        }
+        Ok(ids)
     }
 
-    /// Accept-to-outcome latency of the items created in `[from_ms, until_ms)`.
-    fn outcome_latency(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Latency> {
-        let conn = self.db()?;
-        let mut stmt = conn.prepare(
-            "SELECT updated_at - created_at FROM requests
-             WHERE status = 'succeeded' AND created_at >= ?1 AND created_at < ?2 ORDER BY 1",
-        )?;
-        let values: Vec<i64> = stmt
-            .query_map([from_ms, until_ms], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
+    /// Accept-to-outcome latency of the requests accepted between two stream cursors.
+    async fn outcome_latency(&self, after: i64, until: i64) -> anyhow::Result<Latency> {
+        let mut values = Vec::new();
+        for id in self.accepted(after, until).await? {
+            if let Some(item) = self.store.get(id).await?
+                && item.status == "succeeded"
+            {
+                values.push(item.updated_at - item.created_at);
+            }
+        }
+        values.sort_unstable();
         let at = |q: f64| {
             values.get(((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1)))
         };
@@ -156,20 +183,6 @@ impl Server {
             p99_ms: at(0.99).copied().unwrap_or_default() as f64,
         })
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    since.as_millis() as i64
 }
 
 fn post_order() -> loadgen::MakeRequest {
@@ -354,10 +367,12 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
 
     // Light load first, on an idle pipeline: one request every 20 ms.
     println!("light load: 1 client, 50 requests/s");
-    let light_from = now_ms();
+    let light_from = server.end().await?;
     light_load(server.addr, 150, Duration::from_millis(20)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let light = server.outcome_latency(light_from, now_ms())?;
+    let light = server
+        .outcome_latency(light_from, server.end().await?)
+        .await?;
 
     let mut levels = Vec::new();
     let mut peak_rss_at_32 = None;
@@ -378,8 +393,8 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
         // The ceiling is measured before and after the durable run, so that a change in
         // the machine's load during the level skews the ratio as little as it can.
         let before = ceiling(half).await?;
-        let processed_before = server.processed()?;
-        let (started, durable_from) = (Instant::now(), now_ms());
+        let processed_from = server.checkpoint().await?;
+        let (started, durable_from) = (Instant::now(), server.end().await?);
         let (durable, max_backlog) = tokio::join!(
             loadgen::run(
                 server.addr,
@@ -392,12 +407,13 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
             backlog_sampler(&server, WARMUP + measure)
         );
         let durable = Summary::of(clients, vec![durable?]);
-        let processed_per_second =
-            (server.processed()? - processed_before) as f64 / started.elapsed().as_secs_f64();
-        let durable_until = now_ms();
+        let (processed_until, elapsed) = (server.checkpoint().await?, started.elapsed());
+        let durable_until = server.end().await?;
         // The durable run's work (processing, checkpoints) must not slow the ceiling.
         drain(&server).await?;
-        let outcome_latency = server.outcome_latency(durable_from, durable_until)?;
+        let processed = server.accepted(processed_from, processed_until).await?;
+        let processed_per_second = processed.len() as f64 / elapsed.as_secs_f64();
+        let outcome_latency = server.outcome_latency(durable_from, durable_until).await?;
         let ceiling = Summary::of(clients, vec![before, ceiling(half).await?]);
         if clients == 32 {
             peak_rss_at_32 = server.peak_rss_mib();
@@ -454,7 +470,7 @@ async fn backlog_sampler(server: &Server, length: Duration) -> anyhow::Result<i6
     let until = Instant::now() + length;
     let mut max = 0;
     while Instant::now() < until {
-        max = max.max(server.backlog()?);
+        max = max.max(server.backlog().await?);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(max)
@@ -463,7 +479,7 @@ async fn backlog_sampler(server: &Server, length: Duration) -> anyhow::Result<i6
 /// Waits for the poller to catch up, so levels do not measure each other's backlog.
 async fn drain(server: &Server) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while server.backlog()? > 0 {
+    while server.backlog().await? > 0 {
         if Instant::now() > deadline {
             bail!("the stream backlog did not drain within 120 s");
         }

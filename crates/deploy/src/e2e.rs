@@ -13,6 +13,7 @@ use storefirst_contract::{
     CheckReport, ProbeReport, Storage, Target, Throttling, probes::BoxFuture, render, render_probes,
 };
 use storefirst_infra::stack::api::THROTTLE_BURST;
+use storefirst_pipeline::listening::listening_url;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{Aws, Console, Error, aws::failed, outputs_path};
@@ -257,8 +258,7 @@ pub async fn against_local(binary: &Path, console: &Console) -> Result<E2eRun, E
         .map_err(|_| Error::Local("it printed no URL within 30 s".into()))?
         .map_err(|e| Error::Local(format!("reading its output: {e}")))?
         .unwrap_or_default();
-    let url = first
-        .strip_prefix("storefirst-local listening on ")
+    let url = listening_url(&first)
         .ok_or_else(|| Error::Local(format!("unexpected first line {first:?}")))?;
     console.note(format!(
         "contract suite and probes against storefirst-local at {url}"

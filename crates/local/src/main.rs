@@ -15,7 +15,9 @@ use std::{
 use anyhow::Context;
 use clap::Parser;
 use cli::{Args, Command};
-use storefirst_pipeline::{RedriveReport, Runtime, ports::Ingest, redrive};
+use storefirst_pipeline::{
+    RedriveReport, Runtime, listening::listening_line, ports::Ingest, redrive,
+};
 use storefirst_sqlite::SqliteStore;
 
 #[tokio::main]
@@ -73,11 +75,7 @@ fn reported(report: RedriveReport) -> anyhow::Result<()> {
 /// on (one line each), then runs until SIGINT or SIGTERM.
 async fn serve<S: Ingest>(runtime: Runtime<S>, about: &[String]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
-    writeln!(
-        stdout,
-        "storefirst-local listening on http://{}",
-        runtime.addr()
-    )?;
+    writeln!(stdout, "{}", listening_line(runtime.addr()))?;
     for line in about {
         writeln!(stdout, "storefirst-local: {line}")?;
     }

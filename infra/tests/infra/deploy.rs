@@ -1,9 +1,10 @@
 //! The template creates and deletes cleanly on moto server, with the mapping switched off
 //! (moto cannot run the function, and a mapping would consume the stream).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
+use storefirst_harness::until_some;
 
 use crate::support::{Moto, unique, xml_values};
 
@@ -18,35 +19,32 @@ fn function_zip() -> Vec<u8> {
 
 /// Polls DescribeStacks until the stack leaves `*_IN_PROGRESS`; `None` once it is gone.
 async fn settle(moto: &Moto, stack: &str) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, xml) = moto
-            .cloudformation(&[("Action", "DescribeStacks"), ("StackName", stack)])
-            .await;
-        if status == 400 && xml.contains("does not exist") {
-            return None;
-        }
-        assert_eq!(status, 200, "DescribeStacks: {xml}");
-        let state = xml_values(&xml, "StackStatus")
-            .first()
-            .copied()
-            .unwrap_or_default()
-            .to_owned();
-        if !state.ends_with("_IN_PROGRESS") {
-            return Some(xml);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{stack} still {state} after 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    until_some(
+        Duration::from_secs(120),
+        &format!("{stack} settles"),
+        || async {
+            let (status, xml) = moto
+                .cloudformation(&[("Action", "DescribeStacks"), ("StackName", stack)])
+                .await;
+            if status == 400 && xml.contains("does not exist") {
+                return Some(None);
+            }
+            assert_eq!(status, 200, "DescribeStacks: {xml}");
+            let state = xml_values(&xml, "StackStatus")
+                .first()
+                .copied()
+                .unwrap_or_default()
+                .to_owned();
+            (!state.ends_with("_IN_PROGRESS")).then_some(Some(xml))
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn the_stack_creates_and_deletes_on_moto() {
     let moto = Moto::new();
-    let run = unique();
+    let run = unique("run");
     let bucket = format!("artifacts-{run}");
     moto.s3_put(&bucket, Vec::new()).await;
     moto.s3_put(&format!("{bucket}/stream-processor.zip"), function_zip())

@@ -11,10 +11,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Set by `cargo xtask test` (xtask/src/tools.rs).
-pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
+pub use storefirst_harness::unique;
+use storefirst_harness::{REGION, moto_url};
+
 pub const VTL_PYTHON_VAR: &str = "STOREFIRST_VTL_PYTHON";
-pub const REGION: &str = "us-east-1";
 
 /// The synthesized template, as deployed.
 pub fn template() -> &'static Value {
@@ -49,10 +49,6 @@ fn required_var(name: &str, what: &str) -> String {
              which installs it under target/tools and sets {name}"
         )
     })
-}
-
-pub fn moto_url() -> String {
-    required_var(MOTO_URL_VAR, "moto server")
 }
 
 /// One template rendering: the template, the method request, and `$context`.
@@ -183,7 +179,7 @@ impl Moto {
     /// A table defined as the template defines the requests table, under a fresh name.
     pub async fn create_table(&self) -> String {
         let properties = &resource("RequestsTable")["Properties"];
-        let name = format!("requests-{}", unique());
+        let name = unique("requests");
         let request = json!({
             "TableName": name,
             "AttributeDefinitions": properties["AttributeDefinitions"],
@@ -194,15 +190,6 @@ impl Moto {
         assert_eq!(status, 200, "CreateTable: {answer}");
         name
     }
-}
-
-/// A name no other test run uses on the same moto server.
-pub fn unique() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos();
-    format!("{:x}-{}", nanos, std::process::id())
 }
 
 /// The text of every `<name>` element of an XML answer.

@@ -7,8 +7,6 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_cloudformation::config::Credentials;
 use axum::{
     Router,
     body::Body,
@@ -23,37 +21,7 @@ use storefirst_deploy::{Asset, Aws, Console, Deployment};
 use storefirst_domain::StreamSettings;
 use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSING, STREAM_PROCESSOR_KEY};
 
-pub const REGION: &str = "us-east-1";
-
-pub fn moto_url() -> String {
-    std::env::var("STOREFIRST_MOTO_URL").unwrap_or_else(|_| {
-        panic!(
-            "STOREFIRST_MOTO_URL is not set: the deploy tests need moto server. Run them with \
-             `cargo xtask test`, which installs it under target/tools and sets the variable"
-        )
-    })
-}
-
-/// A name no other test or run uses on the same moto server.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos();
-    format!("{prefix}-{:x}{:x}", nanos, std::process::id())
-}
-
-/// An SDK configuration for `endpoint` with dummy credentials; one attempt per call, since
-/// a moto crash is an HTML 500 the SDK would retry.
-pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await
-}
+pub use storefirst_harness::{REGION, moto_url, sdk_config, unique};
 
 pub async fn aws(endpoint: &str) -> Aws {
     Aws::new(&sdk_config(endpoint).await)

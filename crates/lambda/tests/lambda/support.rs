@@ -1,30 +1,17 @@
 //! What the test areas share: a processor with a transient failure, and moto server's
 //! DynamoDB and DynamoDB Streams as the API and the event source mapping would use them.
 
-use std::{
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_lambda_events::event::dynamodb::Event;
-use aws_sdk_dynamodb::{
-    config::Credentials,
-    types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        StreamSpecification, StreamViewType,
-    },
-};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use storefirst_app::RestaurantOrders;
 use storefirst_domain::{PendingRequest, ProcessError, Processor, now_millis};
+use storefirst_harness::requests_table;
+pub use storefirst_harness::{REGION, moto_url};
 use storefirst_lambda::stream_record::lambda_record;
-
-/// Set by `cargo xtask test` (xtask/src/tools.rs) to the URL of the moto server it started.
-pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
-pub const REGION: &str = "us-east-1";
 
 /// The sample processor, except that orders for the restaurant `offline-kitchen` fail
 /// transiently, as when a dependency is down.
@@ -46,28 +33,6 @@ pub fn order(restaurant: &str, lines: &[(&str, u32)]) -> String {
         .map(|(dish, quantity)| json!({ "dish": dish, "quantity": quantity }))
         .collect();
     json!({ "restaurant": restaurant, "items": items }).to_string()
-}
-
-/// The moto server of this test run; a test that needs it fails without it.
-pub fn moto_url() -> String {
-    std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{MOTO_URL_VAR} is not set: this test needs moto server. Run the tests with \
-             `cargo xtask test`, which installs and starts moto and sets {MOTO_URL_VAR}"
-        )
-    })
-}
-
-/// SDK configuration for moto: dummy credentials, and no retries, so that a moto crash
-/// (an HTML 500) fails the test at once.
-pub async fn aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await
 }
 
 /// A requests table with its stream, as the stack defines it.
@@ -114,54 +79,12 @@ impl StoredItem {
 
 impl Table {
     pub async fn create() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let config = aws_config().await;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-        // One table per test: tests run in parallel against one moto server.
-        let name = format!(
-            "requests-{}-{}-{}",
-            std::process::id(),
-            now_millis(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let created = dynamodb
-            .create_table()
-            .table_name(&name)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("CreateTable on moto");
-        let stream_arn = created
-            .table_description
-            .and_then(|table| table.latest_stream_arn)
-            .expect("the created table has a stream");
+        let table = requests_table("requests").await;
         Self {
-            name,
-            stream_arn,
-            dynamodb,
-            streams,
+            name: table.name,
+            stream_arn: table.stream_arn,
+            dynamodb: table.dynamodb,
+            streams: table.streams,
         }
     }
 

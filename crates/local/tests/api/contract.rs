@@ -3,14 +3,14 @@ use std::{collections::BTreeSet, path::Path};
 use rusqlite::Connection;
 use storefirst_contract::{Target, Throttling, Verdict, probes, render, render_probes};
 
-use crate::{API_KEY, LocalProcess};
+use crate::{API_KEY, spawn_local};
 
 /// The HTTP contract suite against the real binary with a fresh database.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_contract_holds_against_the_local_binary() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("contract.db");
-    let local = LocalProcess::spawn(&db);
+    let local = spawn_local(&db);
     let target = Target::new(&local.url, API_KEY);
 
     let reports = target.run().await;
@@ -40,7 +40,7 @@ fn stored_ids(db: &Path) -> BTreeSet<String> {
 async fn the_aws_assumptions_hold_against_the_local_binary() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("probes.db");
-    let local = LocalProcess::spawn(&db);
+    let local = spawn_local(&db);
     let target = Target::new(&local.url, API_KEY);
 
     let reports = target.probe(None, Throttling::Local).await;

@@ -11,7 +11,7 @@ use std::{
 
 use rusqlite::Connection;
 
-use crate::{API_KEY, LocalProcess, eventually};
+use crate::{API_KEY, eventually, spawn_local, spawn_local_logging};
 
 const CLIENTS: usize = 32;
 const ROUNDS: usize = 5;
@@ -85,7 +85,7 @@ async fn every_accepted_request_survives_sigkill_and_is_processed_once() {
 
     for round in 0..ROUNDS {
         let log = dir.path().join(format!("round-{round}.log"));
-        let local = LocalProcess::spawn_logging(
+        let local = spawn_local_logging(
             &db,
             "storefirst_pipeline::poller=debug",
             File::create(&log).unwrap(),
@@ -97,7 +97,7 @@ async fn every_accepted_request_survives_sigkill_and_is_processed_once() {
         runs += logged_runs(&log);
 
         // Restart on the same database: everything acknowledged is there and gets done.
-        let local = LocalProcess::spawn_logging(
+        let local = spawn_local_logging(
             &db,
             "storefirst_pipeline::poller=debug",
             File::create(&log).unwrap(),
@@ -171,7 +171,7 @@ async fn sigterm_under_load_stops_cleanly_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("graceful.db");
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
-    let local = LocalProcess::spawn(&db);
+    let local = spawn_local(&db);
     let load = tokio::spawn(load(local.url.clone(), acked.clone()));
     tokio::time::sleep(Duration::from_millis(700)).await;
 
@@ -183,7 +183,7 @@ async fn sigterm_under_load_stops_cleanly_and_loses_nothing() {
     load.await.unwrap();
     let acked = acked.lock().unwrap().clone();
     assert!(!acked.is_empty());
-    let _restarted = LocalProcess::spawn(&db);
+    let _restarted = spawn_local(&db);
     let conn = Connection::open(&db).unwrap();
     eventually(
         Duration::from_secs(60),

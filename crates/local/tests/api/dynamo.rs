@@ -4,12 +4,12 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_dynamodb::{config::Credentials, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
 use storefirst_dynamodb::{DynamoRequests, DynamoStuck, DynamoTable};
+use storefirst_harness::{moto_url, requests_table, sdk_config, unique};
 use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, InvokeError, LambdaFunction};
 use storefirst_pipeline::{
     Config, Runtime,
@@ -18,38 +18,10 @@ use storefirst_pipeline::{
 };
 
 use crate::{
-    API_KEY, LocalProcess, eventually,
+    API_KEY, eventually,
     inprocess::{Scripted, config},
+    spawn_local_with,
 };
-
-const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
-
-fn moto_url() -> String {
-    std::env::var(MOTO_URL_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{MOTO_URL_VAR} is not set: this test needs moto server. Run the tests with \
-             `cargo xtask test`, which installs and starts moto and sets {MOTO_URL_VAR}"
-        )
-    })
-}
-
-async fn moto() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await
-}
-
-/// A new table with its stream; tests share one moto server.
-async fn table() -> DynamoTable {
-    let name = format!("local-{}", uuid::Uuid::new_v4());
-    DynamoTable::connect(&moto().await, &name, true)
-        .await
-        .expect("CreateTable on moto")
-}
 
 async fn launch(
     table: &DynamoTable,
@@ -89,7 +61,7 @@ async fn status(requests: &DynamoRequests, id: &str) -> (String, i64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stream_checkpoint_survives_a_restart() {
-    let (table, dir) = (table().await, tempfile::tempdir().unwrap());
+    let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
     let db = dir.path().join("checkpoints.db");
     let processor = Scripted::default();
     let requests = table.requests();
@@ -143,7 +115,7 @@ async fn the_stream_checkpoint_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_of_a_dynamodb_table() {
-    let (table, dir) = (table().await, tempfile::tempdir().unwrap());
+    let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
     let db = dir.path().join("checkpoints.db");
     let processor = Scripted::default();
     let requests = table.requests();
@@ -166,7 +138,7 @@ async fn redrive_of_a_dynamodb_table() {
     // it), one recent (its record is still coming).
     put(&requests, "abandoned", "ok").await;
     put(&requests, "recent", "ok").await;
-    aws_sdk_dynamodb::Client::new(&moto().await)
+    aws_sdk_dynamodb::Client::new(&sdk_config(&moto_url()).await)
         .update_item()
         .table_name(&table.name)
         .key("id", AttributeValue::S("abandoned".into()))
@@ -276,7 +248,7 @@ async fn runtime_api_failures_restart_the_function() {
 /// then dead-lettered, and the stream moves on.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashing_function_is_retried_then_dead_lettered() {
-    let (table, dir) = (table().await, tempfile::tempdir().unwrap());
+    let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
     let db = dir.path().join("checkpoints.db");
     let function = Arc::new(faulty("init-error", Duration::from_secs(2)));
     let invoker = storefirst_local::lambda::LambdaInvoker {
@@ -318,7 +290,7 @@ async fn the_contract_holds_through_the_lambda_zip() {
     });
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("checkpoints.db");
-    let table = format!("contract-{}", uuid::Uuid::new_v4());
+    let table = unique("contract");
     let moto = moto_url();
     let args = [
         "--dynamodb-table",
@@ -334,7 +306,7 @@ async fn the_contract_holds_through_the_lambda_zip() {
         ("AWS_REGION", "us-east-1"),
         ("AWS_MAX_ATTEMPTS", "1"),
     ];
-    let local = LocalProcess::spawn_with(&db, "warn", std::process::Stdio::inherit(), &args, &envs);
+    let local = spawn_local_with(&db, "warn", std::process::Stdio::inherit(), &args, &envs);
     let _backend = local.next_line();
     let how = local.next_line();
     println!("{how}");

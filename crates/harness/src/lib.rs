@@ -1,0 +1,12 @@
+//! The test kit of storefirst's own suites and bench (never of a user's processor: that is
+//! `storefirst-testkit`): moto server and a requests table on it (`moto`), a server started
+//! as a child process that announces its URL (`process`), and waiting for a condition
+//! (`wait`).
+
+pub mod moto;
+pub mod process;
+pub mod wait;
+
+pub use moto::{MOTO_URL_VAR, REGION, moto_url, requests_table, sdk_config, unique};
+pub use process::{Listening, SpawnError};
+pub use wait::{eventually, until_some};
