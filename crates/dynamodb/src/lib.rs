@@ -5,7 +5,7 @@
 //! in-process or from the `bootstrap`. The place in the stream and the dead letters are
 //! kept in a local SQLite file, so a restart resumes.
 
-mod checkpoints;
+mod ledger;
 mod record;
 mod stuck;
 
@@ -35,7 +35,7 @@ use storefirst_lambda::{
     item::{self, Stored},
 };
 
-pub use checkpoints::Checkpoints;
+pub use ledger::ShardLedger;
 use record::compare_sequence_numbers;
 use storefirst_lambda::stream_record::lambda_record;
 pub use stuck::DynamoStuck;
@@ -64,9 +64,9 @@ pub enum DynamoError {
     )]
     NoStream(String),
     #[error(
-        "cannot open the checkpoint file {path}: {source}; check that its directory exists and is writable"
+        "cannot open the stream ledger {path}: {source}; check that its directory exists and is writable"
     )]
-    Checkpoints {
+    Ledger {
         path: String,
         source: rusqlite::Error,
     },
@@ -136,16 +136,16 @@ impl DynamoTable {
     }
 
     /// The stream reader, keeping its place in the SQLite file `checkpoints`.
-    pub fn stream(&self, checkpoints: &Path) -> Result<DynamoStream, DynamoError> {
+    pub fn stream(&self, ledger: &Path) -> Result<DynamoStream, DynamoError> {
         Ok(DynamoStream {
             table: self.clone(),
-            checkpoints: self.checkpoints(checkpoints)?,
+            ledger: self.ledger(ledger)?,
             iterator: Arc::default(),
         })
     }
 
-    pub fn checkpoints(&self, path: &Path) -> Result<Checkpoints, DynamoError> {
-        Checkpoints::open(path, &self.stream_arn).map_err(|source| DynamoError::Checkpoints {
+    pub fn ledger(&self, path: &Path) -> Result<ShardLedger, DynamoError> {
+        ShardLedger::open(path, &self.stream_arn).map_err(|source| DynamoError::Ledger {
             path: path.display().to_string(),
             source,
         })
@@ -484,15 +484,15 @@ impl fmt::Display for Position {
 /// children, one at a time.
 pub struct DynamoStream {
     table: DynamoTable,
-    checkpoints: Checkpoints,
+    ledger: ShardLedger,
     /// The next iterator of the last read, and the position it starts after: the next
     /// read from there continues without a GetShardIterator.
     iterator: Arc<std::sync::Mutex<Option<(Position, String)>>>,
 }
 
 impl DynamoStream {
-    pub fn checkpoints(&self) -> &Checkpoints {
-        &self.checkpoints
+    pub fn ledger(&self) -> &ShardLedger {
+        &self.ledger
     }
 
     fn fault<E, R>(&self, call: &str, error: SdkError<E, R>) -> StoreFault
@@ -510,7 +510,7 @@ impl DynamoStream {
     /// The first shard not read to its end whose parent is done (or gone), from where it
     /// was left.
     async fn next_shard(&self, after: &Position) -> Result<Option<Position>, StoreFault> {
-        let mut finished = self.checkpoints.finished().await?;
+        let mut finished = self.ledger.finished().await?;
         if let (Some(shard), true) = (&after.shard, after.shard_done) {
             finished.insert(shard.clone());
         }
@@ -552,7 +552,7 @@ impl DynamoStream {
         let Some(shard) = next.and_then(|shard| shard.shard_id.clone()) else {
             return Ok(None);
         };
-        let after = self.checkpoints.resume_point(shard.clone()).await?;
+        let after = self.ledger.resume_point(shard.clone()).await?;
         Ok(Some(Position {
             shard: Some(shard),
             after,
@@ -656,7 +656,7 @@ impl ChangeStream for DynamoStream {
     type Source = Value;
 
     async fn checkpoint(&self) -> Result<Position, StoreFault> {
-        self.checkpoints.current().await
+        self.ledger.current().await
     }
 
     async fn read(
@@ -713,7 +713,7 @@ impl ChangeStream for DynamoStream {
         to: Position,
         dead_letter: Option<DeadLetter<Position>>,
     ) -> Result<(), StoreFault> {
-        self.checkpoints.advance(to, dead_letter).await
+        self.ledger.advance(to, dead_letter).await
     }
 
     fn wakeup(&self) -> Wakeup {

@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use storefirst_domain::{OutcomeStore, RequestId, millis, now_millis};
 use storefirst_pipeline::{StoreFault, Stuck};
 
-use crate::{Checkpoints, DynamoRequests};
+use crate::{DynamoRequests, ShardLedger};
 
 /// A DynamoDB table's stuck items: pending with `attempts > 0` or older than
 /// `maximum_record_age` (a Scan), and those named by the dead letters of the local
@@ -13,19 +13,19 @@ use crate::{Checkpoints, DynamoRequests};
 pub struct DynamoStuck<S> {
     pub requests: DynamoRequests,
     pub outcomes: Arc<S>,
-    pub checkpoints: Option<Checkpoints>,
+    pub ledger: Option<ShardLedger>,
     /// The stream's `maximum_record_age`: a pending item older than it is not coming.
     pub maximum_record_age: Duration,
 }
 
 impl<S> DynamoStuck<S> {
     async fn dead_lettered_pending(&self) -> Result<Vec<(RequestId, String)>, StoreFault> {
-        let Some(checkpoints) = &self.checkpoints else {
+        let Some(ledger) = &self.ledger else {
             return Ok(Vec::new());
         };
         let mut seen = HashSet::new();
         let mut pending = Vec::new();
-        for letter in checkpoints.dead_letters().await? {
+        for letter in ledger.dead_letters().await? {
             for id in letter.request_ids {
                 if !seen.insert(id.clone()) {
                     continue;
@@ -62,11 +62,11 @@ impl<S: OutcomeStore> Stuck for DynamoStuck<S> {
     }
 
     async fn clear_finished_dead_letters(&self) -> Result<usize, StoreFault> {
-        let Some(checkpoints) = &self.checkpoints else {
+        let Some(ledger) = &self.ledger else {
             return Ok(0);
         };
         let pending = self.dead_lettered_pending().await?;
         let still_pending = pending.into_iter().map(|(id, _)| id.to_string()).collect();
-        checkpoints.clear_dead_letters(still_pending).await
+        ledger.clear_dead_letters(still_pending).await
     }
 }

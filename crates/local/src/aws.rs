@@ -28,15 +28,15 @@ pub async fn run(
 
     if let Some(Command::Redrive) = args.command {
         // The dead letters of a local run against this table, if there was one.
-        let checkpoints = config
+        let ledger = config
             .db
             .exists()
-            .then(|| table.checkpoints(&config.db))
+            .then(|| table.ledger(&config.db))
             .transpose()?;
         let stuck = DynamoStuck {
             requests: table.requests(),
             outcomes: Arc::new(table.outcomes()),
-            checkpoints,
+            ledger,
             maximum_record_age: config.stream.maximum_record_age,
         };
         return crate::reported(redrive(&stuck, processor, &config.stream).await?);
@@ -44,7 +44,7 @@ pub async fn run(
 
     let stream = table.stream(&config.db)?;
     let backend = format!(
-        "DynamoDB table {} (checkpoints in {})",
+        "DynamoDB table {} (stream ledger in {})",
         table.name,
         args.db.display()
     );

@@ -75,7 +75,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Checkpoints run on their own thread (`spawn_checkpointer`), not inside a commit.
+    // WAL checkpoints run on their own thread (`spawn_wal_checkpointer`), not inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // A WAL that grew while a reader held it back shrinks to this at its next restart.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
@@ -94,7 +94,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// Copies the WAL into the database every [`CHECKPOINT_INTERVAL`] without blocking the
 /// writer (PASSIVE), so that the fsync of the database file never delays a 202. Stops when
 /// `owner` is dropped.
-pub fn spawn_checkpointer(path: PathBuf, owner: Weak<impl Any + Send + Sync>) {
+pub fn spawn_wal_checkpointer(path: PathBuf, owner: Weak<impl Any + Send + Sync>) {
     let run = move || {
         let mut conn = None;
         while owner.strong_count() > 0 {

@@ -133,7 +133,7 @@ impl SqliteStore {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         });
-        db::spawn_checkpointer(path.to_owned(), Arc::downgrade(&reads));
+        db::spawn_wal_checkpointer(path.to_owned(), Arc::downgrade(&reads));
         Ok(Self {
             writer: Writer::start(path.to_owned()),
             reads,

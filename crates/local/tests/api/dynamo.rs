@@ -62,7 +62,7 @@ async fn status(requests: &DynamoRequests, id: &str) -> (String, i64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stream_checkpoint_survives_a_restart() {
     let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
-    let db = dir.path().join("checkpoints.db");
+    let db = dir.path().join("ledger.db");
     let processor = Scripted::default();
     let requests = table.requests();
     let runtime = launch(&table, &db, &processor, |_| {}).await;
@@ -85,13 +85,7 @@ async fn the_stream_checkpoint_survives_a_restart() {
     for id in &after {
         put(&requests, id, "ok").await;
     }
-    let checkpoint = table
-        .stream(&db)
-        .unwrap()
-        .checkpoints()
-        .current()
-        .await
-        .unwrap();
+    let checkpoint = table.stream(&db).unwrap().ledger().current().await.unwrap();
     assert!(
         checkpoint.shard.is_some() && checkpoint.after.is_some(),
         "the checkpoint is persisted: {checkpoint}"
@@ -116,7 +110,7 @@ async fn the_stream_checkpoint_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn redrive_of_a_dynamodb_table() {
     let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
-    let db = dir.path().join("checkpoints.db");
+    let db = dir.path().join("ledger.db");
     let processor = Scripted::default();
     let requests = table.requests();
     let runtime = launch(&table, &db, &processor, |c| {
@@ -125,11 +119,11 @@ async fn redrive_of_a_dynamodb_table() {
     .await;
     put(&requests, "poison", "panic").await;
     put(&requests, "fine", "ok").await;
-    let checkpoints = table.checkpoints(&db).unwrap();
+    let ledger = table.ledger(&db).unwrap();
     eventually(
         Duration::from_secs(20),
         "the poison is dead-lettered",
-        || async { checkpoints.dead_letters().await.unwrap().len() == 1 },
+        || async { ledger.dead_letters().await.unwrap().len() == 1 },
     )
     .await;
     runtime.shutdown().await;
@@ -154,7 +148,7 @@ async fn redrive_of_a_dynamodb_table() {
     let stuck = DynamoStuck {
         requests: requests.clone(),
         outcomes: Arc::new(table.outcomes()),
-        checkpoints: Some(checkpoints.clone()),
+        ledger: Some(ledger.clone()),
         maximum_record_age: StreamSettings::DEFAULT.maximum_record_age,
     };
     let report = redrive(
@@ -179,7 +173,7 @@ async fn redrive_of_a_dynamodb_table() {
         fine_calls,
         "redrive leaves done items alone"
     );
-    assert!(checkpoints.dead_letters().await.unwrap().is_empty());
+    assert!(ledger.dead_letters().await.unwrap().is_empty());
 }
 
 fn faulty(mode: &str, timeout: Duration) -> LambdaFunction {
@@ -249,7 +243,7 @@ async fn runtime_api_failures_restart_the_function() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashing_function_is_retried_then_dead_lettered() {
     let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
-    let db = dir.path().join("checkpoints.db");
+    let db = dir.path().join("ledger.db");
     let function = Arc::new(faulty("init-error", Duration::from_secs(2)));
     let invoker = storefirst_local::lambda::LambdaInvoker {
         function: function.clone(),
@@ -264,15 +258,15 @@ async fn a_crashing_function_is_retried_then_dead_lettered() {
     .await
     .unwrap();
     put(&table.requests(), "doomed", "ok").await;
-    let checkpoints = table.checkpoints(&db).unwrap();
+    let ledger = table.ledger(&db).unwrap();
     eventually(
         Duration::from_secs(30),
         "the batch is dead-lettered",
-        || async { checkpoints.dead_letters().await.unwrap().len() == 1 },
+        || async { ledger.dead_letters().await.unwrap().len() == 1 },
     )
     .await;
     runtime.shutdown().await;
-    let letter = &checkpoints.dead_letters().await.unwrap()[0];
+    let letter = &ledger.dead_letters().await.unwrap()[0];
     assert_eq!(letter.request_ids, ["doomed"]);
     assert_eq!(
         function.starts(),
@@ -289,7 +283,7 @@ async fn the_contract_holds_through_the_lambda_zip() {
         panic!("STOREFIRST_TEST_LAMBDA_ZIP is not set: run the tests with `cargo xtask test`, which builds the zip")
     });
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("checkpoints.db");
+    let db = dir.path().join("ledger.db");
     let table = unique("contract");
     let moto = moto_url();
     let args = [

@@ -40,12 +40,12 @@ CREATE TABLE IF NOT EXISTS shard_dead_letters (
 "#;
 
 #[derive(Clone)]
-pub struct Checkpoints {
+pub struct ShardLedger {
     conn: Arc<Mutex<Connection>>,
     stream_arn: Arc<str>,
 }
 
-impl Checkpoints {
+impl ShardLedger {
     pub fn open(path: &Path, stream_arn: &str) -> rusqlite::Result<Self> {
         let conn = db::open(path)?;
         // No checkpointer thread here: the few writes per batch can fold the WAL themselves.
