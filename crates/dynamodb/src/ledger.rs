@@ -172,16 +172,7 @@ impl ShardLedger {
                 "SELECT reason, first, last, request_ids FROM shard_dead_letters
                  WHERE stream_arn = ?1 ORDER BY id",
             )?;
-            stmt.query_map([arn], |row| {
-                let ids: String = row.get(3)?;
-                Ok(DeadLetter {
-                    reason: row.get(0)?,
-                    first_seq: row.get(1)?,
-                    last_seq: row.get(2)?,
-                    request_ids: serde_json::from_str(&ids).unwrap_or_default(),
-                })
-            })?
-            .collect()
+            stmt.query_map([arn], db::dead_letter)?.collect()
         })
         .await
     }

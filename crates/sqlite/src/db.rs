@@ -8,7 +8,8 @@ use std::{
     time::Duration,
 };
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Row, types::FromSql};
+use storefirst_pipeline::ports::DeadLetter;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS requests (
@@ -113,4 +114,16 @@ pub fn spawn_wal_checkpointer(path: PathBuf, owner: Weak<impl Any + Send + Sync>
         .name("sqlite-checkpoint".into())
         .spawn(run)
         .expect("spawning the checkpoint thread");
+}
+
+/// A dead letter from a row of `reason, first, last, request_ids` (a JSON array), whatever
+/// the cursor's type: this store's `seq`, or a DynamoDB sequence number.
+pub fn dead_letter<C: FromSql>(row: &Row) -> rusqlite::Result<DeadLetter<C>> {
+    let ids: String = row.get(3)?;
+    Ok(DeadLetter {
+        reason: row.get(0)?,
+        first_seq: row.get(1)?,
+        last_seq: row.get(2)?,
+        request_ids: serde_json::from_str(&ids).unwrap_or_default(),
+    })
 }

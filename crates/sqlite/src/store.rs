@@ -182,15 +182,7 @@ impl SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT reason, first_seq, last_seq, request_ids FROM dead_letters ORDER BY id",
             )?;
-            let rows = stmt.query_map([], |row| {
-                let ids: String = row.get(3)?;
-                Ok(DeadLetter {
-                    reason: row.get(0)?,
-                    first_seq: row.get(1)?,
-                    last_seq: row.get(2)?,
-                    request_ids: serde_json::from_str(&ids).unwrap_or_default(),
-                })
-            })?;
+            let rows = stmt.query_map([], db::dead_letter)?;
             rows.collect()
         })
         .await

@@ -156,6 +156,19 @@ fn failed_create_until_deleted(stack: &str) -> Answer {
     })
 }
 
+/// `stack` was deleted, then created again by a CREATE change set, and the output says so.
+fn deleted_then_created(calls: &[Call], text: &str, stack: &str) {
+    let created = position(calls, stack, "CreateChangeSet");
+    assert!(position(calls, stack, "DeleteStack") < created, "{calls:?}");
+    assert_eq!(calls[created].param("ChangeSetType"), Some("CREATE"));
+    assert!(
+        text.contains(&format!(
+            "{stack}: deleted the stack its failed first create left; creating it again"
+        )),
+        "{text}"
+    );
+}
+
 /// The position of the first call for `stack` with this action.
 fn position(calls: &[Call], stack: &str, action: &str) -> usize {
     calls
@@ -222,19 +235,7 @@ async fn with_yes_a_stack_left_in_rollback_complete_is_deleted_as_the_role_and_c
         "by id: {deletes:?}"
     );
     assert_eq!(deletes[0].1, Some(role));
-    let created = position(&calls, &fixture.stack, "CreateChangeSet");
-    assert!(
-        position(&calls, &fixture.stack, "DeleteStack") < created,
-        "{calls:?}"
-    );
-    assert_eq!(calls[created].param("ChangeSetType"), Some("CREATE"));
-    assert!(
-        text.contains(&format!(
-            "{}: deleted the stack its failed first create left; creating it again",
-            fixture.stack
-        )),
-        "{text}"
-    );
+    deleted_then_created(&calls, &text, &fixture.stack);
     assert!(
         text.contains(&format!("{}: CREATE_COMPLETE", fixture.stack)),
         "{text}"
@@ -255,19 +256,7 @@ async fn a_bootstrap_stack_left_in_rollback_complete_is_deleted_as_the_caller_an
     let deletes = actions(&calls, "DeleteStack");
     assert_eq!(deletes.len(), 1, "{calls:?}");
     assert_eq!(deletes[0].param("RoleARN"), None);
-    let created = position(&calls, &fixture.bootstrap, "CreateChangeSet");
-    assert!(
-        position(&calls, &fixture.bootstrap, "DeleteStack") < created,
-        "{calls:?}"
-    );
-    assert_eq!(calls[created].param("ChangeSetType"), Some("CREATE"));
-    assert!(
-        text.contains(&format!(
-            "{}: deleted the stack its failed first create left",
-            fixture.bootstrap
-        )),
-        "{text}"
-    );
+    deleted_then_created(&calls, &text, &fixture.bootstrap);
 }
 
 #[tokio::test(flavor = "multi_thread")]
