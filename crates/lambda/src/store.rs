@@ -1,3 +1,6 @@
+//! The Lambda function's outcome writes: one conditional UpdateItem per record, through the
+//! item schema.
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::{Client, error::DisplayErrorContext, types::AttributeValue};
