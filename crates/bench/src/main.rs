@@ -105,7 +105,7 @@ impl Server {
         Ok(Self {
             addr: local.addr(),
             local,
-            store: SqliteStore::open(&db)
+            store: SqliteStore::open_beside(&db)
                 .with_context(|| format!("cannot open {}", db.display()))?,
             end: AtomicI64::new(0),
         })

@@ -114,6 +114,14 @@ struct Reads {
 impl SqliteStore {
     /// Opens (and creates or migrates) the database at `path` and starts its writer.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let store = Self::open_beside(path)?;
+        db::spawn_wal_checkpointer(path.to_owned(), Arc::downgrade(&store.reads));
+        Ok(store)
+    }
+
+    /// Opens a database another process serves, to read it through the ports (the bench):
+    /// that process runs the WAL checkpoints, so this one runs none of its own.
+    pub fn open_beside(path: &Path) -> rusqlite::Result<Self> {
         let conn = db::open_and_migrate(path)?;
         let newest: i64 = conn.query_row(NEWEST_SEQ, [], |row| row.get(0))?;
         let read: i64 = conn.query_row(
@@ -133,7 +141,6 @@ impl SqliteStore {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         });
-        db::spawn_wal_checkpointer(path.to_owned(), Arc::downgrade(&reads));
         Ok(Self {
             writer: Writer::start(path.to_owned()),
             reads,
