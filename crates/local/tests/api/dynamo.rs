@@ -10,7 +10,7 @@ use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
 use storefirst_dynamodb::{DynamoRequests, DynamoStuck, DynamoTable};
 use storefirst_harness::{moto_url, requests_table, sdk_config, unique};
-use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, InvokeError, LambdaFunction};
+use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, LambdaFunction};
 use storefirst_pipeline::{
     Config, Runtime,
     ports::{InProcess, Ingest},
@@ -176,14 +176,16 @@ async fn redrive_of_a_dynamodb_table() {
     assert!(ledger.dead_letters().await.unwrap().is_empty());
 }
 
-fn faulty(mode: &str, timeout: Duration) -> LambdaFunction {
+/// A function whose every start fails at init (the execution environment's own tests,
+/// `crates/lambda-env/tests`, cover timeouts, crashes and restarts one by one).
+fn failing_at_init(timeout: Duration) -> LambdaFunction {
     let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/faulty-bootstrap.sh");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/failing-bootstrap.sh");
     LambdaFunction::new(FunctionConfig {
         bootstrap: Bootstrap {
             program: "/bin/sh".into(),
             args: vec![script.into_os_string()],
-            how: format!("faulty bootstrap ({mode})"),
+            how: "a bootstrap that fails at init".into(),
         },
         identity: Identity {
             name: "stream-processor".into(),
@@ -191,51 +193,8 @@ fn faulty(mode: &str, timeout: Duration) -> LambdaFunction {
             memory_mb: 128,
         },
         timeout,
-        env: vec![
-            ("MODE".into(), mode.into()),
-            ("PATH".into(), std::env::var("PATH").unwrap()),
-        ],
+        env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
     })
-}
-
-/// The Runtime API hands out the standard headers; a timeout, a crash or an init error
-/// fails the invocation and the next one runs in a new process.
-#[tokio::test(flavor = "multi_thread")]
-async fn runtime_api_failures_restart_the_function() {
-    // 3 s: long enough for a healthy invocation on a loaded machine, the wait of "timeout".
-    for (mode, expected) in [("timeout", "timed out"), ("crash", "exited")] {
-        let function = faulty(mode, Duration::from_secs(3));
-        let headers = function.invoke(json!({ "Records": [] })).await.unwrap();
-        for header in [
-            "lambda-runtime-aws-request-id",
-            "lambda-runtime-deadline-ms",
-            "lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:stream-processor",
-            "lambda-runtime-trace-id: Root=1-",
-        ] {
-            assert!(
-                headers.to_lowercase().contains(&header.to_lowercase()),
-                "{mode}: {header} in {headers}"
-            );
-        }
-        let error = function.invoke(json!({ "Records": [] })).await.unwrap_err();
-        assert!(error.to_string().contains(expected), "{mode}: {error}");
-        assert_eq!(function.starts(), 1);
-        function.invoke(json!({ "Records": [] })).await.unwrap();
-        assert_eq!(
-            function.starts(),
-            2,
-            "{mode}: a new process took the next invocation"
-        );
-    }
-    let function = faulty("init-error", Duration::from_secs(1));
-    for starts in 1..=2 {
-        let error = function.invoke(json!({ "Records": [] })).await.unwrap_err();
-        assert!(
-            matches!(error, InvokeError::Init(ref body) if body.contains("TABLE_NAME")),
-            "{error}"
-        );
-        assert_eq!(function.starts(), starts);
-    }
 }
 
 /// A function that keeps crashing fails its batch: retried with a new process each time,
@@ -244,7 +203,7 @@ async fn runtime_api_failures_restart_the_function() {
 async fn a_crashing_function_is_retried_then_dead_lettered() {
     let (table, dir) = (requests_table("local").await, tempfile::tempdir().unwrap());
     let db = dir.path().join("ledger.db");
-    let function = Arc::new(faulty("init-error", Duration::from_secs(2)));
+    let function = Arc::new(failing_at_init(Duration::from_secs(2)));
     let invoker = storefirst_local::lambda::LambdaInvoker {
         function: function.clone(),
     };
