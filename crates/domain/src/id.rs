@@ -3,12 +3,16 @@
 use std::fmt;
 
 /// A request's key: chosen by the server on POST, by the client on PUT (then it is the
-/// idempotency key). `[A-Za-z0-9._-]{1,128}`, so it is safe in a URL path and a log line.
+/// idempotency key). `[A-Za-z0-9._-]{1,128}`, so it is safe in a URL path and a log line,
+/// and not only dots: every HTTP client resolves `.` and `..` away before it sends a path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid request id {0:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-'")]
+#[error(
+    "invalid request id {0:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-', \
+     not only dots"
+)]
 pub struct InvalidRequestId(pub String);
 
 impl RequestId {
@@ -17,7 +21,8 @@ impl RequestId {
     pub fn parse(s: &str) -> Result<Self, InvalidRequestId> {
         let valid = (1..=Self::MAX_LEN).contains(&s.len())
             && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && !s.bytes().all(|b| b == b'.');
         if valid {
             Ok(Self(s.to_owned()))
         } else {
@@ -61,6 +66,11 @@ mod tests {
             ("ä", false),
             ("..%2F", false),
             ("id\n", false),
+            (".", false),
+            ("..", false),
+            ("...", false),
+            ("a.", true),
+            ("..a", true),
         ] {
             check(input, valid);
         }

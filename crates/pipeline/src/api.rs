@@ -121,10 +121,12 @@ async fn require_api_key<S: Ingest>(
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get("x-api-key")
-        .map(HeaderValue::as_bytes);
+    // Exactly one key: with two, which one counts would be a proxy's guess.
+    let mut keys = request.headers().get_all("x-api-key").iter();
+    let presented = match (keys.next(), keys.next()) {
+        (Some(key), None) => Some(key.as_bytes()),
+        _ => None,
+    };
     if presented.is_some_and(|key| constant_time_eq(key, state.api_key.as_bytes())) {
         next.run(request).await
     } else {

@@ -27,7 +27,8 @@ pub fn messages() -> Vec<(&'static str, String)> {
     vec![
         (
             "@MESSAGE_INVALID_ID@",
-            "invalid request id: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-'"
+            "invalid request id: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_' and '-', \
+             not only dots"
                 .to_owned(),
         ),
         (

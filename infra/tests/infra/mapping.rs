@@ -514,6 +514,8 @@ async fn refused_requests_store_nothing_and_answer_as_locally() {
         ),
         ("PUT id too long", "PUT", Some(&long_id), b"{}".to_vec()),
         ("PUT id not ASCII", "PUT", Some("café"), b"{}".to_vec()),
+        ("PUT id of dots", "PUT", Some(".."), br#"{"a":1}"#.to_vec()),
+        ("GET id of a dot", "GET", Some("."), Vec::new()),
         ("GET id with a slash", "GET", Some("a/b"), Vec::new()),
         ("GET id too long", "GET", Some(&long_id), Vec::new()),
     ];

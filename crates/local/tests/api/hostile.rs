@@ -233,3 +233,36 @@ fn garbage_on_the_wire_does_not_hurt_the_server() {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     rt.block_on(runtime.shutdown());
 }
+
+/// The key counts only when it is sent once: with two `x-api-key` headers, which one a
+/// proxy in front would pass on is a guess.
+#[tokio::test]
+async fn a_request_with_two_keys_is_refused_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("keys.db")).unwrap();
+    let app = api::app(api::AppState::new(
+        store,
+        API_KEY,
+        LIMIT,
+        Duration::from_secs(5),
+    ));
+    let put = |keys: &[&str]| {
+        let mut request =
+            Request::put("/requests/two-keys").header("content-type", "application/json");
+        for key in keys {
+            request = request.header("x-api-key", *key);
+        }
+        request.body(Body::from(r#"{"a":1}"#)).unwrap()
+    };
+    for keys in [[API_KEY, "wrong"], ["wrong", API_KEY], [API_KEY, API_KEY]] {
+        let answer = app.clone().oneshot(put(&keys)).await.unwrap();
+        assert_eq!(answer.status(), 403, "{keys:?}");
+    }
+    let get = Request::get("/requests/two-keys")
+        .header("x-api-key", API_KEY)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.clone().oneshot(get).await.unwrap().status(), 404);
+    let answer = app.oneshot(put(&[API_KEY])).await.unwrap();
+    assert_eq!(answer.status(), 202, "one key is accepted");
+}
