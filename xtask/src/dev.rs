@@ -17,13 +17,10 @@ pub struct Dev {
     /// Port of the HTTP API.
     #[arg(long, env = "STOREFIRST_PORT", default_value_t = 3000)]
     port: u16,
-    /// SQLite database file (created when missing); with --lambda, the stream checkpoints.
-    #[arg(
-        long,
-        env = "STOREFIRST_DB",
-        default_value = "target/storefirst/dev.db"
-    )]
-    db: String,
+    /// SQLite database file (created when missing); with --lambda, the stream ledger.
+    /// Default: target/storefirst/dev.db, with --lambda target/storefirst/dev-lambda.db.
+    #[arg(long, env = "STOREFIRST_DB")]
+    db: Option<String>,
     /// API key clients send in `x-api-key`.
     #[arg(long, env = "STOREFIRST_API_KEY", default_value = "dev-key")]
     api_key: String,
@@ -41,7 +38,11 @@ pub struct Dev {
 impl Dev {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         build_local(sh, self.lambda.is_some())?;
-        if let Some(dir) = Path::new(&self.db).parent() {
+        let db = self
+            .db
+            .clone()
+            .unwrap_or_else(|| default_db(self.lambda.is_some()).to_owned());
+        if let Some(dir) = Path::new(&db).parent() {
             sh.create_dir(dir)?;
         }
         // Kept until storefirst-local exits.
@@ -54,9 +55,7 @@ impl Dev {
                 args
             }
         };
-        let Dev {
-            port, db, api_key, ..
-        } = self;
+        let Dev { port, api_key, .. } = self;
         let port = port.to_string();
         let url = format!("http://127.0.0.1:{port}");
         crate::step(format!(
@@ -77,6 +76,16 @@ impl Dev {
 
 /// The flags of the Lambda mode: the zip (built when missing), a native bootstrap where
 /// qemu-user is missing, and the table (on a moto server started here when none is given).
+/// Each mode's own file: the SQLite store, or the DynamoDB mode's stream ledger, so that
+/// one never reads the other's.
+pub fn default_db(lambda: bool) -> &'static str {
+    if lambda {
+        "target/storefirst/dev-lambda.db"
+    } else {
+        "target/storefirst/dev.db"
+    }
+}
+
 /// Builds the release `storefirst-local`; `with_aws` adds its DynamoDB and Lambda modes
 /// (the `aws` feature: the AWS SDK, which the embedded default does without).
 pub fn build_local(sh: &Shell, with_aws: bool) -> anyhow::Result<()> {
@@ -157,4 +166,15 @@ pub fn lambda_args(
     };
     args.extend(["--dynamodb-table".into(), table]);
     Ok((args, moto))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_has_its_own_default_file() {
+        assert_ne!(default_db(true), default_db(false));
+        assert_eq!(default_db(false), "target/storefirst/dev.db");
+    }
 }

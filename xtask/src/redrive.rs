@@ -10,13 +10,10 @@ use xshell::{Shell, cmd};
 #[derive(Args)]
 pub struct Redrive {
     /// SQLite database of the local runtime (relative to the workspace root); with a table,
-    /// the checkpoint file whose dead letters name items too, if it exists.
-    #[arg(
-        long,
-        env = "STOREFIRST_DB",
-        default_value = "target/storefirst/dev.db"
-    )]
-    db: String,
+    /// the stream ledger whose dead letters name items too, if it exists. Default: what
+    /// `cargo xtask dev` uses for the same mode.
+    #[arg(long, env = "STOREFIRST_DB")]
+    db: Option<String>,
     /// A DynamoDB table (the default AWS configuration: AWS_ENDPOINT_URL, AWS_REGION,
     /// credentials): its pending items that failed before are processed again.
     #[arg(long, env = "STOREFIRST_DYNAMODB_TABLE", conflicts_with = "stack")]
@@ -35,7 +32,9 @@ impl Redrive {
             (None, None) => None,
         };
         crate::dev::build_local(sh, table.is_some())?;
-        let db = self.db;
+        let db = self
+            .db
+            .unwrap_or_else(|| crate::dev::default_db(table.is_some()).to_owned());
         let table_args: Vec<String> = match &table {
             Some(table) => {
                 crate::step(format!(

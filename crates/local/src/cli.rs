@@ -30,8 +30,8 @@ pub struct Args {
         global = true
     )]
     pub db: PathBuf,
-    /// API key clients must send in `x-api-key`.
-    #[arg(long, env = "STOREFIRST_API_KEY", default_value = "dev-key")]
+    /// API key clients must send in `x-api-key`; the default is for a loopback address only.
+    #[arg(long, env = "STOREFIRST_API_KEY", default_value = DEFAULT_API_KEY)]
     pub api_key: String,
     /// Retries of a failing batch before it goes to the dead letters.
     #[arg(long, env = "STOREFIRST_MAX_RETRIES", default_value_t = StreamSettings::DEFAULT.maximum_retry_attempts)]
@@ -82,7 +82,31 @@ pub enum Command {
     Redrive,
 }
 
+/// The well-known key of a laptop's runtime, refused on any other address.
+pub const DEFAULT_API_KEY: &str = "dev-key";
+
 impl Args {
+    /// Refuses to serve beyond this machine with the well-known key, and warns that the
+    /// API is plain HTTP there.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if self.host.is_loopback() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            self.api_key != DEFAULT_API_KEY,
+            "--host {} is reachable from other machines, and the API key is the well-known \
+             default {DEFAULT_API_KEY:?}: set --api-key (or STOREFIRST_API_KEY) to a secret \
+             of your own, or listen on 127.0.0.1",
+            self.host
+        );
+        tracing::warn!(
+            host = %self.host,
+            "the API is plain HTTP on a non-loopback address: the key and the requests cross \
+             the network unencrypted; put TLS in front of it"
+        );
+        Ok(())
+    }
+
     /// The pipeline's configuration from the flags.
     pub fn config(&self) -> Config {
         let mut config = Config::new(

@@ -28,6 +28,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if args.command.is_none() {
+        args.check_exposure()?;
+    }
     let config = args.config();
     // The user's processor, built once (storefirst-app); in the Lambda mode the zip runs
     // its own, and redrive runs this one.

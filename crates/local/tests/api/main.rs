@@ -4,6 +4,7 @@ mod contract;
 mod durability;
 #[cfg(feature = "aws")]
 mod dynamo;
+mod exposure;
 mod faults;
 mod hostile;
 mod inprocess;
