@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Json, Router,
     body::Body,
-    extract::{Path, Request, State},
+    extract::{Path, Request, State, rejection::PathRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -153,13 +153,22 @@ async fn post_request<S: Ingest>(
     answer(id, accepted)
 }
 
+/// The path's id; a path axum cannot decode (`%FF` is no UTF-8) is an invalid id, answered
+/// in JSON like every other error.
+fn request_id(path: Result<Path<String>, PathRejection>) -> Result<RequestId, ApiError> {
+    match path {
+        Ok(Path(id)) => Ok(RequestId::parse(&id)?),
+        Err(rejection) => Err(InvalidRequestId(rejection.body_text()).into()),
+    }
+}
+
 async fn put_request<S: Ingest>(
     State(state): State<AppState<S>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let id = RequestId::parse(&id)?;
+    let id = request_id(path)?;
     let body = read_body(&state, &headers, body).await?;
     state.store.admit().await?;
     accept(&state, id, body).await
@@ -188,9 +197,9 @@ fn answer(id: RequestId, accepted: Accepted) -> Result<Response, ApiError> {
 
 async fn get_request<S: Ingest>(
     State(state): State<AppState<S>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let id = RequestId::parse(&id)?;
+    let id = request_id(path)?;
     match state.store.get(id).await? {
         Some(item) => Ok(Json(item).into_response()),
         None => Err(ApiError::NotFound(

@@ -266,3 +266,39 @@ async fn a_request_with_two_keys_is_refused_and_stores_nothing() {
     let answer = app.oneshot(put(&[API_KEY])).await.unwrap();
     assert_eq!(answer.status(), 202, "one key is accepted");
 }
+
+/// A path the router cannot decode is an invalid id, answered in JSON like every error.
+#[tokio::test]
+async fn an_undecodable_id_is_a_json_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("undecodable.db")).unwrap();
+    let app = api::app(api::AppState::new(
+        store,
+        API_KEY,
+        LIMIT,
+        Duration::from_secs(5),
+    ));
+    for (method, body) in [("PUT", r#"{"a":1}"#), ("GET", "")] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/requests/%FF")
+            .header("x-api-key", API_KEY)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let answer = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(answer.status(), 400, "{method}");
+        let bytes = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{method}: not JSON ({e}): {bytes:?}"));
+        assert!(
+            json["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("invalid request id")),
+            "{method}: {json}"
+        );
+    }
+}
