@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -106,10 +106,19 @@ pub struct SqliteStore {
     backlog: Arc<Backlog>,
 }
 
+/// Read connections beside the writer: at most [`READERS`] at a time, kept for reuse.
 struct Reads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// One permit per connection that may be open: a burst of readers waits for one
+    /// instead of opening a connection each (and keeping them all).
+    slots: tokio::sync::Semaphore,
+    /// Connections opened so far, for the pool's test.
+    opened: AtomicUsize,
 }
+
+/// Read connections at most: reads are short, and a few per core keep the cores busy.
+const READERS: usize = 8;
 
 impl SqliteStore {
     /// Opens (and creates or migrates) the database at `path` and starts its writer.
@@ -140,6 +149,8 @@ impl SqliteStore {
         let reads = Arc::new(Reads {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(READERS),
+            opened: AtomicUsize::new(0),
         });
         Ok(Self {
             writer: Writer::start(path.to_owned()),
@@ -201,6 +212,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
+        let _slot = self
+            .reads
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| StoreFault::read(operation, e))?;
         let reads = self.reads.clone();
         tokio::task::spawn_blocking(move || reads.with(work))
             .await
@@ -221,10 +238,14 @@ impl Reads {
             .pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                conn
+            }
         };
         let result = work(&conn);
         // A connection that failed may be broken; open a fresh one next time.
@@ -538,6 +559,28 @@ mod tests {
             .query("counting", move |c| c.query_row(sql, [], |r| r.get(0)))
             .await
             .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_readers_shares_a_bounded_pool_of_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        accept(&store, 0..10).await;
+        // Each read holds its connection a while, so the burst really overlaps.
+        let reads = (0..50).map(|_| {
+            store.query("a slow read", |c| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                c.query_row("SELECT count(*) FROM requests", [], |r| r.get::<_, i64>(0))
+            })
+        });
+        let counts = try_join_all(reads).await.unwrap();
+        assert!(counts.iter().all(|n| *n == 10), "{counts:?}");
+        let opened = store.reads.opened.load(Ordering::Relaxed);
+        assert!(
+            (1..=READERS).contains(&opened),
+            "{opened} read connections for 50 readers"
+        );
+        assert!(store.reads.idle.lock().unwrap().len() <= READERS);
     }
 
     #[tokio::test]
