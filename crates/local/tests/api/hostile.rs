@@ -39,6 +39,17 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// The HTTP API in process over a new SQLite store at `db`, with a small body limit.
+fn app(db: &std::path::Path) -> axum::Router {
+    let store = SqliteStore::open(db).unwrap();
+    api::app(api::AppState::new(
+        store,
+        API_KEY,
+        LIMIT,
+        Duration::from_secs(5),
+    ))
+}
+
 fn input() -> impl Strategy<Value = Input> {
     // Weighted towards the valid choices, so that many cases reach the store.
     let method = prop_oneof![
@@ -96,13 +107,7 @@ fn input() -> impl Strategy<Value = Input> {
 fn arbitrary_requests_never_panic_never_5xx_and_store_only_what_was_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = SqliteStore::open(&dir.path().join("hostile.db")).unwrap();
-    let app = api::app(api::AppState::new(
-        store,
-        API_KEY,
-        LIMIT,
-        Duration::from_secs(5),
-    ));
+    let app = app(&dir.path().join("hostile.db"));
     let accepted = std::cell::RefCell::new(BTreeSet::new());
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 600,
@@ -239,13 +244,7 @@ fn garbage_on_the_wire_does_not_hurt_the_server() {
 #[tokio::test]
 async fn a_request_with_two_keys_is_refused_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("keys.db")).unwrap();
-    let app = api::app(api::AppState::new(
-        store,
-        API_KEY,
-        LIMIT,
-        Duration::from_secs(5),
-    ));
+    let app = app(&dir.path().join("keys.db"));
     let put = |keys: &[&str]| {
         let mut request =
             Request::put("/requests/two-keys").header("content-type", "application/json");
@@ -271,13 +270,7 @@ async fn a_request_with_two_keys_is_refused_and_stores_nothing() {
 #[tokio::test]
 async fn an_undecodable_id_is_a_json_400() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("undecodable.db")).unwrap();
-    let app = api::app(api::AppState::new(
-        store,
-        API_KEY,
-        LIMIT,
-        Duration::from_secs(5),
-    ));
+    let app = app(&dir.path().join("undecodable.db"));
     for (method, body) in [("PUT", r#"{"a":1}"#), ("GET", "")] {
         let request = Request::builder()
             .method(method)
