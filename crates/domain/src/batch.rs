@@ -142,7 +142,9 @@ async fn run_processor<P: Processor>(
         Ok(Ok(Ok(result))) => {
             let retention =
                 i64::try_from(settings.succeeded_retention.as_secs()).unwrap_or(i64::MAX);
-            let expires_at = (now / 1000).saturating_add(retention);
+            // Rounded up to the next whole second (the TTL's unit), so an item is kept at
+            // least the retention; rounded down it could expire within a millisecond.
+            let expires_at = (now.saturating_add(999) / 1000).saturating_add(retention);
             Outcome::Succeeded { result, expires_at }
         }
         Ok(Ok(Err(ProcessError::Rejected(error)))) => Outcome::Rejected { error },
