@@ -15,7 +15,7 @@ mod settings;
 mod store;
 
 pub use batch::{BatchReport, process_batch};
-pub use body::{BodyError, DEFAULT_BODY_LIMIT, RequestBody};
+pub use body::{BodyError, DEFAULT_BODY_LIMIT, LARGEST_NUMBER, RequestBody};
 pub use id::{InvalidRequestId, RequestId};
 pub use processor::{PendingRequest, ProcessError, Processor};
 pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, millis, now_millis};
