@@ -338,6 +338,8 @@ mod tests {
             // An escaped backslash before "u" is no escape.
             (br#"{"a":"\\ud800"}"#, Ok(())),
             (br#"{"a":"\\\ud800"}"#, Err("lone surrogate")),
+            // Two halves an escaped backslash keeps apart are two lone halves.
+            (br#"{"a":"\ud800\\\udc00"}"#, Err("(\\ud800)")),
             // Raw surrogates are not UTF-8 at all.
             (b"{\"a\":\"\xed\xa0\x80\"}", Err("not valid UTF-8")),
             // Numbers: magnitude up to the largest double, precision unbounded.

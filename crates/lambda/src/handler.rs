@@ -6,14 +6,18 @@ use aws_lambda_events::{
     event::dynamodb::Event,
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
-use storefirst_domain::{OutcomeStore, Processor, StreamSettings, now_millis, process_batch};
+use serde_json::Value;
+use storefirst_domain::{
+    OutcomeStore, PendingRequest, ProcessError, Processor, RequestBody, StreamSettings, now_millis,
+    process_batch,
+};
 
 use crate::decode;
 
 /// The function's logic, generic over the store and the business logic so that tests can
 /// run it against any [`OutcomeStore`]; `main` plugs in DynamoDB and the sample processor.
 pub struct StreamHandler<P, S> {
-    processor: Arc<P>,
+    processor: Arc<WithinContract<P>>,
     store: Arc<S>,
     settings: StreamSettings,
 }
@@ -22,7 +26,7 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
     /// Shared handles, as [`process_batch`] takes them, so a caller can keep its own.
     pub fn new(processor: Arc<P>, store: Arc<S>, settings: StreamSettings) -> Self {
         Self {
-            processor,
+            processor: Arc::new(WithinContract(processor)),
             store,
             settings,
         }
@@ -75,5 +79,23 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
             })
             .collect();
         response
+    }
+}
+
+/// The processor behind the HTTP contract's envelope check. API Gateway stores some
+/// bodies the contract refuses (a duplicate member name: README, "The HTTP contract"), so
+/// the function refuses them instead: the item ends `failed` with the reason, and the
+/// processor never sees such a body. Permanent, like the body itself.
+struct WithinContract<P>(Arc<P>);
+
+impl<P: Processor> Processor for WithinContract<P> {
+    async fn process(&self, request: &PendingRequest) -> Result<Value, ProcessError> {
+        RequestBody::stored(&request.body).map_err(|error| {
+            ProcessError::Rejected(format!(
+                "the stored request is outside the HTTP contract (API Gateway could not \
+                 refuse it): {error}"
+            ))
+        })?;
+        self.0.process(request).await
     }
 }

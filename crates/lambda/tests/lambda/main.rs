@@ -2,6 +2,7 @@
 //! moto server: run them with `cargo xtask test`, which starts it.
 
 mod artifact;
+mod contract;
 mod fixtures;
 mod moto;
 mod runtime_api;
