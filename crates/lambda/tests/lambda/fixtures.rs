@@ -1,15 +1,28 @@
-//! DynamoDB stream events in AWS's documented shape drive the handler to the right
-//! response. The store here is in memory: the moto tests prove the DynamoDB one.
+//! DynamoDB stream events in AWS's documented shape decode to the right change records and
+//! drive the handler to the right response. The store here is in memory: the moto tests
+//! prove the DynamoDB one.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
 use serde_json::{Value, json};
-use storefirst_domain::{RequestId, Status, StreamSettings};
-use storefirst_lambda::StreamHandler;
+use storefirst_domain::{ChangeEvent, ChangeRecord, RequestId, Status, StreamSettings};
+use storefirst_lambda::{DecodeError, StreamHandler, decode};
 use storefirst_testkit::{MemoryItem, MemoryStore};
 
 use crate::support::Kitchen;
+
+fn text(fixture: &str) -> String {
+    let path = format!(
+        "{}/tests/lambda/fixtures/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn read(fixture: &str) -> Event {
+    serde_json::from_str(&text(fixture)).unwrap_or_else(|e| panic!("{fixture}: {e}"))
+}
 
 /// Runs `fixture` through the handler and compares the response with the sequence
 /// numbers to retry, and each request's item with its expected status and attempts (a
@@ -19,12 +32,7 @@ async fn check(
     expected_failures: &[&str],
     expected_items: &[(&str, Status, u32)],
 ) -> Arc<MemoryStore> {
-    let path = format!(
-        "{}/tests/lambda/fixtures/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let event: Event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let event = read(fixture);
     let ids: Vec<RequestId> = event
         .records
         .iter()
@@ -77,18 +85,110 @@ async fn modify_and_remove_are_not_processed() {
     }
 }
 
+/// Why `decode` drops a record, by kind.
+fn reason(error: &DecodeError) -> &'static str {
+    match error {
+        DecodeError::NoSequenceNumber => "no sequence number",
+        DecodeError::UnknownEvent(_) => "unknown event",
+        DecodeError::NoId => "no id",
+        DecodeError::InvalidId(_) => "invalid id",
+        DecodeError::NoRequest => "no request",
+    }
+}
+
+/// What the handler runs first on each record: `decode` finds the sequence number, the
+/// event, the id and the request body, or the reason to drop the record.
 #[test]
-fn ttl_remove_names_the_dynamodb_service() {
-    let text = include_str!("fixtures/ttl-remove.json");
-    let event: Event = serde_json::from_str(text).unwrap();
-    let identity = event.records[0]
-        .user_identity
-        .as_ref()
-        .expect("userIdentity");
+fn every_fixture_record_decodes_to_its_change_record_or_its_reason() {
+    let decoded = |fixture: &str| -> Vec<Result<ChangeRecord, &str>> {
+        let records = read(fixture).records.into_iter();
+        records.map(|r| decode(r).map_err(|e| reason(&e))).collect()
+    };
+    // The `request` string of each record's new image, read as plain JSON.
+    let bodies = |fixture: &str| -> Vec<Option<String>> {
+        let json: Value = serde_json::from_str(&text(fixture)).unwrap();
+        let records = json["Records"].as_array().unwrap().iter();
+        records
+            .map(|r| {
+                r["dynamodb"]["NewImage"]["request"]["S"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let record = |seq: &str, event, id: &str, body: &Option<String>| {
+        Ok(ChangeRecord {
+            sequence_number: seq.to_owned(),
+            event,
+            id: RequestId::parse(id).unwrap(),
+            body: body.clone(),
+        })
+    };
+    let (insert, modify) = (bodies("insert.json"), bodies("modify.json"));
+    assert!(insert[0].is_some() && modify[0].is_some());
     assert_eq!(
-        (identity.type_.as_str(), identity.principal_id.as_str()),
-        ("Service", "dynamodb.amazonaws.com")
+        decoded("insert.json"),
+        [record(
+            "100000000000000000001",
+            ChangeEvent::Insert,
+            "order-1",
+            &insert[0]
+        )]
     );
+    assert_eq!(
+        decoded("modify.json"),
+        [record(
+            "100000000000000000002",
+            ChangeEvent::Modify,
+            "order-1",
+            &modify[0]
+        )]
+    );
+    assert_eq!(
+        decoded("remove.json"),
+        [record(
+            "100000000000000000003",
+            ChangeEvent::Remove,
+            "order-1",
+            &None
+        )]
+    );
+    // A deletion by TTL (userIdentity dynamodb.amazonaws.com) is a REMOVE like any other.
+    assert_eq!(
+        decoded("ttl-remove.json"),
+        [record(
+            "100000000000000000004",
+            ChangeEvent::Remove,
+            "order-1",
+            &None
+        )]
+    );
+    let odd = bodies("unusual-types.json");
+    assert_eq!(
+        decoded("unusual-types.json"),
+        [
+            record(
+                "300000000000000000001",
+                ChangeEvent::Insert,
+                "odd-1",
+                &odd[0]
+            ),
+            // A number, not a string: no body, so the item fails for good.
+            record("300000000000000000002", ChangeEvent::Insert, "odd-2", &None),
+            record(
+                "300000000000000000003",
+                ChangeEvent::Insert,
+                "odd-3",
+                &odd[2]
+            ),
+            Err("no id"),
+            Err("invalid id"),
+            Err("unknown event"),
+            Err("no sequence number"),
+            Err("no request"),
+        ]
+    );
+    assert!(odd[2].as_ref().is_some_and(|body| body.contains('🍕')));
 }
 
 #[tokio::test]
