@@ -1,7 +1,10 @@
 //! `cargo xtask dev`: the local pipeline (SQLite by default, or the Lambda zip against a
-//! DynamoDB table).
+//! DynamoDB table), and the example page on another origin that calls it from a browser.
 
-use std::path::Path;
+use std::{
+    net::{Ipv4Addr, TcpListener},
+    path::Path,
+};
 
 use anyhow::Context;
 use clap::Args;
@@ -11,12 +14,16 @@ use crate::tools;
 
 /// Builds and starts the local pipeline: HTTP API, SQLite store, change stream, processor.
 /// With `--lambda`, the deployable zip's `bootstrap` processes the stream of a DynamoDB
-/// table behind a local Lambda Runtime API.
+/// table behind a local Lambda Runtime API. The example page, served on its own port (another
+/// origin, which the API allows), sends an order from a browser.
 #[derive(Args)]
 pub struct Dev {
     /// Port of the HTTP API.
     #[arg(long, env = "STOREFIRST_PORT", default_value_t = 3000)]
     port: u16,
+    /// Port of the example page (examples/browser/index.html).
+    #[arg(long, env = "STOREFIRST_PAGE_PORT", default_value_t = 3001)]
+    page_port: u16,
     /// SQLite database file (created when missing); with --lambda, the stream ledger.
     /// Default: target/storefirst/dev.db, with --lambda target/storefirst/dev-lambda.db.
     #[arg(long, env = "STOREFIRST_DB")]
@@ -55,18 +62,30 @@ impl Dev {
                 args
             }
         };
-        let Dev { port, api_key, .. } = self;
+        let Dev {
+            port,
+            page_port,
+            api_key,
+            ..
+        } = self;
         let port = port.to_string();
         let url = format!("http://127.0.0.1:{port}");
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, page_port)).with_context(|| {
+            format!("cannot listen on port {page_port} for the example page: pick another with --page-port")
+        })?;
+        let page = storefirst_example_page::serve(listener)?;
+        // The page is another origin than the API: the API must allow it.
+        let page_origin = format!("http://{page}");
         crate::step(format!(
-            "starting storefirst-local on {url} (database {db}); Ctrl-C stops it"
+            "starting storefirst-local on {url} (database {db}), allowing the example page's origin {page_origin}; Ctrl-C stops it"
         ));
         eprintln!(
-            "\n  API key: {api_key}\n  try:\n    curl -i -X POST {url}/requests -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\\n      -d '{{\"restaurant\":\"Roma\",\"items\":[{{\"dish\":\"margherita\",\"quantity\":2}}]}}'\n    curl -s {url}/requests/<id from Location> -H 'x-api-key: {api_key}'\n"
+            "\n  API key: {api_key}\n  open the example page: {}\n  or try:\n    curl -i -X POST {url}/requests -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\\n      -d '{{\"restaurant\":\"Roma\",\"items\":[{{\"dish\":\"margherita\",\"quantity\":2}}]}}'\n    curl -s {url}/requests/<id from Location> -H 'x-api-key: {api_key}'\n",
+            storefirst_example_page::url(page, &url, &api_key)
         );
         cmd!(
             sh,
-            "target/release/storefirst-local --port {port} --db {db} --api-key {api_key} {lambda_args...}"
+            "target/release/storefirst-local --port {port} --db {db} --api-key {api_key} --cors-origin {page_origin} {lambda_args...}"
         )
         .run()
         .context("storefirst-local stopped with an error")?;
@@ -113,7 +132,7 @@ pub fn lambda_args(
         crate::build::build_lambdas(sh)?;
     }
     let mut args = vec!["--lambda".to_owned(), zip.to_owned()];
-    if tools::ensure_qemu(sh) {
+    if tools::QEMU.ensure(sh) {
         crate::step("the arm64 bootstrap runs under qemu-aarch64-static");
     } else {
         crate::step("qemu-user is missing: building the native stream-processor to run instead");

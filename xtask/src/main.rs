@@ -6,6 +6,7 @@ mod build;
 mod deploy;
 mod dev;
 mod redrive;
+mod screenshot;
 mod synth;
 mod test;
 mod tools;
@@ -41,6 +42,7 @@ enum Task {
     #[command(disable_help_flag = true)]
     Diff(deploy::Deploy),
     Redrive(redrive::Redrive),
+    Screenshot(screenshot::Screenshot),
     Synth(synth::Synth),
     Test(test::Test),
     /// Run the HTTP contract suite against a deployed stack, a URL, or `--local`
@@ -60,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Task::Dev(task) => task.run(&sh),
         Task::Diff(task) => task.run(&sh, "diff"),
         Task::Redrive(task) => task.run(&sh),
+        Task::Screenshot(task) => task.run(&sh),
         Task::Synth(task) => task.run(&sh),
         Task::Test(task) => task.run(&sh),
         Task::TestE2e(task) => task.run(&sh, "test-e2e"),

@@ -34,10 +34,11 @@ impl Test {
         crate::workflows::lint(sh)?;
         // The Lambda mode's test runs the zip itself, arm64 under qemu-user.
         anyhow::ensure!(
-            tools::ensure_qemu(sh),
-            "the tests run the arm64 zip under qemu-user: install {} and run `cargo xtask test` again",
-            tools::QEMU_PACKAGES.join(" ")
+            tools::QEMU.ensure(sh),
+            tools::QEMU.missing("cargo xtask test")
         );
+        // The example page's tests drive a real browser.
+        let _browser = tools::browser_env(sh, "cargo xtask test")?;
         let zip = crate::project_root().join("target/lambda/stream-processor/bootstrap.zip");
         let _zip = sh.push_env("STOREFIRST_TEST_LAMBDA_ZIP", &zip);
         // The CI role stack's test lints it with the same pinned cfn-lint; the IAM tests

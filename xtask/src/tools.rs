@@ -198,57 +198,111 @@ impl Drop for MotoServer {
     }
 }
 
-/// qemu-user for arm64 and the arm64 C library it loads (`-L /usr/aarch64-linux-gnu`), to
-/// run the Lambda zip's arm64 `bootstrap` on this machine.
-pub const QEMU_PACKAGES: &[&str] = &["qemu-user-static", "libc6-arm64-cross"];
+/// Debian packages a task needs, installed with apt-get on demand (as root, or with
+/// passwordless sudo).
+pub struct DebianTool {
+    pub packages: &'static [&'static str],
+    /// What they are for, in the advice when they cannot be installed.
+    purpose: &'static str,
+    /// Whether they are installed and work.
+    present: fn(&Shell) -> bool,
+}
 
-/// Whether arm64 binaries can run here, installing the Debian packages with apt-get when
-/// they are missing and this user is root or has passwordless sudo.
-pub fn ensure_qemu(sh: &Shell) -> bool {
-    let present = || {
-        Path::new("/usr/aarch64-linux-gnu").is_dir()
-            && cmd!(sh, "qemu-aarch64-static --version")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_ok()
-    };
-    if present() || cfg!(target_arch = "aarch64") {
-        return true;
-    }
-    let root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
-    // `env` sets the variable for apt-get, under sudo too.
-    let (program, sudo_args): (&str, &[&str]) = if root {
-        ("env", &[])
-    } else if cmd!(sh, "sudo -n true")
+/// qemu-user for arm64 and the arm64 C library it loads (`-L /usr/aarch64-linux-gnu`), to
+/// run the Lambda zip's arm64 `bootstrap` on this machine (an arm64 machine needs neither).
+pub const QEMU: DebianTool = DebianTool {
+    packages: &["qemu-user-static", "libc6-arm64-cross"],
+    purpose: "to run the arm64 zip itself",
+    present: |sh| {
+        cfg!(target_arch = "aarch64")
+            || (Path::new("/usr/aarch64-linux-gnu").is_dir()
+                && runs(sh, "qemu-aarch64-static", "--version"))
+    },
+};
+
+/// Headless Chromium and its WebDriver server, for the browser tests of the example page.
+pub const CHROMIUM: DebianTool = DebianTool {
+    packages: &["chromium", "chromium-driver"],
+    purpose: "to run the browser tests",
+    present: |sh| runs(sh, CHROMEDRIVER, "--version") && runs(sh, CHROMIUM_BIN, "--version"),
+};
+
+/// Where Debian's packages put them; handed to the browser tests.
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM_BIN: &str = "/usr/bin/chromium";
+/// The variables that hand them to the browser tests.
+pub const CHROMEDRIVER_VAR: &str = "STOREFIRST_CHROMEDRIVER";
+pub const CHROMIUM_VAR: &str = "STOREFIRST_CHROMIUM";
+
+fn runs(sh: &Shell, program: &str, arg: &str) -> bool {
+    cmd!(sh, "{program} {arg}")
         .quiet()
+        .ignore_stdout()
         .ignore_stderr()
         .run()
         .is_ok()
-    {
-        ("sudo", &["-n", "env"])
-    } else {
-        eprintln!(
-            "qemu-user is not installed and apt-get needs root: run `sudo apt-get install {}` \
-             to run the arm64 zip itself",
-            QEMU_PACKAGES.join(" ")
-        );
-        return false;
-    };
-    let packages = QEMU_PACKAGES;
-    crate::step(format!("installing {} with apt-get", packages.join(" ")));
-    let install = || {
-        cmd!(
-            sh,
-            "{program} {sudo_args...} DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {packages...}"
-        )
-        .run()
-    };
-    if install().is_err() {
-        // A fresh machine may have no package lists yet.
-        let _ = cmd!(sh, "{program} {sudo_args...} apt-get update -q").run();
-        let _ = install();
+}
+
+impl DebianTool {
+    /// Whether the packages are usable, installing them with apt-get when they are missing
+    /// and this user is root or has passwordless sudo.
+    pub fn ensure(&self, sh: &Shell) -> bool {
+        if (self.present)(sh) {
+            return true;
+        }
+        let root = cmd!(sh, "id -u").read().is_ok_and(|uid| uid.trim() == "0");
+        // `env` sets the variable for apt-get, under sudo too.
+        let (program, sudo_args): (&str, &[&str]) = if root {
+            ("env", &[])
+        } else if cmd!(sh, "sudo -n true")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+        {
+            ("sudo", &["-n", "env"])
+        } else {
+            eprintln!(
+                "{} are not installed and apt-get needs root: run `sudo apt-get install {}` {}",
+                self.packages.join(" "),
+                self.packages.join(" "),
+                self.purpose
+            );
+            return false;
+        };
+        let packages = self.packages;
+        crate::step(format!("installing {} with apt-get", packages.join(" ")));
+        let install = || {
+            cmd!(
+                sh,
+                "{program} {sudo_args...} DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {packages...}"
+            )
+            .run()
+        };
+        if install().is_err() {
+            // A fresh machine may have no package lists yet.
+            let _ = cmd!(sh, "{program} {sudo_args...} apt-get update -q").run();
+            let _ = install();
+        }
+        (self.present)(sh)
     }
-    present()
+
+    /// The advice when [`DebianTool::ensure`] fails.
+    pub fn missing(&self, task: &str) -> String {
+        format!(
+            "{} are needed {}: install them (`apt-get install {}`) and run `{task}` again",
+            self.packages.join(" "),
+            self.purpose,
+            self.packages.join(" ")
+        )
+    }
+}
+
+/// Installs Chromium when missing and hands it to the browser tests until the guards drop.
+pub fn browser_env<'a>(sh: &'a Shell, task: &str) -> anyhow::Result<[xshell::PushEnv<'a>; 2]> {
+    anyhow::ensure!(CHROMIUM.ensure(sh), CHROMIUM.missing(task));
+    Ok([
+        sh.push_env(CHROMEDRIVER_VAR, CHROMEDRIVER),
+        sh.push_env(CHROMIUM_VAR, CHROMIUM_BIN),
+    ])
 }

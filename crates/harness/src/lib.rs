@@ -7,6 +7,8 @@ pub mod moto;
 pub mod process;
 pub mod wait;
 
-pub use moto::{MOTO_URL_VAR, REGION, moto_url, requests_table, sdk_config, unique};
+pub use moto::{
+    LAMBDA_ZIP_VAR, MOTO_URL_VAR, REGION, lambda_mode, moto_url, requests_table, sdk_config, unique,
+};
 pub use process::{Listening, SpawnError};
 pub use wait::{eventually, until_some};

@@ -55,3 +55,32 @@ pub async fn requests_table(prefix: &str) -> DynamoTable {
         .await
         .unwrap_or_else(|e| panic!("CreateTable on moto: {e}"))
 }
+
+/// Set by `cargo xtask test` to the deployable zip it built.
+pub const LAMBDA_ZIP_VAR: &str = "STOREFIRST_TEST_LAMBDA_ZIP";
+
+/// The arguments and environment of `storefirst-local` in the Lambda mode on moto: the
+/// deployable zip itself, a new `table` it creates, dummy credentials, one attempt per call.
+pub fn lambda_mode(table: &str) -> (Vec<String>, Vec<(&'static str, String)>) {
+    let zip = std::env::var(LAMBDA_ZIP_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{LAMBDA_ZIP_VAR} is not set: run the tests with `cargo xtask test`, which builds \
+             the zip"
+        )
+    });
+    let args = [
+        "--dynamodb-table",
+        table,
+        "--create-table",
+        "--lambda",
+        &zip,
+    ];
+    let envs = [
+        ("AWS_ENDPOINT_URL", moto_url()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", REGION.into()),
+        ("AWS_MAX_ATTEMPTS", "1".into()),
+    ];
+    (args.map(String::from).into(), envs.into())
+}

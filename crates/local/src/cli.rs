@@ -8,7 +8,7 @@ use std::{
 
 use clap::Parser;
 use storefirst_domain::StreamSettings;
-use storefirst_pipeline::Config;
+use storefirst_pipeline::{Config, cors::AllowedOrigins};
 
 /// Runs the storage-first API locally: HTTP API, SQLite store, change stream, processor.
 #[derive(Parser)]
@@ -71,6 +71,16 @@ pub struct Args {
     /// The function's timeout in seconds; by default the stack's.
     #[arg(long, env = "STOREFIRST_FUNCTION_TIMEOUT_SECS")]
     pub function_timeout_secs: Option<u64>,
+    /// An origin a browser may call the API from (CORS), e.g. `https://app.example.com`
+    /// or `http://127.0.0.1:8081`; repeat it for more, or `*` alone for any. None by
+    /// default: same-origin only.
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "STOREFIRST_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Log filter, e.g. `info` or `storefirst_local=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -108,7 +118,7 @@ impl Args {
     }
 
     /// The pipeline's configuration from the flags.
-    pub fn config(&self) -> Config {
+    pub fn config(&self) -> anyhow::Result<Config> {
         let mut config = Config::new(
             self.db.clone(),
             SocketAddr::new(self.host, self.port),
@@ -120,6 +130,7 @@ impl Args {
         config.stream.succeeded_retention = Duration::from_secs(self.retention_secs);
         config.sweep_interval = Duration::from_millis(self.sweep_ms.max(1));
         config.max_backlog = self.max_backlog;
-        config
+        config.cors = AllowedOrigins::parse(&self.cors_origins)?;
+        Ok(config)
     }
 }

@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     if args.command.is_none() {
         args.check_exposure()?;
     }
-    let config = args.config();
+    let config = args.config()?;
     // The user's processor, built once (storefirst-app); in the Lambda mode the zip runs
     // its own, and redrive runs this one.
     let processor = Arc::new(storefirst_app::start().await?);

@@ -23,6 +23,7 @@ pub struct AppState<S> {
     api_key: Arc<str>,
     body_limit: usize,
     body_timeout: Duration,
+    pub(crate) cors: Arc<crate::cors::AllowedOrigins>,
 }
 
 impl<S: Ingest> AppState<S> {
@@ -32,6 +33,7 @@ impl<S: Ingest> AppState<S> {
             api_key: api_key.into(),
             body_limit,
             body_timeout,
+            cors: Arc::default(),
         }
     }
 }
@@ -50,6 +52,11 @@ pub fn app<S: Ingest>(state: AppState<S>) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key::<S>,
+        ))
+        // Outside the key check: a preflight comes without the key, and a 403 is readable.
+        .layer(middleware::from_fn_with_state(
+            state.cors.clone(),
+            crate::cors::cors,
         ))
         .with_state(state)
 }

@@ -1,11 +1,13 @@
 //! The local runtime's pipeline, whatever the store: the HTTP API of the contract
-//! (`api`), the accept loop (`server`), the poller with the event source mapping's
-//! semantics (`poller`), redrive, and the assembly that starts and stops them (`runtime`),
-//! all over the ports in `ports`, and the line that says where it listens (`listening`).
+//! (`api`) and its CORS (`cors`), the accept loop (`server`), the poller with the event
+//! source mapping's semantics (`poller`), redrive, and the assembly that starts and stops
+//! them (`runtime`), all over the ports in `ports`, and the line that says where it
+//! listens (`listening`).
 //! The adapters are crates of their own: `storefirst-sqlite` (the embedded default) and
 //! `storefirst-dynamodb`.
 
 pub mod api;
+pub mod cors;
 pub mod listening;
 pub mod poller;
 pub mod ports;

@@ -8,6 +8,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     api,
+    cors::AllowedOrigins,
     poller::Poller,
     ports::{ChangeStream, Ingest, Invoker},
     server,
@@ -33,6 +34,8 @@ pub struct Config {
     /// request waits up to `admission_wait` for the poller, then gets 503.
     pub max_backlog: i64,
     pub admission_wait: Duration,
+    /// Origins a browser may call the API from (CORS); none by default.
+    pub cors: AllowedOrigins,
 }
 
 impl Config {
@@ -49,6 +52,7 @@ impl Config {
             body_timeout: Duration::from_secs(10),
             max_backlog: DEFAULT_MAX_BACKLOG,
             admission_wait: Duration::from_secs(1),
+            cors: AllowedOrigins::None,
         }
     }
 }
@@ -126,7 +130,8 @@ impl<S: Ingest> Runtime<S> {
             &config.api_key,
             config.body_limit,
             config.body_timeout,
-        );
+        )
+        .with_cors(config.cors.clone());
         let server = tokio::spawn(server::serve(
             listener,
             api::app(state),

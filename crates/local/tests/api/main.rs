@@ -1,6 +1,7 @@
 //! Integration tests of the local runtime: one binary, a module per area.
 
 mod contract;
+mod cors;
 mod durability;
 #[cfg(feature = "aws")]
 mod dynamo;
