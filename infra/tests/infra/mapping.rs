@@ -410,6 +410,12 @@ fn tricky_bodies() -> Vec<String> {
         r#"{"slashes":"a/b\/c","unicode escapes":"\u2028\u2029\u0000"}"#,
         r#"{"":null}"#,
         "  {\"padded\": 1}  ",
+        // I-JSON look-alikes that are within it: a surrogate pair in either case, a
+        // backslash before text that reads like an escape, U+FEFF and tab inside strings,
+        // numbers a double holds in magnitude though not in precision.
+        r#"{"pair":"\ud83c\udf55\uD83C\uDF55","text":"\\ud800","names":{"\\udc00":1}}"#,
+        "{\"zwnbsp\":\"\u{feff}\",\"tab\":\"a\\tb\",\"escaped\":\"\\u0000\\u001f\"}",
+        r#"{"big":1.7976931348623157e308,"small":-1.7976931348623157E+308,"tiny":1e-400,"int":9007199254740993,"pi":3.141592653589793238462643383279}"#,
     ]
     .map(str::to_owned)
     .to_vec();
@@ -515,6 +521,92 @@ async fn refused_requests_store_nothing_and_answer_as_locally() {
         ("PUT id too long", "PUT", Some(&long_id), b"{}".to_vec()),
         ("PUT id not ASCII", "PUT", Some("café"), b"{}".to_vec()),
         ("PUT id of dots", "PUT", Some(".."), br#"{"a":1}"#.to_vec()),
+        // I-JSON, as far as the text shows it (the request model bounds the numbers).
+        (
+            "PUT byte order mark",
+            "PUT",
+            Some("bom"),
+            b"\xef\xbb\xbf{\"a\":1}".to_vec(),
+        ),
+        (
+            "POST byte order mark",
+            "POST",
+            None,
+            b"\xef\xbb\xbf{\"a\":1}".to_vec(),
+        ),
+        (
+            "PUT NUL in a string",
+            "PUT",
+            Some("nul"),
+            b"{\"a\":\"\0\"}".to_vec(),
+        ),
+        (
+            "POST NUL after the object",
+            "POST",
+            None,
+            b"{\"a\":1}\0".to_vec(),
+        ),
+        (
+            "PUT NUL first",
+            "PUT",
+            Some("nul-first"),
+            b"\0{\"a\":1}".to_vec(),
+        ),
+        (
+            "PUT U+001F",
+            "PUT",
+            Some("unit"),
+            b"{\"a\":\"\x1f\"}".to_vec(),
+        ),
+        ("PUT U+000B", "PUT", Some("vtab"), b"{\"a\":1}\x0b".to_vec()),
+        (
+            "PUT lone high",
+            "PUT",
+            Some("high"),
+            br#"{"a":"\ud800"}"#.to_vec(),
+        ),
+        (
+            "POST lone low",
+            "POST",
+            None,
+            br#"{"a":"x\uDC00y"}"#.to_vec(),
+        ),
+        (
+            "PUT lone in a name",
+            "PUT",
+            Some("name"),
+            br#"{"\udbff":1}"#.to_vec(),
+        ),
+        (
+            "PUT reversed pair",
+            "PUT",
+            Some("reversed"),
+            br#"{"a":"\udf55\ud83c"}"#.to_vec(),
+        ),
+        (
+            "PUT high, high, low",
+            "PUT",
+            Some("hhl"),
+            br#"{"a":"\ud800\ud800\udc00"}"#.to_vec(),
+        ),
+        (
+            "PUT pair, low",
+            "PUT",
+            Some("pl"),
+            br#"{"a":"\ud83c\udf55\udc00"}"#.to_vec(),
+        ),
+        (
+            "PUT halves an escaped backslash keeps apart",
+            "PUT",
+            Some("apart"),
+            br#"{"a":"\ud800\\\udc00"}"#.to_vec(),
+        ),
+        (
+            "PUT lone after an escaped backslash",
+            "PUT",
+            Some("after"),
+            br#"{"a":"\\\ud800"}"#.to_vec(),
+        ),
         ("GET id of a dot", "GET", Some("."), Vec::new()),
         ("GET id with a slash", "GET", Some("a/b"), Vec::new()),
         ("GET id too long", "GET", Some(&long_id), Vec::new()),
