@@ -53,14 +53,16 @@ impl Aws {
         let region = config.region().ok_or(Error::NoRegion)?.to_string();
         let provider = config
             .credentials_provider()
-            .ok_or_else(|| Error::NoCredentials("no credentials provider is set".into()))?;
+            .ok_or_else(|| Error::NoCredentials {
+                why: "no credentials provider is set".into(),
+            })?;
         let credentials = provider.provide_credentials().await.map_err(|e| {
             let reason = DisplayErrorContext(e).to_string();
             // An SSO session or a cached token past its end: a login fixes it.
             if reason.to_lowercase().contains("expired") {
                 Error::ExpiredToken
             } else {
-                Error::NoCredentials(reason)
+                Error::NoCredentials { why: reason }
             }
         })?;
         if credentials
@@ -169,7 +171,7 @@ mod tests {
             .await
             .err()
             .expect("no credentials is an error");
-        assert!(matches!(error, Error::NoCredentials(_)));
+        assert!(matches!(error, Error::NoCredentials { .. }));
         assert!(error.to_string().contains("aws configure"), "{error}");
     }
 

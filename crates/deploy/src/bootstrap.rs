@@ -13,7 +13,7 @@ use aws_sdk_apigateway::{
 use serde_json::{Value, json};
 
 use crate::{
-    Aws, Console, Error,
+    Aws, Console, Error, RequireApproval,
     aws::{code, failed},
     change_set::{self, Plan},
     stack,
@@ -152,6 +152,7 @@ pub(crate) async fn ensure(
     name: &str,
     as_deploy_role: bool,
     yes: bool,
+    require_approval: RequireApproval,
     console: &Console,
 ) -> Result<String, Error> {
     // The bootstrap stack belongs to the account, not to the app: made with the caller's
@@ -184,6 +185,7 @@ pub(crate) async fn ensure(
             parameters: &Default::default(),
             template_bucket: None,
             yes,
+            require_approval,
             execution_role: None,
         };
         change_set::apply(aws, &plan, console).await?.current.id
@@ -294,57 +296,6 @@ fn propagating_message(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_bucket_is_versioned_encrypted_private_and_retained() {
-        let template = template();
-        let bucket = &template["Resources"]["AssetsBucket"];
-        let properties = &bucket["Properties"];
-        assert_eq!(properties["VersioningConfiguration"]["Status"], "Enabled");
-        assert_eq!(
-            properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-                ["SSEAlgorithm"],
-            "AES256"
-        );
-        let block = &properties["PublicAccessBlockConfiguration"];
-        for setting in [
-            "BlockPublicAcls",
-            "BlockPublicPolicy",
-            "IgnorePublicAcls",
-            "RestrictPublicBuckets",
-        ] {
-            assert_eq!(block[setting], true, "{setting}");
-        }
-        assert_eq!(bucket["DeletionPolicy"], "Retain");
-        assert_eq!(template["Outputs"][BUCKET]["Value"]["Ref"], "AssetsBucket");
-    }
-
-    #[test]
-    fn the_logs_role_is_api_gateways_named_by_the_stack_and_retained() {
-        let template = template();
-        let role = &template["Resources"][LOGS_ROLE];
-        assert_eq!(role["Type"], "AWS::IAM::Role");
-        // No RoleName: CloudFormation names it after the stack, storefirst-bootstrap-...
-        assert_eq!(role["Properties"]["RoleName"], Value::Null);
-        let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"];
-        assert_eq!(
-            trust,
-            &json!([{
-                "Effect": "Allow",
-                "Principal": {"Service": "apigateway.amazonaws.com"},
-                "Action": "sts:AssumeRole"
-            }])
-        );
-        assert_eq!(
-            role["Properties"]["ManagedPolicyArns"],
-            json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}])
-        );
-        assert_eq!(role["DeletionPolicy"], "Retain");
-        assert_eq!(
-            template["Outputs"]["ApiGatewayLogsRoleArn"]["Value"],
-            json!({"Fn::GetAtt": [LOGS_ROLE, "Arn"]})
-        );
-    }
 
     #[test]
     fn the_role_arn_takes_the_stacks_partition_and_account() {

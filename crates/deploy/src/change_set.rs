@@ -11,10 +11,10 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, 
 use serde_json::Value;
 
 use crate::{
-    Aws, Change, Console, Error, INLINE_TEMPLATE_LIMIT,
+    Aws, Change, Console, Error, INLINE_TEMPLATE_LIMIT, RequireApproval,
     assets::{put_if_absent, sha256_hex},
     aws::failed,
-    changes,
+    review::Review,
     stack::{self, Current},
 };
 
@@ -25,7 +25,10 @@ pub(crate) struct Plan<'a> {
     pub parameters: &'a BTreeMap<String, String>,
     /// Where a template too large to send inline goes.
     pub template_bucket: Option<&'a str>,
+    /// Approves what needs approval: replacing or removing state, and the security changes
+    /// `require_approval` asks about.
     pub yes: bool,
+    pub require_approval: RequireApproval,
     pub execution_role: Option<&'a str>,
 }
 
@@ -46,6 +49,7 @@ pub(crate) struct Proposal {
     pub id: String,
     pub stack_id: String,
     pub changes: Vec<Change>,
+    pub review: Review,
 }
 
 /// Creates or updates one stack from `plan` and follows it until it settles: describe,
@@ -62,7 +66,7 @@ pub(crate) async fn apply(aws: &Aws, plan: &Plan<'_>, console: &Console) -> Resu
             current,
         });
     };
-    console.say(changes::summary(plan.stack, &proposal.changes));
+    console.say(proposal.review.report(plan.stack, &proposal.changes));
     approve(aws, plan, &proposal, console).await?;
     let current = execute(aws, plan.stack, &proposal, console).await?;
     console.say(format!("{}: {}", plan.stack, current.status));
@@ -83,7 +87,16 @@ pub(crate) async fn propose(
     console: &Console,
 ) -> Result<Option<Proposal>, Error> {
     let proposal = match request(aws, plan, current, console).await? {
-        Some(request) => create(aws, request, console).await?,
+        Some((request, review)) => {
+            create(aws, request, console)
+                .await?
+                .map(|(id, stack_id, changes)| Proposal {
+                    id,
+                    stack_id,
+                    changes,
+                    review,
+                })
+        }
         None => None,
     };
     if proposal.is_none() {
@@ -107,26 +120,36 @@ struct Request<'a> {
     execution_role: Option<&'a str>,
 }
 
-/// The change set to create for `plan`, or `None` when the stack already runs this template
-/// with these parameters. A template too large to send inline is uploaded first.
+/// The change set to create for `plan` and what the templates say it changes, or `None`
+/// when the stack already runs this template with these parameters. A template too large
+/// to send inline is uploaded first.
 async fn request<'a>(
     aws: &Aws,
     plan: &Plan<'a>,
     current: Option<&Current>,
     console: &Console,
-) -> Result<Option<Request<'a>>, Error> {
+) -> Result<Option<(Request<'a>, Review)>, Error> {
     let deployed = current.filter(|c| c.status != "REVIEW_IN_PROGRESS");
     let (parameters, effective) = resolve_parameters(plan.template, plan.parameters, deployed)?;
-    let kind = match deployed {
+    let (kind, review) = match deployed {
         Some(deployed) => {
-            if deployed.parameters == effective
-                && stack::deployed_template(aws, plan.stack).await?.as_ref() == Some(plan.template)
-            {
+            // A template that is not JSON (deployed by something else) compares as empty.
+            let template = stack::deployed_template(aws, plan.stack)
+                .await?
+                .unwrap_or_else(|| Value::Object(Default::default()));
+            if deployed.parameters == effective && &template == plan.template {
                 return Ok(None);
             }
-            ChangeSetType::Update
+            let old = Some((&template, &deployed.parameters));
+            (
+                ChangeSetType::Update,
+                Review::between(old, plan.template, &effective),
+            )
         }
-        None => ChangeSetType::Create,
+        None => (
+            ChangeSetType::Create,
+            Review::between(None, plan.template, &effective),
+        ),
     };
     let body = crate::body::template_body(plan.template);
     let template = if body.len() <= INLINE_TEMPLATE_LIMIT {
@@ -140,21 +163,23 @@ async fn request<'a>(
         put_if_absent(aws, bucket, &key, body.as_bytes(), &label, console).await?;
         TemplateSource::Url(template_url(aws.region(), bucket, &key))
     };
-    Ok(Some(Request {
+    let request = Request {
         stack: plan.stack,
         kind,
         template,
         parameters,
         execution_role: plan.execution_role,
-    }))
+    };
+    Ok(Some((request, review)))
 }
 
-/// Creates a change set and waits for it; `None` when CloudFormation finds no changes in it.
+/// Creates a change set and waits for it: its id, its stack's id and its changes; `None`
+/// when CloudFormation finds no changes in it.
 async fn create(
     aws: &Aws,
     request: Request<'_>,
     console: &Console,
-) -> Result<Option<Proposal>, Error> {
+) -> Result<Option<(String, String, Vec<Change>)>, Error> {
     let Request {
         stack,
         kind,
@@ -223,11 +248,7 @@ async fn create(
     }
     console.clear_status();
     let changes = changes_of(aws, &id).await?;
-    Ok(Some(Proposal {
-        id,
-        stack_id,
-        changes,
-    }))
+    Ok(Some((id, stack_id, changes)))
 }
 
 /// The change set's changes, sorted by logical id.
@@ -265,8 +286,9 @@ fn is_no_changes(reason: Option<&str>) -> bool {
     })
 }
 
-/// Replacing or removing a table or queue goes ahead only with `plan.yes` or a yes at a
-/// terminal; refused, the change set is deleted and nothing changes.
+/// Replacing or removing a table or queue, and the security changes `plan.require_approval`
+/// asks about, go ahead only with `plan.yes` or a yes at a terminal; refused, the change
+/// set is deleted and nothing changes. Security changes approved without asking say so.
 async fn approve(
     aws: &Aws,
     plan: &Plan<'_>,
@@ -279,19 +301,53 @@ async fn approve(
         .filter(|c| c.is_destructive())
         .map(|c| format!("{} ({})", c.logical_id, c.resource_type))
         .collect();
-    if destructive.is_empty() || plan.yes {
+    if !destructive.is_empty() && !plan.yes {
+        let what = format!(
+            "the change set for {} replaces or removes {}, and their data or messages with them",
+            plan.stack,
+            destructive.join(", ")
+        );
+        if !console.confirm(&format!("{what}. Deploy anyway?")) {
+            delete(aws, &proposal.id).await?;
+            return Err(Error::NotApproved { what });
+        }
+    }
+    let security = &proposal.review.security;
+    let level = plan.require_approval;
+    if security.is_empty() {
         return Ok(());
     }
-    let what = format!(
-        "the change set for {} replaces or removes {}, and their data or messages with them",
-        plan.stack,
-        destructive.join(", ")
+    if !security.needs_approval(level) {
+        console.say(format!(
+            "security changes to {}: no approval needed (--require-approval {level})",
+            plan.stack
+        ));
+        return Ok(());
+    }
+    if plan.yes {
+        console.say(format!(
+            "security changes to {}: approved by --yes",
+            plan.stack
+        ));
+        return Ok(());
+    }
+    let what = match level {
+        RequireApproval::AnyChange => "changes IAM permissions or the API's authorization",
+        _ => "broadens IAM permissions or the API's authorization",
+    };
+    let question = format!(
+        "the change set for {} {what} (security changes above). Deploy anyway?",
+        plan.stack
     );
-    if console.confirm(&format!("{what}. Deploy anyway?")) {
+    if console.confirm(&question) {
         return Ok(());
     }
     delete(aws, &proposal.id).await?;
-    Err(Error::NotApproved { what })
+    Err(Error::SecurityNotApproved {
+        stack: plan.stack.to_owned(),
+        what,
+        level,
+    })
 }
 
 /// Executes the change set and follows the stack's events until it settles.

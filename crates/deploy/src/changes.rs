@@ -1,10 +1,12 @@
 //! What a change set does to each resource ([`Change`]), which changes need approval, and
 //! the summary a deploy or diff prints.
 
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use aws_sdk_cloudformation::types::{ChangeAction, Replacement, ResourceChange};
 use serde_json::Value;
+
+use crate::properties::PropertyChange;
 
 /// What a change set does to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +95,24 @@ pub(crate) fn all_added(template: &Value) -> Vec<Change> {
         .collect()
 }
 
-/// One line per change and a count per action.
-pub(crate) fn summary(stack: &str, changes: &[Change]) -> String {
+/// One line per change, each modified resource's changed properties under it, and a count
+/// per action.
+pub(crate) fn summary(
+    stack: &str,
+    changes: &[Change],
+    properties: &BTreeMap<String, Vec<PropertyChange>>,
+) -> String {
     let mut text = format!("changes to {stack}:\n");
     for change in changes {
         text.push_str(&format!("{change}\n"));
+        if !matches!(change.action, Action::Modify | Action::Replace { .. }) {
+            continue;
+        }
+        for property in properties.get(&change.logical_id).into_iter().flatten() {
+            for line in property.to_string().lines() {
+                text.push_str(&format!("      {line}\n"));
+            }
+        }
     }
     let count = |wanted: fn(Action) -> bool| changes.iter().filter(|c| wanted(c.action)).count();
     text.push_str(&format!(
@@ -176,7 +191,16 @@ mod tests {
             change(ChangeAction::Remove, None, "AWS::Logs::LogGroup"),
             change(ChangeAction::Remove, None, "AWS::Logs::LogGroup"),
         ];
-        let text = summary("app", &changes);
+        let batch = PropertyChange {
+            path: "BatchSize".into(),
+            old: Some(100.into()),
+            new: Some(50.into()),
+        };
+        let text = summary(
+            "app",
+            &changes,
+            &BTreeMap::from([("Thing".into(), vec![batch])]),
+        );
         assert!(text.starts_with("changes to app:\n"), "{text}");
         assert!(
             text.ends_with("1 to add, 1 to modify, 1 to replace, 2 to remove"),
@@ -184,7 +208,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "  ~ modify       Thing                                    AWS::Lambda::Function"
+                "  ~ modify       Thing                                    AWS::Lambda::Function\n      BatchSize: 100 → 50\n"
             ),
             "{text}"
         );

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use storefirst_infra::ci_role::{self, InvalidRepo};
 
-use crate::Deployment;
+use crate::{Deployment, RequireApproval};
 
 /// What `deploy-ci-role` deploys.
 #[derive(Debug, Clone)]
@@ -19,6 +19,7 @@ pub struct CiRole {
     pub bootstrap_stack: String,
     pub outputs_dir: PathBuf,
     pub yes: bool,
+    pub require_approval: RequireApproval,
 }
 
 impl CiRole {
@@ -40,6 +41,7 @@ impl CiRole {
             bootstrap_stack: self.bootstrap_stack.clone(),
             outputs_dir: self.outputs_dir.clone(),
             yes: self.yes,
+            require_approval: self.require_approval,
             execution_role: None,
         })
     }

@@ -9,12 +9,14 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    Asset, Aws, Change, Console, Error,
+    Asset, Aws, Change, Console, Error, RequireApproval,
     assets::{Staged, put_if_absent},
     aws::failed,
     bootstrap,
     change_set::{self, Outcome, Plan},
-    changes, stack,
+    changes,
+    review::Review,
+    stack,
 };
 
 /// Everything a deploy of one stack needs.
@@ -31,8 +33,11 @@ pub struct Deployment {
     pub bootstrap_stack: String,
     /// Where `<stack>-outputs.json` is written.
     pub outputs_dir: PathBuf,
-    /// Replacing or removing a table or queue goes ahead without asking.
+    /// Replacing or removing a table or queue, and the security changes `require_approval`
+    /// asks about, go ahead without asking.
     pub yes: bool,
+    /// Which security changes need approval (`--require-approval`).
+    pub require_approval: RequireApproval,
     /// The role CloudFormation creates, updates and deletes the stack's resources as
     /// (`cdk deploy --role-arn`); without it, the caller's own permissions.
     pub execution_role: Option<String>,
@@ -87,13 +92,28 @@ pub async fn deploy(
     })
 }
 
-/// The change summary a deploy would show, without executing (or uploading) anything.
+/// What [`diff`] found: the change set's resources (empty for `security_only`) and what
+/// the templates say changes.
+#[derive(Debug, Clone, Default)]
+pub struct Diff {
+    pub changes: Vec<Change>,
+    pub review: Review,
+}
+
+/// The changes a deploy would show, without executing (or uploading) anything; with
+/// `security_only`, just the security section, from the templates alone (no change set,
+/// no bootstrap stack, no assets).
 pub async fn diff(
     aws: &Aws,
     deployment: &Deployment,
+    security_only: bool,
     console: &Console,
-) -> Result<Vec<Change>, Error> {
-    let staged = stage(deployment)?;
+) -> Result<Diff, Error> {
+    let staged = if security_only {
+        Vec::new()
+    } else {
+        stage(deployment)?
+    };
     let current = match stack::describe(aws, &deployment.stack).await? {
         Some(current)
             if current.status != "REVIEW_IN_PROGRESS" && current.status != stack::FAILED_CREATE =>
@@ -101,7 +121,10 @@ pub async fn diff(
             current
         }
         current => {
-            let changes = changes::all_added(&deployment.template);
+            let diff = Diff {
+                changes: changes::all_added(&deployment.template),
+                review: Review::between(None, &deployment.template, &deployment.parameters),
+            };
             console.say(match current {
                 Some(current) if current.status == stack::FAILED_CREATE => format!(
                     "{} is {}: deploy deletes it and creates it again",
@@ -110,19 +133,48 @@ pub async fn diff(
                 ),
                 _ => format!("{} does not exist yet", deployment.stack),
             });
-            console.say(changes::summary(&deployment.stack, &changes));
-            return Ok(changes);
+            console.say(diff.report(&deployment.stack, security_only));
+            return Ok(diff);
         }
     };
     stack::check_deployable(&deployment.stack, &current)?;
+    if security_only {
+        let deployed = stack::deployed_template(aws, &deployment.stack)
+            .await?
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let diff = Diff {
+            changes: Vec::new(),
+            review: Review::between(
+                Some((&deployed, &current.parameters)),
+                &deployment.template,
+                &deployment.parameters,
+            ),
+        };
+        console.say(diff.report(&deployment.stack, true));
+        return Ok(diff);
+    }
     let prepared = prepare(aws, deployment, &staged, Intent::Diff, console).await?;
     let plan = prepared.plan(deployment);
     let Some(proposal) = change_set::propose(aws, &plan, Some(&current), console).await? else {
-        return Ok(Vec::new());
+        return Ok(Diff::default());
     };
     change_set::delete(aws, &proposal.id).await?;
-    console.say(changes::summary(&deployment.stack, &proposal.changes));
-    Ok(proposal.changes)
+    let diff = Diff {
+        changes: proposal.changes,
+        review: proposal.review,
+    };
+    console.say(diff.report(&deployment.stack, false));
+    Ok(diff)
+}
+
+impl Diff {
+    fn report(&self, stack: &str, security_only: bool) -> String {
+        if security_only {
+            self.review.security_report(stack)
+        } else {
+            self.review.report(stack, &self.changes)
+        }
+    }
 }
 
 /// Each asset read and named by its content: an unbuilt zip fails before anything else.
@@ -155,6 +207,7 @@ impl Prepared {
             parameters: &self.parameters,
             template_bucket: Some(&self.bucket),
             yes: deployment.yes,
+            require_approval: deployment.require_approval,
             execution_role: deployment.execution_role.as_deref(),
         }
     }
@@ -176,6 +229,7 @@ async fn prepare(
                 &deployment.bootstrap_stack,
                 deployment.execution_role.is_some(),
                 deployment.yes,
+                deployment.require_approval,
                 console,
             )
             .await?

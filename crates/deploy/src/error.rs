@@ -9,11 +9,14 @@ pub enum Error {
         "no AWS region: pass --region, set AWS_REGION, or add `region = ...` to your AWS profile"
     )]
     NoRegion,
+    /// `why` is the SDK's account of every source it tried: long, and only useful when the
+    /// advice is not enough, so it is shown with `--verbose` ([`Error::detail`]).
     #[error(
-        "no AWS credentials ({0}): run `aws configure`, or `aws sso login --profile NAME` and \
-         pass --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        "no AWS credentials found: run `aws configure`, or `aws sso login --profile NAME` and \
+         pass --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (--verbose \
+         shows where the AWS SDK looked)"
     )]
-    NoCredentials(String),
+    NoCredentials { why: String },
     #[error(
         "the AWS session token has expired: log in again (`aws sso login`, or fetch fresh \
          temporary credentials) and run the command again"
@@ -77,6 +80,16 @@ pub enum Error {
     )]
     NotApproved { what: String },
     #[error(
+        "the change set for {stack} {what} (see the security changes above), and \
+         --require-approval {level} asks first: nothing was changed. Run it at a terminal to \
+         be asked, approve with --yes, or pass --require-approval never"
+    )]
+    SecurityNotApproved {
+        stack: String,
+        what: &'static str,
+        level: crate::RequireApproval,
+    },
+    #[error(
         "the template is {size} bytes, over the 51,200 bytes CloudFormation takes inline, and \
          there is no assets bucket to send it through: deploy once to create the bootstrap stack"
     )]
@@ -104,6 +117,16 @@ pub enum Error {
     Outputs { path: PathBuf, reason: String },
     #[error("the local runtime: {0}")]
     Local(String),
+}
+
+impl Error {
+    /// What the one-line message leaves out, for `--verbose`.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::NoCredentials { why } => Some(why),
+            _ => None,
+        }
+    }
 }
 
 /// One resource that failed, with CloudFormation's reason.

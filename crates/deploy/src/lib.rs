@@ -20,6 +20,9 @@ mod console;
 mod deploy;
 pub mod e2e;
 mod error;
+mod properties;
+mod review;
+mod security;
 mod stack;
 
 pub use assets::Asset;
@@ -28,8 +31,13 @@ pub use change_set::Outcome;
 pub use changes::{Action, Change};
 pub use ci_role::CiRole;
 pub use console::{Captured, Console};
-pub use deploy::{Deployed, Deployment, deploy, destroy, diff, outputs_path};
+pub use deploy::{Deployed, Deployment, Diff, deploy, destroy, diff, outputs_path};
 pub use error::{Error, ResourceFailure};
+pub use properties::PropertyChange;
+pub use review::Review;
+pub use security::{
+    Authorization, AuthorizationChange, Effect, RequireApproval, SecurityDiff, Sign, Statement,
+};
 
 /// Templates above this size cannot be sent inline (`TemplateBody`); they go through the
 /// assets bucket (`TemplateURL`).

@@ -1,11 +1,13 @@
 //! `storefirst-deploy`: what `cargo xtask deploy | diff | destroy | test-e2e | deploy-ci-role`
 //! run.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf, str::FromStr};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use storefirst_deploy::{Asset, Aws, CiRole, Connection, Console, Deployment, bootstrap, e2e};
+use storefirst_deploy::{
+    Asset, Aws, CiRole, Connection, Console, Deployment, RequireApproval, bootstrap, e2e,
+};
 use storefirst_infra::{
     ci_role::DEPLOY_ROLE_OUTPUT,
     stack::{ARTIFACT_BUCKET, STREAM_PROCESSOR_KEY},
@@ -17,6 +19,10 @@ use storefirst_infra::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Show the whole story of a failure, e.g. every place the AWS SDK looked for
+    /// credentials (also with RUST_LOG=debug).
+    #[arg(long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -28,14 +34,22 @@ enum Command {
         #[command(flatten)]
         stack: StackArgs,
         /// Replace or remove the table or the queue without asking; delete and create again
-        /// a stack (or bootstrap stack) left in ROLLBACK_COMPLETE by a failed first create.
+        /// a stack (or bootstrap stack) left in ROLLBACK_COMPLETE by a failed first create;
+        /// approve the security changes --require-approval asks about.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        approval: ApprovalArgs,
     },
-    /// Show what a deploy would change, without changing anything.
+    /// Show what a deploy would change, without changing anything: each resource with its
+    /// changed properties, and the security changes.
     Diff {
         #[command(flatten)]
         stack: StackArgs,
+        /// Only the security changes (IAM statements, the API's authorization), from the
+        /// deployed template and the synthesized one: no change set.
+        #[arg(long)]
+        security_only: bool,
     },
     /// Delete the stack; the table and the queue are retained.
     Destroy {
@@ -77,9 +91,21 @@ struct CiRoleArgs {
     /// Where the outputs file goes.
     #[arg(long, default_value = "target/storefirst")]
     outputs_dir: PathBuf,
-    /// Replace or remove resources without asking.
+    /// Replace or remove resources, and approve security changes, without asking.
     #[arg(long)]
     yes: bool,
+    #[command(flatten)]
+    approval: ApprovalArgs,
+}
+
+#[derive(Args)]
+struct ApprovalArgs {
+    /// Which security changes stop the deploy to ask (never, broadening, any-change):
+    /// broadening asks when an IAM change or the API's authorization grants more than the
+    /// deployed stack does. Without a terminal, a deploy that would ask fails (--yes
+    /// approves).
+    #[arg(long, default_value = "broadening", value_parser = RequireApproval::from_str)]
+    require_approval: RequireApproval,
 }
 
 impl CiRoleArgs {
@@ -91,6 +117,7 @@ impl CiRoleArgs {
             bootstrap_stack: self.bootstrap_stack,
             outputs_dir: self.outputs_dir,
             yes: self.yes,
+            require_approval: self.approval.require_approval,
         }
         .deployment()?;
         let aws = self.connection.connect().await?;
@@ -175,7 +202,7 @@ struct StackArgs {
 }
 
 impl StackArgs {
-    fn deployment(&self, yes: bool) -> anyhow::Result<Deployment> {
+    fn deployment(&self, yes: bool, approval: RequireApproval) -> anyhow::Result<Deployment> {
         let template = storefirst_infra::template()
             .to_json()
             .map_err(storefirst_infra::SynthErrors)?;
@@ -191,6 +218,7 @@ impl StackArgs {
             bootstrap_stack: self.bootstrap_stack.clone(),
             outputs_dir: self.outputs_dir.clone(),
             yes,
+            require_approval: approval,
             execution_role: self.role.role_arn.clone(),
         })
     }
@@ -249,17 +277,42 @@ impl E2eArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let verbose = cli.verbose
+        || std::env::var("RUST_LOG")
+            .is_ok_and(|log| log.contains("debug") || log.contains("trace"));
+    let result = run(cli.command).await;
+    if let Err(error) = &result
+        && verbose
+        && let Some(detail) = error
+            .downcast_ref::<storefirst_deploy::Error>()
+            .and_then(storefirst_deploy::Error::detail)
+    {
+        eprintln!("{detail}");
+    }
+    result
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
     let console = Console::terminal();
-    match Cli::parse().command {
-        Command::Deploy { stack, yes } => {
-            let deployment = stack.deployment(yes)?;
+    match command {
+        Command::Deploy {
+            stack,
+            yes,
+            approval,
+        } => {
+            let deployment = stack.deployment(yes, approval.require_approval)?;
             let aws = stack.aws.connect().await?;
             storefirst_deploy::deploy(&aws, &deployment, &console).await?;
         }
-        Command::Diff { stack } => {
-            let deployment = stack.deployment(false)?;
+        Command::Diff {
+            stack,
+            security_only,
+        } => {
+            // A diff asks nothing: the approval settings do not matter.
+            let deployment = stack.deployment(false, RequireApproval::Never)?;
             let aws = stack.aws.connect().await?;
-            storefirst_deploy::diff(&aws, &deployment, &console).await?;
+            storefirst_deploy::diff(&aws, &deployment, security_only, &console).await?;
         }
         Command::Destroy {
             aws: args,

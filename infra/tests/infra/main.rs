@@ -1,9 +1,9 @@
 //! The stack's tests: the committed template is fresh and keeps the invariants of the
 //! design; its mapping templates, rendered by a real VTL engine against moto server's
-//! DynamoDB, answer as the local runtime does; it deploys and deletes on moto server.
+//! DynamoDB, answer as the local runtime does. That it deploys and deletes on moto server
+//! is the deploy crate's test (`crates/deploy/tests/deploy/moto.rs`).
 
 mod ci_role;
-mod deploy;
 mod fresh;
 mod invariants;
 mod item_schema;

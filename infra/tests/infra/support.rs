@@ -147,35 +147,6 @@ impl Moto {
         (status, json)
     }
 
-    /// A CloudFormation (query protocol) call: the status and the XML answer.
-    pub async fn cloudformation(&self, params: &[(&str, &str)]) -> (u16, String) {
-        let response = self
-            .client
-            .post(&self.url)
-            .header("Authorization", Self::authorization("cloudformation"))
-            .form(params)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("moto at {}: {e}", self.url));
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("a body"))
-    }
-
-    pub async fn s3_put(&self, path: &str, body: Vec<u8>) {
-        let response = self
-            .client
-            .put(format!("{}/{path}", self.url))
-            .header("Authorization", Self::authorization("s3"))
-            .body(body)
-            .send()
-            .await
-            .expect("moto answers");
-        assert!(
-            response.status().is_success(),
-            "S3 PUT {path}: {response:?}"
-        );
-    }
-
     /// A table defined as the template defines the requests table, under a fresh name.
     pub async fn create_table(&self) -> String {
         let properties = &resource("RequestsTable")["Properties"];
@@ -190,13 +161,4 @@ impl Moto {
         assert_eq!(status, 200, "CreateTable: {answer}");
         name
     }
-}
-
-/// The text of every `<name>` element of an XML answer.
-pub fn xml_values<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
-    xml.split(open.as_str())
-        .skip(1)
-        .filter_map(|rest| rest.split(close.as_str()).next())
-        .collect()
 }

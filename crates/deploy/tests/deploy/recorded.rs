@@ -85,6 +85,9 @@ async fn a_failed_create_exits_non_zero_naming_the_resource_and_its_reason() {
             &fixture.bootstrap,
             "--parameter",
             "StreamProcessing=disabled",
+            // A first deploy adds every statement: not what this test is about.
+            "--require-approval",
+            "never",
             "--lambda-dir",
             lambda_dir.to_str().unwrap(),
             "--outputs-dir",
@@ -313,14 +316,50 @@ async fn an_expired_token_says_to_log_in_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_credentials_or_region_the_cli_says_what_to_set() {
     let fixture = Fixture::new("nocreds");
-    let no_credentials = run_cli(&fixture, None, &["destroy", "--region", "eu-west-1"]).await;
-    let stderr = String::from_utf8_lossy(&no_credentials.stderr);
-    assert!(!no_credentials.status.success());
-    assert!(stderr.contains("no AWS credentials"), "{stderr}");
-    assert!(stderr.contains("aws configure"), "{stderr}");
-
     let no_region = run_cli(&fixture, None, &["destroy"]).await;
     let stderr = String::from_utf8_lossy(&no_region.stderr);
     assert!(!no_region.status.success());
     assert!(stderr.contains("no AWS region: pass --region"), "{stderr}");
+
+    // Nothing listens there: a call that got past the credentials would fail otherwise.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let endpoint = format!("http://{closed}");
+    for command in ["deploy", "diff", "destroy"] {
+        for verbose in [false, true] {
+            let mut args = vec![command, "--region", "eu-west-1"];
+            if verbose {
+                args.push("--verbose");
+            }
+            let output = run_without_credentials(&fixture, &endpoint, &args).await;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{stderr}");
+            assert!(
+                stderr.contains("no AWS credentials found: run `aws configure`"),
+                "{stderr}"
+            );
+            // The SDK's account of where it looked: only when asked for.
+            let chain = stderr.contains("Ec2InstanceMetadata");
+            assert_eq!(chain, verbose, "{command} {args:?}:\n{stderr}");
+            if !verbose {
+                assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+            }
+        }
+    }
+}
+
+/// `storefirst-deploy` with no credentials anywhere: no variables, no profile, no instance
+/// metadata.
+async fn run_without_credentials(fixture: &Fixture, endpoint: &str, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_storefirst-deploy"));
+    command
+        .args(args)
+        .env_clear()
+        .env("HOME", fixture.dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", endpoint);
+    tokio::task::spawn_blocking(move || command.output().expect("storefirst-deploy runs"))
+        .await
+        .expect("the command's thread")
 }

@@ -17,7 +17,7 @@ use axum::{
     },
 };
 use serde_json::{Value, json};
-use storefirst_deploy::{Asset, Aws, Console, Deployment};
+use storefirst_deploy::{Asset, Aws, Console, Deployment, RequireApproval};
 use storefirst_domain::StreamSettings;
 use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSING, STREAM_PROCESSOR_KEY};
 
@@ -325,6 +325,8 @@ impl Fixture {
             bootstrap_stack: self.bootstrap.clone(),
             outputs_dir: self.outputs_dir(),
             yes: false,
+            // A first deploy adds every IAM statement; the tests of approval set their own.
+            require_approval: RequireApproval::Never,
             execution_role: None,
         }
     }
