@@ -18,6 +18,9 @@ impl Screenshot {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let _browser = tools::browser_env(sh, "cargo xtask screenshot")?;
         let picture = crate::project_root().join(PICTURE);
+        if let Some(dir) = picture.parent() {
+            sh.create_dir(dir)?;
+        }
         let _picture = sh.push_env("STOREFIRST_SCREENSHOT", &picture);
         crate::step("cargo test --test browser (SQLite)");
         cmd!(

@@ -15,7 +15,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId, Status};
 
-use crate::ports::{Accepted, Behind, Ingest, StoreFault};
+use crate::{
+    cors::AllowedOrigins,
+    ports::{Accepted, Behind, Ingest, StoreFault},
+};
 
 #[derive(Clone)]
 pub struct AppState<S> {
@@ -23,7 +26,7 @@ pub struct AppState<S> {
     api_key: Arc<str>,
     body_limit: usize,
     body_timeout: Duration,
-    pub(crate) cors: Arc<crate::cors::AllowedOrigins>,
+    cors: Arc<AllowedOrigins>,
 }
 
 impl<S: Ingest> AppState<S> {
@@ -35,6 +38,12 @@ impl<S: Ingest> AppState<S> {
             body_timeout,
             cors: Arc::default(),
         }
+    }
+
+    /// Lets browsers on `origins` call the API (CORS).
+    pub fn with_cors(mut self, origins: AllowedOrigins) -> Self {
+        self.cors = Arc::new(origins);
+        self
     }
 }
 

@@ -73,14 +73,6 @@ impl AllowedOrigins {
     }
 }
 
-impl<S> crate::api::AppState<S> {
-    /// Lets browsers on `origins` call the API.
-    pub fn with_cors(mut self, origins: AllowedOrigins) -> Self {
-        self.cors = Arc::new(origins);
-        self
-    }
-}
-
 /// `scheme://host[:port]` as a browser serialises an origin: http or https, a lowercase
 /// host name or IP address, a port only when it is not the scheme's default.
 fn check_origin(origin: &str) -> Result<(), CorsError> {
