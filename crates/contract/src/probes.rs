@@ -57,6 +57,12 @@ pub const EMPTY: &str =
     "an empty body (Content-Length: 0 or chunked) and {} are 400 and store nothing";
 pub const INVALID_UTF8: &str = "invalid UTF-8 in a JSON string is 400 and stores nothing";
 pub const CHARSET: &str = "Content-Type: application/json; charset=utf-8 is accepted (202)";
+pub const I_JSON_TEXT: &str =
+    "a byte order mark, a raw NUL and a lone surrogate escape are 400 and store nothing";
+pub const I_JSON_NUMBERS: &str =
+    "a number beyond the largest double, at any depth, is 400 and stores nothing";
+pub const DUPLICATE_NAMES: &str =
+    "a duplicate member name is never processed: 400, or 202 and then failed naming it";
 pub const REQUEST_ID_HEADER: &str = "an X-Amzn-RequestId header does not choose the POST id";
 pub const ID_PARAMS: &str = "?id= and an id: header on POST change nothing";
 pub const THROTTLED: &str =
@@ -84,6 +90,9 @@ impl Target {
             (EMPTY, |p| empty(p).boxed()),
             (INVALID_UTF8, |p| invalid_utf8(p).boxed()),
             (CHARSET, |p| charset(p).boxed()),
+            (I_JSON_TEXT, |p| i_json_text(p).boxed()),
+            (I_JSON_NUMBERS, |p| i_json_numbers(p).boxed()),
+            (DUPLICATE_NAMES, |p| duplicate_names(p).boxed()),
             (REQUEST_ID_HEADER, |p| request_id_header(p).boxed()),
             (ID_PARAMS, |p| id_params(p).boxed()),
         ];
@@ -263,6 +272,83 @@ async fn invalid_utf8(p: &Probes<'_>) -> Result<(), String> {
         StatusCode::BAD_REQUEST,
     )
     .await
+}
+
+/// Each body refused with 400, and what each PUT and POST saw otherwise.
+async fn all_refused(p: &Probes<'_>, bodies: &[(&str, &[u8])]) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for (what, body) in bodies {
+        if let Err(e) = p
+            .refused(what, || Body::Sized(body.to_vec()), StatusCode::BAD_REQUEST)
+            .await
+        {
+            seen.push(e);
+        }
+    }
+    ensure!(seen.is_empty(), "{}", seen.join("; "));
+    Ok(())
+}
+
+/// What the mapping template refuses from the body's text, if API Gateway hands it over
+/// as sent.
+async fn i_json_text(p: &Probes<'_>) -> Result<(), String> {
+    all_refused(
+        p,
+        &[
+            ("byte order mark", b"\xef\xbb\xbf{\"note\":1}"),
+            ("NUL in a string", b"{\"note\":\"a\0b\"}"),
+            ("NUL after the object", b"{\"note\":1}\0"),
+            ("lone surrogate", br#"{"note":"\ud800"}"#),
+        ],
+    )
+    .await
+}
+
+/// What the request model refuses, if API Gateway's validator follows its `$ref`s and
+/// compares numbers as written.
+async fn i_json_numbers(p: &Probes<'_>) -> Result<(), String> {
+    all_refused(
+        p,
+        &[
+            ("1e400", br#"{"note":1e400}"#),
+            ("-1e400 nested", br#"{"note":{"list":[1,{"n":-1e400}]}}"#),
+            ("just beyond", br#"{"note":1.7976931348623158e308}"#),
+        ],
+    )
+    .await
+}
+
+/// API Gateway may store a body with a duplicate name (no model can see one): the function
+/// then fails the item with the reason before the processor sees it.
+async fn duplicate_names(p: &Probes<'_>) -> Result<(), String> {
+    let id = p.target.id("probe-duplicate-names");
+    let body =
+        r#"{"restaurant":"Roma","restaurant":"Napoli","items":[{"dish":"espresso","quantity":1}]}"#;
+    let put = p
+        .write(
+            Method::PUT,
+            &format!("/requests/{id}"),
+            JSON,
+            &[],
+            Body::Sized(body.into()),
+        )
+        .await?;
+    let what = "PUT with a duplicate member name";
+    match put.status {
+        StatusCode::ACCEPTED => {
+            let item = p.target.settled(&id).await?;
+            let error = item["error"].as_str().unwrap_or_default();
+            ensure!(
+                item["status"] == "failed" && error.contains("duplicate member name"),
+                "{what} was accepted, and then not failed naming the duplicate: {item}"
+            );
+            Ok(())
+        }
+        _ => {
+            expect_error(&put, StatusCode::BAD_REQUEST, what)?;
+            p.nothing_under(&id, what).await
+        }
+    }
 }
 
 const ORDER: &str = r#"{"restaurant":"Roma","items":[{"dish":"espresso","quantity":1}]}"#;

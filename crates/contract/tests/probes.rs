@@ -26,6 +26,7 @@ struct Seen {
     content_length: Option<String>,
     chunked: bool,
     body: usize,
+    body_starts_with_bom: bool,
 }
 
 /// Answers 202 to every write (a PUT with its path's id, a POST always with the same id),
@@ -49,6 +50,7 @@ async fn accept_everything(get: StatusCode) -> (String, Arc<Mutex<Vec<Seen>>>) {
                     content_length: header("content-length"),
                     chunked: header("transfer-encoding").is_some_and(|v| v.contains("chunked")),
                     body: body.len(),
+                    body_starts_with_bom: body.starts_with(b"\xef\xbb\xbf"),
                 });
                 if method == Method::GET {
                     let message = r#"{"message":"Too Many Requests"}"#;
@@ -116,18 +118,33 @@ async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
     contradicted_with(&reports, probes::CHUNKED_OVER_LIMIT, "expected 413");
     contradicted_with(&reports, probes::EMPTY, "expected 400");
     contradicted_with(&reports, probes::INVALID_UTF8, "expected 400");
+    contradicted_with(
+        &reports,
+        probes::I_JSON_TEXT,
+        "PUT lone surrogate: expected 400",
+    );
+    contradicted_with(
+        &reports,
+        probes::I_JSON_NUMBERS,
+        "PUT just beyond: expected 400",
+    );
+    contradicted_with(
+        &reports,
+        probes::DUPLICATE_NAMES,
+        "not failed naming the duplicate",
+    );
     contradicted_with(&reports, probes::REQUEST_ID_HEADER, "the same id");
     contradicted_with(&reports, probes::ID_PARAMS, "an item is stored under");
     contradicted_with(&reports, probes::THROTTLED, "none answered 429");
     // What it does accept, it accepts in the contract's shape.
     assert_eq!(verdict(&reports, probes::CHARSET), &Verdict::Confirmed);
-    assert_eq!(reports.len(), 7);
+    assert_eq!(reports.len(), 10);
     assert!(
         rendered.contains("contradicted           a chunked body"),
         "{rendered}"
     );
     assert!(
-        rendered.contains("7 probes: 1 confirmed, 6 contradicted"),
+        rendered.contains("10 probes: 1 confirmed, 9 contradicted"),
         "{rendered}"
     );
     // The store was asked about the id the query string chose.
@@ -159,6 +176,10 @@ async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
         seen.iter()
             .any(|s| !s.chunked && s.content_length.as_deref() == Some("0")),
         "no empty body with Content-Length: 0: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.body_starts_with_bom),
+        "no body with a byte order mark: {seen:?}"
     );
     assert!(
         seen.iter()
