@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use storefirst_domain::{BodyError, LARGEST_NUMBER};
+use storefirst_domain::LARGEST_NUMBER;
 
 use crate::{
     model::{
@@ -141,7 +141,7 @@ impl Api {
                 "ApiBadBodyResponse",
                 "BAD_REQUEST_BODY",
                 "400",
-                BodyError::NotAnObject.to_string(),
+                model_refusal(),
             ),
             (
                 "ApiUnsupportedMediaTypeResponse",
@@ -411,6 +411,15 @@ fn method(
         },
         method_responses,
     }
+}
+
+/// What API Gateway answers when the request model refuses a body, whichever of its rules
+/// the body broke (the validator's verdict does not say).
+fn model_refusal() -> String {
+    format!(
+        "the request body is not a JSON object with at least one field, or has a number \
+         beyond {LARGEST_NUMBER} in magnitude: send a JSON object such as {{\"key\": \"value\"}}"
+    )
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions, unlike std's.
