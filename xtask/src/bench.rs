@@ -6,9 +6,10 @@ use xshell::{Shell, cmd};
 
 use crate::tools;
 
-/// Measures ingest, processing latency, memory and the Lambda handler (batch time, cold
-/// start beside Node.js, the first invocation with and without the init's connection
-/// warm-up against moto server) of the release builds, side by side.
+/// Measures ingest, processing latency, memory and the Lambda handler (batch time in
+/// memory and against moto server's DynamoDB, cold start beside Node.js, the first
+/// invocation with and without the init's connection warm-up against moto server) of the
+/// release builds, side by side.
 #[derive(Args)]
 pub struct Bench {
     /// Seconds measured per load level.
@@ -17,8 +18,8 @@ pub struct Bench {
     /// Concurrent clients, one load level each.
     #[arg(long, default_value = "1,8,32,128")]
     clients: String,
-    /// Which parts to run: ingest, lambda, warm-up.
-    #[arg(long, default_value = "ingest,lambda,warm-up")]
+    /// Which parts to run: ingest, lambda, lambda-dynamodb, warm-up.
+    #[arg(long, default_value = "ingest,lambda,lambda-dynamodb,warm-up")]
     only: String,
 }
 
@@ -36,8 +37,11 @@ impl Bench {
             clients,
             only,
         } = self;
-        // The warm-up comparison's DynamoDB endpoint; it stops when `moto` is dropped.
-        let moto = if only.split(',').any(|part| part == "warm-up") {
+        // The DynamoDB endpoint of the parts that need one; it stops when `moto` is dropped.
+        let moto = if only
+            .split(',')
+            .any(|part| part == "lambda-dynamodb" || part == "warm-up")
+        {
             let moto = tools::MotoServer::start(&tools::MOTO.ensure(sh)?)?;
             crate::step(format!("moto server on {}", moto.url));
             Some(moto)

@@ -53,10 +53,14 @@ struct Args {
     /// Node.js, for the cold-start comparison.
     #[arg(long, default_value = "node")]
     node: PathBuf,
-    /// Which parts to run: ingest, lambda, warm-up.
-    #[arg(long, value_delimiter = ',', default_value = "ingest,lambda,warm-up")]
+    /// Which parts to run: ingest, lambda, lambda-dynamodb, warm-up.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ingest,lambda,lambda-dynamodb,warm-up"
+    )]
     only: Vec<String>,
-    /// moto server, the DynamoDB endpoint of the warm-up comparison.
+    /// moto server, the DynamoDB endpoint of the lambda-dynamodb and warm-up parts.
     #[arg(long)]
     moto_url: Option<String>,
     /// Extra arguments for `storefirst-local`, e.g. `--concurrency=32`.
@@ -216,6 +220,9 @@ async fn main() -> anyhow::Result<()> {
     if args.only.iter().any(|part| part == "lambda") {
         lambda(&args).await?;
     }
+    if args.only.iter().any(|part| part == "lambda-dynamodb") {
+        lambda_dynamodb(&args).await?;
+    }
     if args.only.iter().any(|part| part == "warm-up") {
         warm_up(&args).await?;
     }
@@ -277,6 +284,35 @@ async fn lambda(args: &Args) -> anyhow::Result<()> {
         "node_over_native": ratio,
     });
     write_report(args, "lambda.json", &report)
+}
+
+/// The handler on a 100-record batch with the DynamoDB store, against moto server.
+async fn lambda_dynamodb(args: &Args) -> anyhow::Result<()> {
+    const RUNS: usize = 10;
+    let moto = args
+        .moto_url
+        .as_deref()
+        .context("the DynamoDB batch needs --moto-url (`cargo xtask bench` starts moto)")?;
+    println!(
+        "\nLambda handler: 100-record batch in process, DynamoDB store against moto server, {RUNS} runs"
+    );
+    let batch = lambda::dynamodb_batch_time(moto, RUNS).await?;
+    println!(
+        "\n{:<40} {:>10} {:>10} {:>10}",
+        "", "median ms", "min ms", "max ms"
+    );
+    println!(
+        "{:<40} {:>10.1} {:>10.1} {:>10.1}",
+        "handler, 100-record batch, moto", batch.median_ms, batch.min_ms, batch.max_ms
+    );
+    println!(
+        "(100 conditional UpdateItem calls over plain HTTP to 127.0.0.1: moto's time, mostly)"
+    );
+    write_report(
+        args,
+        "lambda-dynamodb.json",
+        &json!({ "handler_batch_100_moto": batch }),
+    )
 }
 
 /// The first invocation of a fresh `stream-processor` against moto server, with the

@@ -1,7 +1,7 @@
 //! The handler against moto server's DynamoDB and DynamoDB Streams: the records a real
 //! stream produces, turned into the Lambda event, processed with the real SDK calls.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{collections::HashMap, sync::Arc};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
@@ -197,42 +197,5 @@ async fn an_item_created_by_update_item_is_processed_once() {
         (item.status.as_str(), item.attempts),
         ("succeeded", 1),
         "{item:?}"
-    );
-}
-
-/// Measures the handler on 100-record batches, as many as `BatchSize` sends: prints the
-/// median of five (run with `--nocapture` to see it).
-#[tokio::test]
-async fn hundred_record_batches() {
-    let mut timings = Vec::new();
-    for _ in 0..5 {
-        let table = Table::create().await;
-        for i in 0..100 {
-            table
-                .post(
-                    &format!("order-{i:03}"),
-                    &order("Roma", &[("margherita", 1 + i % 20)]),
-                )
-                .await;
-        }
-        let records = table.stream_records().await;
-        assert_eq!(records.len(), 100);
-        let event = event(table.lambda_event(&records));
-        let handler = handler(&table);
-        let started = Instant::now();
-        let response = handler.handle(event).await;
-        timings.push(started.elapsed());
-        assert_eq!(failures(&response), Vec::<String>::new());
-        for i in [0, 42, 99] {
-            assert_eq!(
-                table.item(&format!("order-{i:03}")).await.status,
-                "succeeded"
-            );
-        }
-    }
-    timings.sort();
-    eprintln!(
-        "stream-processor, 100-record batch against moto: median {:?} (runs: {timings:?})",
-        timings[timings.len() / 2]
     );
 }
