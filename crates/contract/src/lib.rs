@@ -21,6 +21,7 @@ pub struct Target {
     settle_timeout: Duration,
     run_id: String,
     accepted: Mutex<BTreeSet<String>>,
+    cors: probes::Cors,
 }
 
 /// One check's name and verdict.
@@ -63,7 +64,15 @@ impl Target {
             settle_timeout: Duration::from_secs(30),
             run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
             accepted: Mutex::new(BTreeSet::new()),
+            cors: probes::Cors::None,
         }
+    }
+
+    /// The target's allowed origins, for the CORS probes (default: none, as a runtime
+    /// starts).
+    pub fn with_cors(mut self, cors: probes::Cors) -> Self {
+        self.cors = cors;
+        self
     }
 
     /// How long a request may stay `pending` before a check gives up on it.

@@ -2,7 +2,8 @@
 //! (moto ignores mapping templates; the local runtime is not API Gateway), probed over
 //! HTTP. Against a deployed stack each probe is `confirmed` or `contradicted`, with what
 //! was seen; against the local runtime every one must hold too, so both runtimes answer
-//! alike. The throttling probe applies to a deployed stack only.
+//! alike. The throttling probe applies to a deployed stack only; the CORS probes check
+//! what the target's allowed origins ([`Cors`]) call for.
 
 use std::{collections::BTreeMap, fmt::Write};
 
@@ -35,6 +36,21 @@ pub enum Verdict {
     /// What was seen instead.
     Contradicted(String),
     NotApplicableLocally,
+    /// Not run: what it needs to know.
+    Skipped(&'static str),
+}
+
+/// The target's allowed origins, as far as the CORS probes need them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// Not known (a bare URL): the CORS probes are skipped.
+    Unknown,
+    /// None allowed: no answer carries a CORS header.
+    None,
+    /// `*`.
+    Any,
+    /// This origin among those allowed.
+    Allows(String),
 }
 
 #[derive(Debug)]
@@ -65,6 +81,10 @@ pub const DUPLICATE_NAMES: &str =
     "a duplicate member name is never processed: 400, or 202 and then failed naming it";
 pub const REQUEST_ID_HEADER: &str = "an X-Amzn-RequestId header does not choose the POST id";
 pub const ID_PARAMS: &str = "?id= and an id: header on POST change nothing";
+pub const PREFLIGHT: &str = "OPTIONS /requests and /requests/{id} without the key: 204 with the \
+     CORS headers from an allowed Origin, else 403 JSON without Access-Control-*; nothing stored";
+pub const CORS_HEADERS: &str = "answers to an allowed Origin (202, 404, 400, the missing key's \
+     403) carry Access-Control-Allow-Origin, -Expose-Headers and Vary; to no Origin, none";
 pub const THROTTLED: &str =
     "a burst beyond the usage plan's is answered 429 with a JSON message (costs 2 x burst GETs)";
 
@@ -107,6 +127,25 @@ impl Target {
             }
         });
         let mut reports = futures::future::join_all(runs).await;
+        for (assumption, probe) in [
+            (PREFLIGHT, (|p| preflight(p).boxed()) as Probe),
+            (CORS_HEADERS, |p| cors_headers(p).boxed()),
+        ] {
+            let verdict = if self.cors == Cors::Unknown {
+                Verdict::Skipped(
+                    "the allowed origins: probe a stack with --stack, which reads them",
+                )
+            } else {
+                match probe(probes).await {
+                    Ok(()) => Verdict::Confirmed,
+                    Err(seen) => Verdict::Contradicted(seen),
+                }
+            };
+            reports.push(ProbeReport {
+                assumption,
+                verdict,
+            });
+        }
         reports.push(ProbeReport {
             assumption: THROTTLED,
             verdict: match throttling {
@@ -496,6 +535,200 @@ async fn throttled(t: &Target, burst: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// An origin no configuration here allows.
+const STRANGER: &str = "https://storefirst-probe.invalid";
+
+/// An answer's status, its Access-Control-* and Vary headers (names in lower case), and
+/// its body.
+struct Seen {
+    status: StatusCode,
+    cors: BTreeMap<String, String>,
+    body: String,
+}
+
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?} {:?}", self.status, self.cors, self.body)
+    }
+}
+
+impl Probes<'_> {
+    /// A request with exactly these headers (the key only where given); notes an accepted
+    /// id, so that the runner removes it.
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Seen, String> {
+        let url = format!("{}{path}", self.target.base_url);
+        let mut request = self.target.client.request(method.clone(), &url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_owned());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = response.status();
+        let cors = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| {
+                name.as_str().starts_with("access-control-") || name.as_str() == "vary"
+            })
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+        if let Ok(json) = serde_json::from_str(&body) {
+            self.target.note_accepted(&crate::Response {
+                status,
+                location: None,
+                json,
+            });
+        }
+        Ok(Seen { status, cors, body })
+    }
+
+    /// The origin a probe sends as allowed, and what Access-Control-Allow-Origin answers.
+    fn allowed(&self) -> Option<(&str, &str)> {
+        match &self.target.cors {
+            Cors::Any => Some((STRANGER, "*")),
+            Cors::Allows(origin) => Some((origin, origin)),
+            Cors::None | Cors::Unknown => None,
+        }
+    }
+}
+
+/// Whether `seen` has exactly the CORS headers an answer to an allowed origin has.
+fn answers_origin(seen: &Seen, allow: &str) -> bool {
+    let header = |name: &str| seen.cors.get(name).map(String::as_str);
+    header("access-control-allow-origin") == Some(allow)
+        && header("access-control-expose-headers") == Some("Location, Retry-After")
+        && header("vary").is_some_and(|v| v.contains("Origin"))
+        && header("access-control-allow-credentials").is_none()
+}
+
+fn no_access_control(seen: &Seen) -> bool {
+    seen.cors.keys().all(|name| name == "vary")
+}
+
+async fn preflight(p: &Probes<'_>) -> Result<(), String> {
+    let id = p.target.id("probe-preflight");
+    let item = format!("/requests/{id}");
+    for (path, methods) in [
+        ("/requests", "POST, OPTIONS"),
+        (item.as_str(), "GET, PUT, OPTIONS"),
+    ] {
+        if let Some((origin, allow)) = p.allowed() {
+            let headers = [("Origin", origin), ("Access-Control-Request-Method", "PUT")];
+            let seen = p.raw(Method::OPTIONS, path, &headers, None).await?;
+            let header = |name: &str| seen.cors.get(name).map(String::as_str);
+            ensure!(
+                seen.status == StatusCode::NO_CONTENT
+                    && header("access-control-allow-origin") == Some(allow)
+                    && header("access-control-allow-methods") == Some(methods)
+                    && header("access-control-allow-headers") == Some("content-type, x-api-key")
+                    && header("access-control-max-age") == Some("600")
+                    && header("vary").is_some_and(|v| v.contains("Origin"))
+                    && seen.body.is_empty(),
+                "a preflight to {path} from the allowed {origin} answered {seen}"
+            );
+        }
+        let asking = ("Access-Control-Request-Method", "PUT");
+        let mut refused = vec![
+            ("no Origin", vec![asking]),
+            (
+                "no Access-Control-Request-Method",
+                vec![("Origin", p.allowed().map_or(STRANGER, |(origin, _)| origin))],
+            ),
+        ];
+        if p.target.cors != Cors::Any {
+            refused.push(("another origin", vec![("Origin", STRANGER), asking]));
+        }
+        for (what, headers) in refused {
+            let seen = p.raw(Method::OPTIONS, path, &headers, None).await?;
+            let message = serde_json::from_str::<serde_json::Value>(&seen.body)
+                .ok()
+                .and_then(|json| json["message"].as_str().map(str::to_owned));
+            ensure!(
+                seen.status == StatusCode::FORBIDDEN
+                    && no_access_control(&seen)
+                    && message.is_some(),
+                "a preflight to {path} with {what} answered {seen}"
+            );
+        }
+    }
+    p.nothing_under(&id, "the preflights").await
+}
+
+async fn cors_headers(p: &Probes<'_>) -> Result<(), String> {
+    let mut askers = vec![("no Origin", None, None)];
+    if let Some((origin, allow)) = p.allowed() {
+        askers.push(("the allowed origin", Some(origin), Some(allow)));
+    }
+    if p.target.cors != Cors::Any {
+        askers.push(("another origin", Some(STRANGER), None));
+    }
+    let key = p.target.api_key.as_str();
+    let unknown = format!("/requests/{}", p.target.id("probe-cors-unknown"));
+    for (who, origin, allow) in askers {
+        let mut headers = vec![("x-api-key", key), (header::CONTENT_TYPE.as_str(), JSON)];
+        headers.extend(origin.map(|origin| ("Origin", origin)));
+        let without_key = &headers[1..];
+        let mut seen = vec![
+            (
+                "POST",
+                StatusCode::ACCEPTED,
+                p.raw(Method::POST, "/requests", &headers, Some(ORDER))
+                    .await?,
+            ),
+            (
+                "GET of an unknown id",
+                StatusCode::NOT_FOUND,
+                p.raw(Method::GET, &unknown, &headers, None).await?,
+            ),
+            (
+                "PUT of an invalid id",
+                StatusCode::BAD_REQUEST,
+                p.raw(Method::PUT, "/requests/bad%20id", &headers, Some(ORDER))
+                    .await?,
+            ),
+        ];
+        // API Gateway makes this answer itself: it echoes any Origin while some origin is
+        // allowed (a gateway response cannot check the list), so only an allowed one and
+        // none are probed.
+        if origin.is_none() || allow.is_some() || p.target.cors == Cors::None {
+            seen.push((
+                "GET without the key",
+                StatusCode::FORBIDDEN,
+                p.raw(Method::GET, &unknown, without_key, None).await?,
+            ));
+        }
+        for (what, status, seen) in &seen {
+            let right = match allow {
+                Some(allow) => answers_origin(seen, allow),
+                None => no_access_control(seen),
+            };
+            ensure!(
+                seen.status == *status && right,
+                "{what} from {who} answered {seen}"
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Verdict {
     pub fn is_contradicted(&self) -> bool {
         matches!(self, Verdict::Contradicted(_))
@@ -511,11 +744,18 @@ pub fn render_probes(reports: &[ProbeReport]) -> String {
             Verdict::Confirmed => "confirmed",
             Verdict::Contradicted(_) => "contradicted",
             Verdict::NotApplicableLocally => "not applicable locally",
+            Verdict::Skipped(_) => "skipped",
         };
         *counts.entry(verdict).or_insert(0) += 1;
         let _ = writeln!(out, "{verdict:<22} {}", report.assumption);
-        if let Verdict::Contradicted(seen) = &report.verdict {
-            let _ = writeln!(out, "{:<22} seen: {seen}", "");
+        match &report.verdict {
+            Verdict::Contradicted(seen) => {
+                let _ = writeln!(out, "{:<22} seen: {seen}", "");
+            }
+            Verdict::Skipped(needs) => {
+                let _ = writeln!(out, "{:<22} needs {needs}", "");
+            }
+            _ => {}
         }
     }
     let totals: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {v}")).collect();

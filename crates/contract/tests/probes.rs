@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeSet,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::{
@@ -15,8 +16,13 @@ use axum::{
 };
 use futures::{FutureExt, future::BoxFuture};
 use storefirst_contract::{
-    ProbeReport, Storage, Target, Throttling, Verdict, probes, render_probes,
+    ProbeReport, Storage, Target, Throttling, Verdict,
+    probes::{self, Cors},
+    render_probes,
 };
+use storefirst_domain::DEFAULT_BODY_LIMIT;
+use storefirst_pipeline::{api, cors::AllowedOrigins};
+use storefirst_sqlite::SqliteStore;
 
 /// One request as the stand-in saw it.
 #[derive(Debug, Clone)]
@@ -136,15 +142,25 @@ async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
     contradicted_with(&reports, probes::REQUEST_ID_HEADER, "the same id");
     contradicted_with(&reports, probes::ID_PARAMS, "an item is stored under");
     contradicted_with(&reports, probes::THROTTLED, "none answered 429");
+    contradicted_with(
+        &reports,
+        probes::PREFLIGHT,
+        "a preflight to /requests with no Origin answered 202",
+    );
+    contradicted_with(
+        &reports,
+        probes::CORS_HEADERS,
+        "GET of an unknown id from no Origin answered 200",
+    );
     // What it does accept, it accepts in the contract's shape.
     assert_eq!(verdict(&reports, probes::CHARSET), &Verdict::Confirmed);
-    assert_eq!(reports.len(), 10);
+    assert_eq!(reports.len(), 12);
     assert!(
         rendered.contains("contradicted           a chunked body"),
         "{rendered}"
     );
     assert!(
-        rendered.contains("10 probes: 1 confirmed, 9 contradicted"),
+        rendered.contains("12 probes: 1 confirmed, 11 contradicted"),
         "{rendered}"
     );
     // The store was asked about the id the query string chose.
@@ -205,4 +221,68 @@ async fn a_429_with_a_json_message_confirms_throttling_and_locally_it_does_not_a
         &Verdict::NotApplicableLocally
     );
     assert!(render_probes(&local).contains("not applicable locally"));
+}
+
+/// The local runtime's API in process, with these allowed origins; its URL.
+async fn local_api(origins: AllowedOrigins) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("cors.db")).unwrap();
+    let state = api::AppState::new(store, "key", DEFAULT_BODY_LIMIT, Duration::from_secs(10))
+        .with_cors(origins);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api::app(state)).await });
+    (url, dir)
+}
+
+#[tokio::test]
+async fn the_cors_probes_hold_against_the_local_runtime_in_each_configuration() {
+    let origin = "https://app.example.com";
+    for (origins, cors) in [
+        (AllowedOrigins::None, Cors::None),
+        (
+            AllowedOrigins::parse(&[origin, "http://127.0.0.1:8081"]).unwrap(),
+            Cors::Allows(origin.to_owned()),
+        ),
+        (AllowedOrigins::Any, Cors::Any),
+    ] {
+        let (url, _dir) = local_api(origins).await;
+        let reports = Target::new(&url, "key")
+            .with_cors(cors.clone())
+            .probe(None, Throttling::Local)
+            .await;
+        for probe in [probes::PREFLIGHT, probes::CORS_HEADERS] {
+            assert_eq!(
+                verdict(&reports, probe),
+                &Verdict::Confirmed,
+                "{cors:?}: {probe}\n{}",
+                render_probes(&reports)
+            );
+        }
+        // Told another configuration than the target's, the probes say so.
+        let wrong = match cors {
+            Cors::None => Cors::Allows(origin.to_owned()),
+            Cors::Allows(_) => Cors::Any,
+            _ => Cors::None,
+        };
+        let reports = Target::new(&url, "key")
+            .with_cors(wrong)
+            .probe(None, Throttling::Local)
+            .await;
+        assert!(
+            verdict(&reports, probes::PREFLIGHT).is_contradicted(),
+            "{cors:?}: {}",
+            render_probes(&reports)
+        );
+    }
+    let (url, _dir) = local_api(AllowedOrigins::None).await;
+    let reports = Target::new(&url, "key")
+        .with_cors(Cors::Unknown)
+        .probe(None, Throttling::Local)
+        .await;
+    assert!(matches!(
+        verdict(&reports, probes::CORS_HEADERS),
+        Verdict::Skipped(_)
+    ));
+    assert!(render_probes(&reports).contains("skipped"));
 }
