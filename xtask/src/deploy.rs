@@ -30,8 +30,9 @@ pub fn run(sh: &Shell, command: &str, args: &[String]) -> anyhow::Result<()> {
     let has = |flag: &str| args.iter().any(|arg| arg == flag);
     if !has("--help") && !has("-h") {
         match command {
-            // Both upload (or compare) the zips by content hash: they must be current.
-            "deploy" | "diff" => crate::build::build_lambdas(sh)?,
+            // Both upload (or compare) the zips by content hash: they must be current. The
+            // security section alone reads only the templates.
+            "deploy" | "diff" if !has("--security-only") => crate::build::build_lambdas(sh)?,
             // storefirst-deploy starts the storefirst-local built next to it.
             "test-e2e" if has("--local") => {
                 cmd!(sh, "cargo build --quiet --package storefirst-local")

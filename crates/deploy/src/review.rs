@@ -61,7 +61,7 @@ impl Review {
             }
         }
         text.push_str(&changes::summary(stack, changes, &self.properties));
-        text.push('\n');
+        text.push_str("\n\n");
         text.push_str(&self.security_report(stack));
         text
     }

@@ -810,6 +810,14 @@ mod tests {
             relaxed.broadening,
             ["ApiGetMethod (GET): no API key, authorization NONE"]
         );
+        expect_test::expect![[r#"
+            API authorization:
+                 method              before                                after
+              ~  ApiGetMethod (GET)  API key required, authorization NONE  no API key, authorization NONE
+            broadens permissions:
+              ApiGetMethod (GET): no API key, authorization NONE
+        "#]]
+        .assert_eq(&relaxed.to_string());
         let mut open = deployed();
         open["Resources"]["ApiGetMethod"]["Properties"]["ApiKeyRequired"] = json!(false);
         let diff = SecurityDiff::between(&open, &deployed());

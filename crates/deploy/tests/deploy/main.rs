@@ -7,4 +7,5 @@ mod e2e;
 mod iam;
 mod moto;
 mod recorded;
+mod security;
 mod support;

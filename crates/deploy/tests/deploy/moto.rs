@@ -177,30 +177,6 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
             .map(|d| d.sse_algorithm().as_str()),
         Some("AES256")
     );
-    // Versioned and private, as S3 holds it.
-    let versioning = s3.get_bucket_versioning().bucket(&bucket).send().await;
-    assert_eq!(
-        versioning.expect("versioning").status().map(|s| s.as_str()),
-        Some("Enabled")
-    );
-    let block = s3
-        .get_public_access_block()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("a public access block");
-    let block = block
-        .public_access_block_configuration()
-        .expect("a configuration");
-    assert_eq!(
-        [
-            block.block_public_acls(),
-            block.block_public_policy(),
-            block.ignore_public_acls(),
-            block.restrict_public_buckets()
-        ],
-        [Some(true); 4]
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
