@@ -12,6 +12,7 @@ use axum::{
     routing::{get, post},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Body as _;
 use serde_json::json;
 use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId, Status};
 
@@ -67,7 +68,39 @@ pub fn app<S: Ingest>(state: AppState<S>) -> Router {
             state.cors.clone(),
             crate::cors::cors,
         ))
+        .layer(middleware::from_fn(check_head))
         .with_state(state)
+}
+
+/// A request's target longer than this is refused with 414 (API Gateway's edge limit).
+pub const URI_LIMIT: usize = 8 * 1024;
+/// A request line and headers larger than this together are refused with 431.
+pub const HEAD_LIMIT: usize = 16 * 1024;
+
+/// The head's limits, checked here rather than by hyper so the answer is JSON: hyper's own
+/// (at a larger cap, see `server`) has an empty body.
+async fn check_head(request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    // As sent: "name: value\r\n" per header, plus the request line.
+    let head = request.method().as_str().len()
+        + target
+        + "  HTTP/1.1\r\n".len()
+        + request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    let refused = if target > URI_LIMIT {
+        ApiError::UriTooLong
+    } else if head > HEAD_LIMIT {
+        ApiError::HeadTooLarge
+    } else {
+        return next.run(request).await;
+    };
+    refuse(refused, request.body())
 }
 
 /// Every error a client can see: a status and a JSON `{"message"}`.
@@ -75,6 +108,12 @@ pub fn app<S: Ingest>(state: AppState<S>) -> Router {
 pub enum ApiError {
     #[error("Forbidden: send a valid API key in the x-api-key header")]
     Forbidden,
+    #[error("the request target is longer than {URI_LIMIT} bytes; send a shorter path")]
+    UriTooLong,
+    #[error(
+        "the request line and headers exceed {HEAD_LIMIT} bytes; send fewer or shorter headers"
+    )]
+    HeadTooLarge,
     #[error("{0}")]
     NotFound(&'static str),
     #[error("method not allowed: use POST /requests, PUT or GET /requests/{{id}}")]
@@ -103,6 +142,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::InvalidId(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
@@ -121,6 +162,16 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(json!({ "message": self.to_string() }))).into_response();
+        // The request's body was left unread (or partly read): see `refuse`.
+        if matches!(
+            self,
+            ApiError::UnsupportedMediaType(_)
+                | ApiError::InvalidBody(BodyError::TooLarge { .. })
+                | ApiError::BodyTimeout(_)
+                | ApiError::UnreadableBody(_)
+        ) {
+            close(&mut response);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Worth a retry soon: the poller frees room batch by batch, and a store fault
             // (a full disk, a throttled table) may clear; the same on AWS.
@@ -146,9 +197,25 @@ async fn require_api_key<S: Ingest>(
     if presented.is_some_and(|key| constant_time_eq(key, state.api_key.as_bytes())) {
         next.run(request).await
     } else {
-        discard(request.into_body(), state.body_timeout).await;
-        ApiError::Forbidden.into_response()
+        refuse(ApiError::Forbidden, request.body())
     }
+}
+
+/// An answer given without reading the request's body. hyper then reads no more of it
+/// (nor sends `100 Continue`) and closes the connection after the answer, which
+/// `Connection: close` tells the client: a refused upload costs no memory or time.
+fn refuse(error: ApiError, body: &Body) -> Response {
+    let mut response = error.into_response();
+    if !body.is_end_stream() {
+        close(&mut response);
+    }
+    response
+}
+
+fn close(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -241,7 +308,6 @@ async fn read_body<S>(
             .trim()
             .to_ascii_lowercase();
         if essence != "application/json" {
-            discard(body, state.body_timeout).await;
             return Err(ApiError::UnsupportedMediaType(text));
         }
     }
@@ -249,7 +315,6 @@ async fn read_body<S>(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|size| size > limit) {
-        discard(body, state.body_timeout).await;
         return Err(BodyError::TooLarge { limit }.into());
     }
     let collect = Limited::new(body, limit).collect();
@@ -262,14 +327,4 @@ async fn read_body<S>(
         })?
         .to_bytes();
     Ok(RequestBody::parse(&bytes, limit)?)
-}
-
-/// Most of a refused body that is read and dropped before answering.
-const DISCARD_LIMIT: usize = 1024 * 1024;
-
-/// Reads and drops what the client is still sending, so that an early answer does not
-/// close the connection on unread bytes: that resets it, and the client may lose the
-/// answer. A larger or slower body is cut off and the connection closed.
-async fn discard(body: Body, timeout: Duration) {
-    let _ = tokio::time::timeout(timeout, Limited::new(body, DISCARD_LIMIT).collect()).await;
 }

@@ -4,7 +4,7 @@
 use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
 use storefirst_domain::{DEFAULT_BODY_LIMIT, StreamSettings};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     api,
@@ -112,13 +112,10 @@ impl<S: Ingest> Runtime<S> {
         I: Invoker<T::Cursor, T::Source>,
     {
         check(config)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = server::listen(config.listen).map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: config.listen,
             source,

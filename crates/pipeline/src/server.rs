@@ -1,7 +1,15 @@
 //! The HTTP accept loop: axum's router behind hyper with the limits that keep slow or idle
 //! clients from starving the others.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::Router;
 use hyper_util::{
@@ -10,16 +18,25 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::{
-    net::TcpListener,
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpSocket},
     sync::{Semaphore, watch},
+    time::Sleep,
 };
+
+use crate::api;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Open connections at most; further clients wait in the listen backlog.
     pub max_connections: usize,
-    /// A client must send a request's headers within this time, or it is disconnected.
+    /// A client must send a request's headers within this time, or it is disconnected. The
+    /// clock starts when the connection is ready for its next request, so this also bounds
+    /// how long a keep-alive connection may idle between requests.
     pub header_timeout: Duration,
+    /// A response that makes no progress into the socket for this long (the client reads
+    /// nothing) ends the connection.
+    pub write_timeout: Duration,
     /// In-flight requests get this long to finish at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -29,9 +46,37 @@ impl Default for Limits {
         Self {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// hyper's own cap on a request's head. The API answers heads over
+/// [`api::HEAD_LIMIT`] with a JSON 431 itself; this larger cap only stops a head that
+/// never ends, with hyper's empty 431.
+const HYPER_HEAD_LIMIT: usize = 2 * api::HEAD_LIMIT;
+
+/// A connection's read and write buffers at most (hyper's default is ~400 KiB): it bounds
+/// the answers queued for a pipelining client that does not read them.
+const CONNECTION_BUFFER: usize = 2 * HYPER_HEAD_LIMIT;
+
+/// The kernel's send buffer of each connection (Linux doubles it). With
+/// [`CONNECTION_BUFFER`] it bounds the answers queued for a client that does not read
+/// them; left to the kernel's autotuning, it grew to ~3 MB on loopback.
+const SEND_BUFFER: u32 = 32 * 1024;
+
+/// A listening socket whose connections get [`SEND_BUFFER`] (accepted sockets inherit it).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Serves `app` until `shutdown` turns true, then lets in-flight requests finish.
@@ -45,7 +90,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(HYPER_HEAD_LIMIT)
+        .max_buf_size(CONNECTION_BUFFER);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -64,8 +111,9 @@ pub async fn serve(
             _ = stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
+        let io = WriteDeadline::new(stream, limits.write_timeout);
         let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
@@ -83,4 +131,94 @@ pub async fn serve(
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// A socket whose writes fail once they have made no progress for `timeout`. hyper waits
+/// for a writable socket without a deadline of its own, so a client that pipelines
+/// requests and never reads the answers would otherwise hold its connection forever.
+struct WriteDeadline<T> {
+    io: T,
+    timeout: Duration,
+    /// Armed at the first write that could not proceed, dropped at the next that does.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(io: T, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    fn deadline<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client read nothing for {timeout:?}"),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.deadline(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.deadline(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.deadline(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.deadline(cx, poll)
+    }
 }

@@ -5,12 +5,14 @@ mod cors;
 mod durability;
 #[cfg(feature = "aws")]
 mod dynamo;
+mod errors;
 mod exposure;
 mod faults;
 mod hostile;
 mod inprocess;
 mod no_aws;
 mod poison;
+mod refused;
 mod semantics;
 mod slow_clients;
 

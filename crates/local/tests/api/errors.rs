@@ -1,0 +1,174 @@
+//! Every error status the API answers is a complete answer with a JSON `{"message"}` body,
+//! including the head limits (414, 431) that hyper would answer with an empty body.
+//! 503 is walked where it happens: faults.rs (a full disk) and semantics.rs (back pressure).
+
+use std::{sync::Arc, time::Duration};
+
+use storefirst_app::RestaurantOrders;
+use storefirst_pipeline::{Config, api};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::API_KEY;
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+/// Sends `request` as is and reads one whole answer (the head and `Content-Length` bytes).
+async fn send(addr: std::net::SocketAddr, request: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .map(|value| value.trim().parse().unwrap())
+                    .unwrap_or_else(|| panic!("the answer has a Content-Length: {head}"));
+                if received.len() >= end + 4 + length {
+                    let status = head[9..12].parse().unwrap();
+                    let body = received[end + 4..end + 4 + length].to_vec();
+                    return Answer { status, head, body };
+                }
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "the connection closed within an answer: {received:?}"
+            );
+            received.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("an answer within 10 s")
+}
+
+fn request(method: &str, target: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\n{headers}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn keyed() -> String {
+    format!("x-api-key: {API_KEY}\r\ncontent-type: application/json\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_is_a_complete_json_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(
+        dir.path().join("errors.db"),
+        ([127, 0, 0, 1], 0).into(),
+        API_KEY.into(),
+    );
+    config.body_timeout = Duration::from_millis(500);
+    let runtime = storefirst_sqlite::start(config, Arc::new(RestaurantOrders))
+        .await
+        .unwrap();
+    let addr = runtime.addr();
+    let order = r#"{"restaurant":"Roma","items":[{"dish":"espresso","quantity":1}]}"#;
+    let other = r#"{"restaurant":"Milano","items":[{"dish":"espresso","quantity":1}]}"#;
+    let created = send(addr, &request("PUT", "/requests/taken", &keyed(), order)).await;
+    assert_eq!(created.status, 202);
+
+    let long_target = format!("/requests/{}", "a".repeat(api::URI_LIMIT));
+    let long_header = format!("{}x-padding: {}\r\n", keyed(), "a".repeat(api::HEAD_LIMIT));
+    let cases: Vec<(u16, &str, Vec<u8>)> = vec![
+        (400, "not JSON", request("POST", "/requests", &keyed(), "{")),
+        (
+            400,
+            "an invalid id",
+            request("PUT", "/requests/a%20b", &keyed(), order),
+        ),
+        (
+            400,
+            "an id that is no UTF-8",
+            request("GET", "/requests/%FF", &keyed(), ""),
+        ),
+        (403, "no key", request("GET", "/requests/taken", "", "")),
+        (
+            404,
+            "an unknown id",
+            request("GET", "/requests/unknown", &keyed(), ""),
+        ),
+        (
+            404,
+            "an unknown route",
+            request("GET", "/elsewhere", &keyed(), ""),
+        ),
+        (
+            405,
+            "a method the route has not",
+            request("DELETE", "/requests/taken", &keyed(), ""),
+        ),
+        (
+            408,
+            "a body that does not arrive",
+            format!(
+                "POST /requests HTTP/1.1\r\nHost: x\r\n{}content-length: 100\r\n\r\n{{",
+                keyed()
+            )
+            .into_bytes(),
+        ),
+        (
+            409,
+            "another body for a taken id",
+            request("PUT", "/requests/taken", &keyed(), other),
+        ),
+        (
+            413,
+            "a body over the limit",
+            request(
+                "POST",
+                "/requests",
+                &keyed(),
+                &" ".repeat(storefirst_domain::DEFAULT_BODY_LIMIT + 1),
+            ),
+        ),
+        (
+            414,
+            "a long target",
+            request("GET", &long_target, &keyed(), ""),
+        ),
+        (
+            415,
+            "another content type",
+            request(
+                "POST",
+                "/requests",
+                &format!("x-api-key: {API_KEY}\r\ncontent-type: text/plain\r\n"),
+                order,
+            ),
+        ),
+        (
+            431,
+            "long headers",
+            request("GET", "/requests/taken", &long_header, ""),
+        ),
+    ];
+    for (status, case, bytes) in cases {
+        let answer = send(addr, &bytes).await;
+        assert_eq!(answer.status, status, "{case}: {}", answer.head);
+        assert!(
+            answer.head.contains("content-type: application/json"),
+            "{case}: {}",
+            answer.head
+        );
+        let body: serde_json::Value = serde_json::from_slice(&answer.body)
+            .unwrap_or_else(|e| panic!("{case}: the body is no JSON ({e}): {:?}", answer.body));
+        assert!(body["message"].is_string(), "{case}: {body}");
+    }
+    runtime.shutdown().await;
+}
