@@ -176,10 +176,23 @@ async fn a_broadening_deploy_stops_without_a_terminal_and_a_narrowing_one_goes_a
         captured.text()
     );
 
-    // Unchanged: no change set, whatever the approval.
+    // Unchanged: no change set, and nothing to ask about even under any-change.
     proxy.take();
+    let unchanged = Deployment {
+        yes: false,
+        require_approval: RequireApproval::AnyChange,
+        ..approved
+    };
     let (console, captured) = Console::capture();
-    let again = deploy(&aws, &approved, &console).await.unwrap();
+    let again = deploy(&aws, &unchanged, &console)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", captured.text()));
     assert_eq!(again.outcome, Outcome::NoChanges, "{}", captured.text());
-    assert!(actions(&proxy.take(), "CreateChangeSet").is_empty());
+    let calls = proxy.take();
+    assert!(actions(&calls, "CreateChangeSet").is_empty(), "{calls:?}");
+    assert!(
+        !captured.text().contains("security changes"),
+        "{}",
+        captured.text()
+    );
 }
