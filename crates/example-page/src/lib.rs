@@ -20,8 +20,8 @@ pub fn serve(listener: TcpListener) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            // One at a time is plenty for one page; a broken connection only loses itself.
-            let _ = answer(stream);
+            // A thread each: a browser opens connections ahead and may leave one idle.
+            std::thread::spawn(move || answer(stream));
         }
     });
     Ok(addr)

@@ -9,7 +9,7 @@ use serde_json::json;
 use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
 use storefirst_dynamodb::{DynamoRequests, DynamoStuck, DynamoTable};
-use storefirst_harness::{moto_url, requests_table, sdk_config, unique};
+use storefirst_harness::{lambda_mode, moto_url, requests_table, sdk_config, unique};
 use storefirst_lambda_env::{Bootstrap, FunctionConfig, Identity, LambdaFunction};
 use storefirst_pipeline::{
     Config, Runtime,
@@ -238,27 +238,12 @@ async fn a_crashing_function_is_retried_then_dead_lettered() {
 /// its arm64 bootstrap under qemu-user (natively on an arm64 machine), never a stand-in.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_contract_holds_through_the_lambda_zip() {
-    let zip = std::env::var("STOREFIRST_TEST_LAMBDA_ZIP").unwrap_or_else(|_| {
-        panic!("STOREFIRST_TEST_LAMBDA_ZIP is not set: run the tests with `cargo xtask test`, which builds the zip")
-    });
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("ledger.db");
     let table = unique("contract");
-    let moto = moto_url();
-    let args = [
-        "--dynamodb-table",
-        &table,
-        "--create-table",
-        "--lambda",
-        &zip,
-    ];
-    let envs = [
-        ("AWS_ENDPOINT_URL", moto.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_MAX_ATTEMPTS", "1"),
-    ];
+    let (args, envs) = lambda_mode(&table);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let local = spawn_local_with(&db, "warn", std::process::Stdio::inherit(), &args, &envs);
     let _backend = local.next_line();
     let how = local.next_line();
