@@ -224,7 +224,8 @@ pub const QEMU: DebianTool = DebianTool {
 /// Headless Chromium and its WebDriver server, for the browser tests of the example page.
 pub const CHROMIUM: DebianTool = DebianTool {
     packages: &["chromium", "chromium-driver"],
-    purpose: "to run the browser tests",
+    purpose: "to run the browser tests (or set STOREFIRST_CHROMEDRIVER and \
+              STOREFIRST_CHROMIUM to a chromedriver and the browser it drives)",
     present: |sh| runs(sh, CHROMEDRIVER, "--version") && runs(sh, CHROMIUM_BIN, "--version"),
 };
 
@@ -299,11 +300,20 @@ impl DebianTool {
     }
 }
 
-/// Installs Chromium when missing and hands it to the browser tests until the guards drop.
+/// Hands a chromedriver and its browser to the browser tests until the guards drop: those
+/// the two variables name when both are set (a CI image's own Chrome, say), else Debian's
+/// Chromium, installed when missing.
 pub fn browser_env<'a>(sh: &'a Shell, task: &str) -> anyhow::Result<[xshell::PushEnv<'a>; 2]> {
-    anyhow::ensure!(CHROMIUM.ensure(sh), CHROMIUM.missing(task));
+    let (driver, browser) = match (std::env::var(CHROMEDRIVER_VAR), std::env::var(CHROMIUM_VAR)) {
+        (Ok(driver), Ok(browser)) => (driver, browser),
+        _ => {
+            anyhow::ensure!(CHROMIUM.ensure(sh), CHROMIUM.missing(task));
+            (CHROMEDRIVER.to_owned(), CHROMIUM_BIN.to_owned())
+        }
+    };
+    crate::step(format!("browser tests: {driver} driving {browser}"));
     Ok([
-        sh.push_env(CHROMEDRIVER_VAR, CHROMEDRIVER),
-        sh.push_env(CHROMIUM_VAR, CHROMIUM_BIN),
+        sh.push_env(CHROMEDRIVER_VAR, driver),
+        sh.push_env(CHROMIUM_VAR, browser),
     ])
 }
