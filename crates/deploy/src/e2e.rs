@@ -10,9 +10,11 @@ use aws_sdk_dynamodb::{
 };
 use serde_json::Value;
 use storefirst_contract::{
-    CheckReport, ProbeReport, Storage, Target, Throttling, probes::BoxFuture, render, render_probes,
+    CheckReport, ProbeReport, Storage, Target, Throttling,
+    probes::{BoxFuture, Cors},
+    render, render_probes,
 };
-use storefirst_infra::stack::api::THROTTLE_BURST;
+use storefirst_infra::stack::{api::THROTTLE_BURST, cors};
 use storefirst_pipeline::listening::listening_url;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -103,6 +105,8 @@ pub struct StackApi {
     pub url: String,
     pub api_key: String,
     pub table: String,
+    /// The allowed origins, from the CorsOrigins output (unknown to a stack without it).
+    pub cors: Cors,
 }
 
 /// The stack's URL and table from the outputs file `deploy` wrote, and the API key's value
@@ -155,6 +159,12 @@ pub async fn stack_api(aws: &Aws, stack: &str, outputs_dir: &Path) -> Result<Sta
         url: output("ApiUrl")?,
         api_key,
         table: output("TableName")?,
+        cors: match json[stack]["CorsOrigins"].as_str() {
+            None => Cors::Unknown,
+            Some(cors::STAGE_NONE) => Cors::None,
+            Some(cors::STAGE_ANY) => Cors::Any,
+            Some(list) => Cors::Allows(list.split(',').next().unwrap_or_default().to_owned()),
+        },
     })
 }
 
@@ -171,7 +181,9 @@ pub async fn against_stack(
         "contract suite and probes against {stack} at {}",
         api.url
     ));
-    let target = Target::new(&api.url, &api.api_key).with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT);
+    let target = Target::new(&api.url, &api.api_key)
+        .with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT)
+        .with_cors(api.cors.clone());
     let table = Table {
         aws,
         name: &api.table,
@@ -205,7 +217,9 @@ pub async fn remove_requests(aws: &Aws, table: &str, ids: &BTreeSet<String>) -> 
 /// the table is unknown.
 pub async fn against_url(url: &str, api_key: &str, console: &Console) -> E2eRun {
     console.note(format!("contract suite and probes against {url}"));
-    let target = Target::new(url, api_key).with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT);
+    let target = Target::new(url, api_key)
+        .with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT)
+        .with_cors(Cors::Unknown);
     let run = E2eRun::of(&target, None, DEPLOYED).await;
     console.note(format!(
         "the {} requests the suite created stay in the API's table (use --stack to have them \

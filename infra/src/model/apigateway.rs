@@ -77,7 +77,8 @@ pub struct Method {
     pub http_method: &'static str,
     pub authorization_type: &'static str,
     pub api_key_required: bool,
-    pub request_validator_id: Expr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_validator_id: Option<Expr>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub request_parameters: BTreeMap<&'static str, bool>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -96,9 +97,13 @@ impl ResourceType for Method {
 pub struct Integration {
     #[serde(rename = "Type")]
     pub kind: &'static str,
-    pub integration_http_method: &'static str,
-    pub uri: Expr,
-    pub credentials: Expr,
+    /// The AWS service call; a `MOCK` integration has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration_http_method: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Expr>,
     pub passthrough_behavior: &'static str,
     pub request_templates: BTreeMap<&'static str, Expr>,
     pub integration_responses: Vec<IntegrationResponse>,
@@ -140,6 +145,10 @@ pub struct Stage {
     pub deployment_id: Expr,
     pub stage_name: &'static str,
     pub tracing_enabled: bool,
+    /// Values the mapping templates read at run time as `$stageVariables.name`: unlike the
+    /// methods, they change without a new deployment.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<&'static str, Expr>,
     pub access_log_setting: AccessLogSetting,
     pub method_settings: Vec<MethodSetting>,
 }
@@ -226,7 +235,14 @@ impl ResourceType for UsagePlanKey {
 pub struct GatewayResponse {
     pub rest_api_id: Expr,
     pub response_type: &'static str,
-    pub status_code: &'static str,
+    /// None keeps API Gateway's status; on `DEFAULT_4XX`/`DEFAULT_5XX` a status would
+    /// replace that of every response of the family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<&'static str>,
+    /// Headers: `gatewayresponse.header.NAME` to a static `'value'` or a request value such
+    /// as `method.request.header.NAME`; a gateway response has no logic of its own.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_parameters: BTreeMap<String, Expr>,
     pub response_templates: BTreeMap<&'static str, String>,
 }
 

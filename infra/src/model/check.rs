@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::model::{PSEUDO_PARAMETERS, Template};
+use crate::model::{Condition, PSEUDO_PARAMETERS, Template};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SynthError {
@@ -200,7 +200,30 @@ impl Walker<'_> {
         guards.push(condition.to_owned());
         self.walk(&argument[1], from, guards);
         guards.pop();
+        // The else branch holds where the condition does not: so do the conditions
+        // defined as its negation.
+        let negations = self.negations(condition);
+        let depth = guards.len();
+        guards.extend(negations);
         self.walk(&argument[2], from, guards);
+        guards.truncate(depth);
+    }
+
+    /// The conditions that are `condition`'s negation, by definition.
+    fn negations(&self, condition: &str) -> Vec<String> {
+        let conditions = self.template.conditions();
+        let Some(defined) = conditions.get(condition) else {
+            return Vec::new();
+        };
+        conditions
+            .iter()
+            .filter(|(_, other)| match (other, defined) {
+                (Condition::Not(inner), _) => **inner == *defined,
+                (_, Condition::Not(inner)) => **inner == **other,
+                _ => false,
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     fn condition(&mut self, from: &str, condition: &str) {

@@ -120,6 +120,9 @@ pub struct Parameter {
     pub allowed_values: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_pattern: Option<&'static str>,
+    /// What CloudFormation says when a value does not match `allowed_pattern`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint_description: Option<&'static str>,
 }
 
 impl Parameter {
@@ -130,6 +133,7 @@ impl Parameter {
             default: None,
             allowed_values: Vec::new(),
             allowed_pattern: None,
+            constraint_description: None,
         }
     }
 }

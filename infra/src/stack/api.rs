@@ -18,7 +18,7 @@ use crate::{
         iam::{InlinePolicy, PolicyDocument, Role, Statement},
         logs::LogGroup,
     },
-    stack::{mapping::MappingTemplates, table::RequestsTable},
+    stack::{cors, mapping::MappingTemplates, table::RequestsTable},
 };
 
 pub const STAGE: &str = "prod";
@@ -34,7 +34,6 @@ pub struct Api {
     pub stage: Logical,
     pub key: Logical,
     pub methods: Vec<Logical>,
-    pub deployment: Logical,
 }
 
 /// One method: its verb, resource, request template, success status and template, and the
@@ -52,7 +51,8 @@ struct MethodSpec<'a> {
 }
 
 impl Api {
-    pub fn add(template: &mut Template, table: &RequestsTable) -> Self {
+    /// `cors_origins`: the stage variable the templates read the allowed origins from.
+    pub fn add(template: &mut Template, table: &RequestsTable, cors_origins: Expr) -> Self {
         let rest_api = template.add(
             "Api",
             Resource::new(RestApi {
@@ -135,19 +135,36 @@ impl Api {
                 }),
             }),
         );
+        // API Gateway's own answers keep its JSON message; the two a template never sees
+        // say what to do instead.
+        let default_message = "{\"message\":$context.error.messageString}".to_owned();
         let mut gateway_responses = Vec::new();
         for (id, response_type, status, message) in [
             (
                 "ApiBadBodyResponse",
                 "BAD_REQUEST_BODY",
-                "400",
-                model_refusal(),
+                Some("400"),
+                json!({ "message": model_refusal() }).to_string(),
             ),
             (
                 "ApiUnsupportedMediaTypeResponse",
                 "UNSUPPORTED_MEDIA_TYPE",
-                "415",
-                "unsupported content type: send application/json".to_owned(),
+                Some("415"),
+                json!({ "message": "unsupported content type: send application/json" }).to_string(),
+            ),
+            // Every other 4xx and 5xx (a missing key, a throttle, a body too large...),
+            // for their CORS headers.
+            (
+                "ApiDefault4xxResponse",
+                "DEFAULT_4XX",
+                None,
+                default_message.clone(),
+            ),
+            (
+                "ApiDefault5xxResponse",
+                "DEFAULT_5XX",
+                None,
+                default_message,
             ),
         ] {
             gateway_responses.push(template.add(
@@ -156,10 +173,8 @@ impl Api {
                     rest_api_id: api_id.clone(),
                     response_type,
                     status_code: status,
-                    response_templates: BTreeMap::from([(
-                        JSON,
-                        json!({ "message": message }).to_string(),
-                    )]),
+                    response_parameters: cors::gateway_response_headers(),
+                    response_templates: BTreeMap::from([(JSON, message)]),
                 }),
             ));
         }
@@ -200,27 +215,51 @@ impl Api {
                 id_in_path: true,
             },
         ];
-        let methods: Vec<Logical> = specs
+        let mut methods: Vec<Logical> = specs
             .iter()
             .map(|spec| {
                 let method = method(spec, &api_id, &role, &validator, &model, table, &templates);
                 template.add(spec.id, Resource::new(method))
             })
             .collect();
+        for (id, resource, allowed) in [
+            (
+                "ApiRequestsOptionsMethod",
+                &requests,
+                &templates.preflight_allowed_collection,
+            ),
+            (
+                "ApiRequestOptionsMethod",
+                &request,
+                &templates.preflight_allowed_item,
+            ),
+        ] {
+            let method = preflight(&api_id, resource, allowed, &templates);
+            methods.push(template.add(id, Resource::new(method)));
+        }
 
         // A deployment is a snapshot: CloudFormation makes a new one only under a new
-        // logical id, so the id carries a hash of everything it snapshots.
-        let mut deployment = Resource::new(Deployment {
-            rest_api_id: api_id.clone(),
-            description: "the methods, models and gateway responses of this template".into(),
-        });
-        for dependency in methods.iter().chain(&gateway_responses) {
-            deployment = deployment.depends_on(dependency);
+        // logical id, so the id carries a hash of everything it snapshots. Two of them, one
+        // per CORS state (see cors::deployment_of_state).
+        let hash = fnv1a(snapshot(template).as_bytes());
+        let mut deployments = Vec::new();
+        for (id, condition) in [
+            (format!("ApiDeployment{hash:016x}"), cors::NOT_CONFIGURED),
+            (format!("ApiDeploymentCors{hash:016x}"), cors::CONFIGURED),
+        ] {
+            let mut deployment = Resource::new(Deployment {
+                rest_api_id: api_id.clone(),
+                description: "the methods, models and gateway responses of this template".into(),
+            })
+            .condition(condition);
+            for dependency in methods.iter().chain(&gateway_responses) {
+                deployment = deployment.depends_on(dependency);
+            }
+            deployments.push(template.add(&id, deployment));
         }
-        let deployment_id = format!("ApiDeployment{:016x}", fnv1a(snapshot(template).as_bytes()));
-        let deployment = template.add(&deployment_id, deployment);
+        let deployment = cors::deployment_of_state(&deployments[1], &deployments[0]);
 
-        let stage = Self::add_stage(template, &rest_api, &deployment);
+        let stage = Self::add_stage(template, &rest_api, deployment, cors_origins);
         let key = template.add(
             "ApiKey",
             Resource::new(ApiKey {
@@ -255,11 +294,15 @@ impl Api {
             stage,
             key,
             methods,
-            deployment,
         }
     }
 
-    fn add_stage(template: &mut Template, rest_api: &Logical, deployment: &Logical) -> Logical {
+    fn add_stage(
+        template: &mut Template,
+        rest_api: &Logical,
+        deployment: Expr,
+        cors_origins: Expr,
+    ) -> Logical {
         // Stage logs need API Gateway's CloudWatch role, an account-wide setting: `cargo
         // xtask deploy`'s bootstrap step sets it when the account has none.
         let access_logs = template.add(
@@ -299,9 +342,10 @@ impl Api {
             "ApiStage",
             Resource::new(Stage {
                 rest_api_id: rest_api.r#ref(),
-                deployment_id: deployment.r#ref(),
+                deployment_id: deployment,
                 stage_name: STAGE,
                 tracing_enabled: true,
+                variables: BTreeMap::from([(cors::STAGE_VARIABLE, cors_origins)]),
                 access_log_setting: AccessLogSetting {
                     destination_arn: access_logs.get_att("Arn"),
                     format: format.to_string(),
@@ -355,18 +399,22 @@ fn method(
 ) -> Method {
     let with_table = |text: &str| Expr::sub_with(text, [("TableName", table.name())]);
     let (success_status, success_template) = spec.success;
+    let mut success_headers = cors_headers();
+    if success_status == "202" {
+        success_headers.insert("method.response.header.Location", false);
+    }
     let mut method_responses = vec![MethodResponse {
         status_code: success_status.into(),
-        response_parameters: if success_status == "202" {
-            BTreeMap::from([("method.response.header.Location", false)])
-        } else {
-            BTreeMap::new()
-        },
+        response_parameters: success_headers,
     }];
     // The error template answers a 503 with Retry-After, whichever status it picks.
-    method_responses.extend(spec.errors.iter().map(|status| MethodResponse {
-        status_code: (*status).into(),
-        response_parameters: BTreeMap::from([("method.response.header.Retry-After", false)]),
+    method_responses.extend(spec.errors.iter().map(|status| {
+        let mut headers = cors_headers();
+        headers.insert("method.response.header.Retry-After", false);
+        MethodResponse {
+            status_code: (*status).into(),
+            response_parameters: headers,
+        }
     }));
     Method {
         rest_api_id: api_id.clone(),
@@ -374,7 +422,7 @@ fn method(
         http_method: spec.verb,
         authorization_type: "NONE",
         api_key_required: true,
-        request_validator_id: validator.r#ref(),
+        request_validator_id: Some(validator.r#ref()),
         request_parameters: if spec.id_in_path {
             BTreeMap::from([("method.request.path.id", true)])
         } else {
@@ -387,12 +435,12 @@ fn method(
         },
         integration: Integration {
             kind: "AWS",
-            integration_http_method: "POST",
-            uri: Expr::sub(format!(
+            integration_http_method: Some("POST"),
+            uri: Some(Expr::sub(format!(
                 "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:dynamodb:action/{}",
                 spec.action
-            )),
-            credentials: role.get_att("Arn"),
+            ))),
+            credentials: Some(role.get_att("Arn")),
             // Only JSON has a template: any other content type is a 415.
             passthrough_behavior: "NEVER",
             request_templates: BTreeMap::from([(JSON, with_table(spec.request))]),
@@ -410,6 +458,86 @@ fn method(
             ],
         },
         method_responses,
+    }
+}
+
+/// The CORS headers every answer of a method may carry (its response templates set them).
+fn cors_headers() -> BTreeMap<&'static str, bool> {
+    [
+        "method.response.header.Access-Control-Allow-Origin",
+        "method.response.header.Access-Control-Expose-Headers",
+        "method.response.header.Vary",
+    ]
+    .into_iter()
+    .map(|header| (header, false))
+    .collect()
+}
+
+/// `OPTIONS`: a browser's preflight. No key (a browser sends none on a preflight), no
+/// call to the table: a mock integration whose request template picks 204 or 403.
+fn preflight(
+    api_id: &Expr,
+    resource: &Logical,
+    allowed: &str,
+    templates: &MappingTemplates,
+) -> Method {
+    let preflight_headers: BTreeMap<&'static str, bool> = [
+        "method.response.header.Access-Control-Allow-Origin",
+        "method.response.header.Access-Control-Allow-Methods",
+        "method.response.header.Access-Control-Allow-Headers",
+        "method.response.header.Access-Control-Max-Age",
+        "method.response.header.Vary",
+    ]
+    .into_iter()
+    .map(|header| (header, false))
+    .collect();
+    Method {
+        rest_api_id: api_id.clone(),
+        resource_id: resource.r#ref(),
+        http_method: "OPTIONS",
+        authorization_type: "NONE",
+        api_key_required: false,
+        request_validator_id: None,
+        request_parameters: BTreeMap::new(),
+        request_models: BTreeMap::new(),
+        integration: Integration {
+            kind: "MOCK",
+            integration_http_method: None,
+            uri: None,
+            credentials: None,
+            // A preflight has no body and no Content-Type: API Gateway takes the JSON
+            // template for it.
+            passthrough_behavior: "NEVER",
+            request_templates: BTreeMap::from([(
+                JSON,
+                templates.preflight_request.as_str().into(),
+            )]),
+            integration_responses: vec![
+                IntegrationResponse {
+                    status_code: "204".into(),
+                    selection_pattern: None,
+                    response_templates: BTreeMap::from([(JSON, allowed.into())]),
+                },
+                IntegrationResponse {
+                    status_code: "403".into(),
+                    selection_pattern: Some("403"),
+                    response_templates: BTreeMap::from([(
+                        JSON,
+                        templates.preflight_refused.as_str().into(),
+                    )]),
+                },
+            ],
+        },
+        method_responses: vec![
+            MethodResponse {
+                status_code: "204".into(),
+                response_parameters: preflight_headers,
+            },
+            MethodResponse {
+                status_code: "403".into(),
+                response_parameters: BTreeMap::from([("method.response.header.Vary", false)]),
+            },
+        ],
     }
 }
 
@@ -456,7 +584,11 @@ mod tests {
             "ApiPostMethod",
             "ApiPutMethod",
             "ApiGetMethod",
+            "ApiRequestsOptionsMethod",
+            "ApiRequestOptionsMethod",
             "ApiBadBodyResponse",
+            "ApiDefault4xxResponse",
+            "ApiDefault5xxResponse",
         ] {
             assert!(
                 covered.contains(&id),

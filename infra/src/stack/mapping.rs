@@ -3,6 +3,8 @@
 
 use storefirst_domain::{BodyError, DEFAULT_BODY_LIMIT};
 
+use crate::stack::cors;
+
 const POST_ID: &str = include_str!("vtl/post-id.vtl");
 const ID_GUARD: &str = include_str!("vtl/id-guard.vtl");
 const BODY_GUARD: &str = include_str!("vtl/body-guard.vtl");
@@ -13,6 +15,11 @@ const ACCEPTED: &str = include_str!("vtl/accepted-response.vtl");
 const ERROR: &str = include_str!("vtl/error-response.vtl");
 const ITEM: &str = include_str!("vtl/item-response.vtl");
 const EXPIRY: &str = include_str!("vtl/expiry.vtl");
+const CORS_ORIGIN: &str = include_str!("vtl/cors-origin.vtl");
+const CORS_HEADERS: &str = include_str!("vtl/cors-headers.vtl");
+const PREFLIGHT_REQUEST: &str = include_str!("vtl/preflight-request.vtl");
+const PREFLIGHT_ALLOWED: &str = include_str!("vtl/preflight-allowed.vtl");
+const PREFLIGHT_REFUSED: &str = include_str!("vtl/preflight-refused.vtl");
 
 /// The stored item's TTL, for [`EXPIRY`]: GetItem returns the item, and so does a failed
 /// condition (`ReturnValuesOnConditionCheckFailure`).
@@ -68,13 +75,35 @@ pub fn messages() -> Vec<(&'static str, String)> {
             "@MESSAGE_NOT_FOUND@",
             "no request with this id (unknown, or expired after success)".to_owned(),
         ),
+        (
+            "@MESSAGE_ORIGIN_NOT_ALLOWED@",
+            format!(
+                "the Origin is not in the allowed origins: add it to the stack parameter {} \
+                 (cargo xtask deploy --parameter {}=https://app.example.com,...)",
+                cors::PARAMETER,
+                cors::PARAMETER
+            ),
+        ),
+        (
+            "@MESSAGE_NOT_PREFLIGHT@",
+            "a CORS preflight needs an Access-Control-Request-Method header".to_owned(),
+        ),
     ]
 }
 
 /// Replaces the `@NAME@` placeholders: the limit as a number, messages as JSON strings.
+/// The `##` comment lines stay in `vtl/`: the deployed template has a size limit.
 fn fill(parts: &[&str]) -> String {
-    let mut text = parts.concat();
+    let mut text: String = parts
+        .concat()
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("##"))
+        .map(|line| format!("{line}\n"))
+        .collect();
     text = text.replace("@BODY_LIMIT@", &DEFAULT_BODY_LIMIT.to_string());
+    text = text.replace("@EXPOSE_HEADERS@", cors::EXPOSE_HEADERS);
+    text = text.replace("@ALLOW_HEADERS@", cors::ALLOW_HEADERS);
+    text = text.replace("@MAX_AGE@", &cors::MAX_AGE_SECONDS.to_string());
     for (placeholder, message) in messages() {
         let json = serde_json::to_string(&message).expect("a string serializes");
         text = text.replace(placeholder, &json);
@@ -92,6 +121,12 @@ pub struct MappingTemplates {
     pub put_accepted: String,
     pub error: String,
     pub item: String,
+    /// The OPTIONS methods' mock integration: the request template picks 204 or 403.
+    pub preflight_request: String,
+    pub preflight_refused: String,
+    /// The 204's headers on /requests and on /requests/{id}.
+    pub preflight_allowed_collection: String,
+    pub preflight_allowed_item: String,
 }
 
 impl MappingTemplates {
@@ -99,18 +134,31 @@ impl MappingTemplates {
         let put_location =
             "#set($id = \"$!input.params().path.get('id')\")\n#set($location = $context.path)\n";
         let post_location = "#set($location = \"$context.path/$id\")\n";
+        // A 204 has no body: every line ends in a comment, which takes its newline along.
+        let preflight_allowed = |methods: &str| {
+            fill(&[CORS_ORIGIN, PREFLIGHT_ALLOWED])
+                .replace("@ALLOW_METHODS@", methods)
+                .lines()
+                .map(|line| format!("{line}##\n"))
+                .collect()
+        };
         Self {
             post_request: fill(&[NOTHING_REFUSED, POST_ID, BODY_GUARD, POST_REQUEST]),
             put_request: fill(&[NOTHING_REFUSED, ID_GUARD, BODY_GUARD, PUT_REQUEST]),
             get_request: fill(&[NOTHING_REFUSED, ID_GUARD, GET_REQUEST]),
-            post_accepted: fill(&[POST_ID, post_location, ACCEPTED]),
-            put_accepted: fill(&[put_location, ACCEPTED]),
-            error: fill(&[ITEM_EXPIRES, EXPIRY, ERROR]),
-            item: fill(&[ITEM_EXPIRES, EXPIRY, ITEM]),
+            // Every answer of a method ends with its CORS headers.
+            post_accepted: fill(&[POST_ID, post_location, ACCEPTED, CORS_ORIGIN, CORS_HEADERS]),
+            put_accepted: fill(&[put_location, ACCEPTED, CORS_ORIGIN, CORS_HEADERS]),
+            error: fill(&[ITEM_EXPIRES, EXPIRY, ERROR, CORS_ORIGIN, CORS_HEADERS]),
+            item: fill(&[ITEM_EXPIRES, EXPIRY, ITEM, CORS_ORIGIN, CORS_HEADERS]),
+            preflight_request: fill(&[CORS_ORIGIN, PREFLIGHT_REQUEST]),
+            preflight_refused: fill(&[CORS_ORIGIN, PREFLIGHT_REFUSED]),
+            preflight_allowed_collection: preflight_allowed(cors::COLLECTION_METHODS),
+            preflight_allowed_item: preflight_allowed(cors::ITEM_METHODS),
         }
     }
 
-    pub fn all(&self) -> [(&'static str, &str); 7] {
+    pub fn all(&self) -> [(&'static str, &str); 11] {
         [
             ("post_request", &self.post_request),
             ("put_request", &self.put_request),
@@ -119,6 +167,13 @@ impl MappingTemplates {
             ("put_accepted", &self.put_accepted),
             ("error", &self.error),
             ("item", &self.item),
+            ("preflight_request", &self.preflight_request),
+            ("preflight_refused", &self.preflight_refused),
+            (
+                "preflight_allowed_collection",
+                &self.preflight_allowed_collection,
+            ),
+            ("preflight_allowed_item", &self.preflight_allowed_item),
         ]
     }
 }
@@ -131,10 +186,8 @@ mod tests {
     #[test]
     fn placeholders_are_filled_and_only_the_table_is_substituted() {
         for (name, text) in MappingTemplates::compose().all() {
-            assert!(
-                !text.contains("@BODY_LIMIT@") && !text.contains("@MESSAGE_"),
-                "{name}"
-            );
+            // Placeholders are @NAME@, and nothing else in the templates has an @.
+            assert!(!text.contains('@'), "{name} has an unfilled placeholder");
             let variables = sub_variables(text);
             assert!(
                 variables.iter().all(|v| *v == "TableName"),

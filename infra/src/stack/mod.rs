@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod api;
+pub mod cors;
 pub mod mapping;
 pub mod processor;
 pub mod table;
@@ -77,7 +78,8 @@ pub fn stack(settings: &StreamSettings) -> Template {
         settings,
         STREAM_PROCESSING_ENABLED,
     );
-    let api = Api::add(&mut template, &table);
+    let cors_origins = cors::add(&mut template);
+    let api = Api::add(&mut template, &table, cors_origins.clone());
     let actions = Expr::if_(
         HAS_ALARM_TOPIC,
         Expr::List(vec![topic.r#ref()]),
@@ -106,6 +108,11 @@ pub fn stack(settings: &StreamSettings) -> Template {
             "StreamProcessorName",
             "The stream-processor function",
             processor.function.r#ref(),
+        ),
+        (
+            "CorsOrigins",
+            "The allowed origins as the templates read them: none, any (*), or the list",
+            cors_origins,
         ),
     ];
     template.add_outputs(outputs);

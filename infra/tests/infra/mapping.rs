@@ -1,13 +1,15 @@
 //! The API's mapping templates, rendered by a real VTL engine and sent to moto server's
 //! DynamoDB, answer every request as the local runtime does.
 
+use std::collections::BTreeMap;
+
 use axum::{Router, body::Body, http::Request};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, OutcomeStore, RequestId, now_millis};
 use storefirst_lambda::DynamoStore;
-use storefirst_pipeline::api;
+use storefirst_pipeline::{api, cors::AllowedOrigins};
 use storefirst_sqlite::SqliteStore;
 use tower::ServiceExt;
 
@@ -25,6 +27,8 @@ struct Variant {
     request_id_header: Option<&'static str>,
     query_id: Option<&'static str>,
     header_id: Option<&'static str>,
+    /// A browser's: Origin, Access-Control-Request-Method.
+    extra_headers: &'static [(&'static str, &'static str)],
 }
 
 impl Variant {
@@ -35,6 +39,7 @@ impl Variant {
         request_id_header: None,
         query_id: None,
         header_id: None,
+        extra_headers: &[],
     };
 
     const ALL: [Variant; 6] = [
@@ -76,6 +81,9 @@ impl Variant {
         if let Some(value) = self.header_id {
             headers["id"] = value.into();
         }
+        for (name, value) in self.extra_headers {
+            headers[*name] = (*value).into();
+        }
         headers
     }
 
@@ -93,7 +101,14 @@ struct Answer {
     status: u16,
     location: Option<String>,
     retry_after: Option<String>,
+    /// Access-Control-* and Vary, names in lower case.
+    cors: BTreeMap<String, String>,
+    /// `Null` for an empty body.
     json: Value,
+}
+
+fn is_cors_header(name: &str) -> bool {
+    name.starts_with("access-control-") || name == "vary"
 }
 
 /// API Gateway in front of moto's DynamoDB, as far as the templates decide it: request
@@ -101,6 +116,8 @@ struct Answer {
 struct Gateway {
     moto: Moto,
     table: String,
+    /// The stage's variables: the allowed origins as the stack sets them.
+    stage_variables: Value,
 }
 
 /// Either side of the comparison: API Gateway's templates, or the local runtime.
@@ -122,7 +139,17 @@ impl Gateway {
     async fn new() -> Self {
         let moto = Moto::new();
         let table = moto.create_table().await;
-        Self { moto, table }
+        Self {
+            moto,
+            table,
+            stage_variables: json!({}),
+        }
+    }
+
+    /// The stage variable the stack derives from `CorsOrigins`.
+    fn with_cors(mut self, cors_origins: &str) -> Self {
+        self.stage_variables = json!({ "corsOrigins": cors_origins });
+        self
     }
 }
 
@@ -135,33 +162,34 @@ impl Api for Gateway {
         body: &[u8],
         variant: &Variant,
     ) -> Answer {
-        let method_id = match method {
-            "POST" => "ApiPostMethod",
-            "PUT" => "ApiPutMethod",
+        let method_id = match (method, id) {
+            ("POST", _) => "ApiPostMethod",
+            ("PUT", _) => "ApiPutMethod",
+            ("OPTIONS", None) => "ApiRequestsOptionsMethod",
+            ("OPTIONS", Some(_)) => "ApiRequestOptionsMethod",
             _ => "ApiGetMethod",
         };
-        let integration = &resource(method_id)["Properties"]["Integration"];
-        let action = integration["Uri"]["Fn::Sub"]
-            .as_str()
-            .and_then(|uri| uri.rsplit('/').next())
-            .expect("an action URI");
-        let request_template = integration["RequestTemplates"]["application/json"]["Fn::Sub"]
-            .as_array()
-            .expect("Fn::Sub [text, variables]");
-        assert_eq!(
-            request_template[1],
-            json!({"TableName": {"Ref": "RequestsTable"}})
-        );
-        let request_template = request_template[0]
-            .as_str()
-            .expect("text")
-            .replace("${TableName}", &self.table);
+        let properties = &resource(method_id)["Properties"];
+        let integration = &properties["Integration"];
+        let request_template = match &integration["RequestTemplates"]["application/json"] {
+            Value::String(literal) => literal.clone(),
+            sub => {
+                let sub = sub["Fn::Sub"]
+                    .as_array()
+                    .expect("Fn::Sub [text, variables]");
+                assert_eq!(sub[1], json!({"TableName": {"Ref": "RequestsTable"}}));
+                sub[0]
+                    .as_str()
+                    .expect("text")
+                    .replace("${TableName}", &self.table)
+            }
+        };
         let path = match id {
             Some(id) => format!("/prod/requests/{id}"),
             None => "/prod/requests".to_owned(),
         };
         let mut headers = variant.headers();
-        if method != "GET" && variant.content_length {
+        if !matches!(method, "GET" | "OPTIONS") && variant.content_length {
             headers["Content-Length"] = body.len().to_string().into();
         }
         let params = json!({
@@ -195,40 +223,84 @@ impl Api for Gateway {
             body,
             params: params.clone(),
             context: context.clone(),
+            stage_variables: self.stage_variables.clone(),
         };
         let request = render(&[case(request_template, body)]).remove(0);
         let request = request.output.expect("rendered");
-        serde_json::from_str::<Value>(&request).unwrap_or_else(|e| {
+        let request_json = serde_json::from_str::<Value>(&request).unwrap_or_else(|e| {
             panic!("the {method} request template made invalid JSON ({e}):\n{request}")
         });
-        let (status, answer) = self.moto.dynamodb(action, &request).await;
         let responses = integration["IntegrationResponses"]
             .as_array()
             .expect("list");
-        let selected = responses
-            .iter()
-            .find(|r| r["SelectionPattern"] == "[45]\\d{2}" && status >= 400)
-            .or_else(|| responses.iter().find(|r| r["SelectionPattern"].is_null()))
-            .expect("an integration response for every status");
+        let default = || responses.iter().find(|r| r["SelectionPattern"].is_null());
+        let (selected, answer) = if integration["Type"] == "MOCK" {
+            // A mock integration answers the status its request template names; the
+            // selection patterns here are plain statuses.
+            let status = request_json["statusCode"].as_u64().expect("a statusCode");
+            let selected = responses
+                .iter()
+                .find(|r| r["SelectionPattern"] == status.to_string())
+                .or_else(default);
+            (selected, json!({}))
+        } else {
+            let action = integration["Uri"]["Fn::Sub"]
+                .as_str()
+                .and_then(|uri| uri.rsplit('/').next())
+                .expect("an action URI");
+            let (status, answer) = self.moto.dynamodb(action, &request).await;
+            let selected = responses
+                .iter()
+                .find(|r| r["SelectionPattern"] == "[45]\\d{2}" && status >= 400)
+                .or_else(default);
+            (selected, answer)
+        };
+        let selected = selected.expect("an integration response for every status");
         let template = selected["ResponseTemplates"]["application/json"]
             .as_str()
             .expect("a literal response template")
             .to_owned();
         let rendered = render(&[case(template, answer.to_string())]).remove(0);
         let output = rendered.output.expect("rendered");
-        let json = serde_json::from_str(&output).unwrap_or_else(|e| {
-            panic!(
-                "the {method} response template made invalid JSON ({e}) from {answer}:\n{output}"
-            )
-        });
+        let json = if output.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&output).unwrap_or_else(|e| {
+                panic!(
+                    "the {method} response template made invalid JSON ({e}) from {answer}:\n{output}"
+                )
+            })
+        };
         let default_status: u16 = selected["StatusCode"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .expect("a status");
+        let status = rendered.status.unwrap_or(default_status);
+        // API Gateway answers only a status the method declares, with the headers that
+        // status declares.
+        let declared = properties["MethodResponses"]
+            .as_array()
+            .expect("method responses")
+            .iter()
+            .find(|r| r["StatusCode"] == status.to_string())
+            .unwrap_or_else(|| panic!("{method_id} does not declare status {status}"));
+        for header in rendered.headers.keys() {
+            let parameter = format!("method.response.header.{header}");
+            assert!(
+                declared["ResponseParameters"].get(&parameter).is_some(),
+                "{method_id}'s {status} does not declare {header}, which its template sets"
+            );
+        }
         Answer {
-            status: rendered.status.unwrap_or(default_status),
+            status,
             location: rendered.headers.get("Location").cloned(),
             retry_after: rendered.headers.get("Retry-After").cloned(),
+            cors: rendered
+                .headers
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+                .filter(|(name, _)| is_cors_header(name))
+                .collect(),
             json,
         }
     }
@@ -258,6 +330,10 @@ struct Local {
 
 impl Local {
     fn new() -> Self {
+        Self::with_cors(AllowedOrigins::None)
+    }
+
+    fn with_cors(origins: AllowedOrigins) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = SqliteStore::open(&dir.path().join("local.db")).expect("a store");
         let state = api::AppState::new(
@@ -265,7 +341,8 @@ impl Local {
             "key",
             DEFAULT_BODY_LIMIT,
             std::time::Duration::from_secs(10),
-        );
+        )
+        .with_cors(origins);
         Self {
             app: api::app(state),
             store,
@@ -315,17 +392,32 @@ impl Api for Local {
                 .map(|v| v.to_str().expect("ASCII").to_owned())
         };
         let (location, retry_after) = (header("location"), header("retry-after"));
+        let cors = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = value.to_str().expect("ASCII").to_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .filter(|(name, _)| is_cors_header(name))
+            .collect();
         let bytes = response
             .into_body()
             .collect()
             .await
             .expect("a body")
             .to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON")
+        };
         Answer {
             status,
             location,
             retry_after,
-            json: serde_json::from_slice(&bytes).expect("JSON"),
+            cors,
+            json,
         }
     }
 }
@@ -367,6 +459,10 @@ fn check_same(what: &str, aws: &Answer, local: &Answer) {
     assert_eq!(
         aws.retry_after, local.retry_after,
         "{what}: Retry-After AWS {aws:?}, local {local:?}"
+    );
+    assert_eq!(
+        aws.cors, local.cors,
+        "{what}: CORS headers AWS {aws:?}, local {local:?}"
     );
     let (aws_json, local_json) = (normalize(aws), normalize(local));
     if aws.json.get("id").is_some() && local.json.get("id").is_some() && what.contains("POST") {
@@ -704,9 +800,22 @@ async fn dynamodb_failures_are_never_2xx() {
     let gateway = Gateway {
         moto: Moto::new(),
         table: crate::support::unique("missing"),
+        stage_variables: json!({}),
+    }
+    .with_cors(ORIGIN);
+    let from_origin = Variant {
+        extra_headers: &[("Origin", ORIGIN)],
+        ..Variant::PLAIN
     };
     for (method, id) in [("POST", None), ("PUT", Some("x")), ("GET", Some("x"))] {
-        let answer = gateway.call(method, id, br#"{"a":1}"#).await;
+        let answer = gateway
+            .call_as(method, id, br#"{"a":1}"#, &from_origin)
+            .await;
+        assert_eq!(
+            answer.cors,
+            cors_headers(Some(ORIGIN)),
+            "{method}: a page reads the 503 and its Retry-After: {answer:?}"
+        );
         assert_eq!(answer.status, 503, "{method}: {answer:?}");
         assert_eq!(
             answer.retry_after.as_deref(),
@@ -848,5 +957,165 @@ async fn a_retry_answers_the_stored_status_and_an_expired_id_is_not_reused() {
             before,
             "{name}: the retry changed the item"
         );
+    }
+}
+
+const ORIGIN: &str = "https://app.example.com";
+const OTHER_ORIGIN: &str = "http://127.0.0.1:8081";
+
+/// The headers of an answer to an allowed origin (`allowed`: what
+/// Access-Control-Allow-Origin says), or to any other request while CORS is on.
+fn cors_headers(allowed: Option<&str>) -> BTreeMap<String, String> {
+    let mut headers = BTreeMap::from([("vary".to_owned(), "Origin".to_owned())]);
+    if let Some(origin) = allowed {
+        headers.insert("access-control-allow-origin".into(), origin.into());
+        headers.insert(
+            "access-control-expose-headers".into(),
+            "Location, Retry-After".into(),
+        );
+    }
+    headers
+}
+
+/// A preflight's headers when the origin is allowed.
+fn preflight_headers(origin: &str, methods: &str) -> BTreeMap<String, String> {
+    [
+        ("access-control-allow-origin", origin),
+        ("access-control-allow-methods", methods),
+        ("access-control-allow-headers", "content-type, x-api-key"),
+        ("access-control-max-age", "600"),
+        ("vary", "Origin"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect()
+}
+
+#[tokio::test]
+async fn cors_answers_as_the_spec_and_the_local_runtime_say() {
+    // The allowed origins as the stack's stage variable carries them, and as the local
+    // runtime takes them.
+    let configurations = [
+        ("none", AllowedOrigins::None),
+        (
+            "https://app.example.com,http://127.0.0.1:8081",
+            AllowedOrigins::parse(&[ORIGIN, OTHER_ORIGIN]).expect("valid origins"),
+        ),
+        ("any", AllowedOrigins::Any),
+    ];
+    // Who asks: their headers on a request, and on a preflight. Header names in both
+    // cases: HTTP/2 clients send them in lower case.
+    const ASK: (&str, &str) = ("Access-Control-Request-Method", "PUT");
+    let requesters: [(&str, &[(&str, &str)], &[(&str, &str)]); 5] = [
+        ("no Origin", &[], &[ASK]),
+        (
+            "an allowed Origin",
+            &[("Origin", ORIGIN)],
+            &[("Origin", ORIGIN), ASK],
+        ),
+        (
+            "an allowed origin",
+            &[("origin", OTHER_ORIGIN)],
+            &[
+                ("origin", OTHER_ORIGIN),
+                ("access-control-request-method", "GET"),
+            ],
+        ),
+        (
+            "another Origin",
+            &[("Origin", "https://evil.example")],
+            &[("Origin", "https://evil.example"), ASK],
+        ),
+        (
+            "a look-alike Origin",
+            &[("Origin", "https://app.example.com.evil.example")],
+            &[("Origin", "https://app.example.com.evil.example"), ASK],
+        ),
+    ];
+    let order = br#"{"dish":"margherita"}"#.to_vec();
+    let calls: Vec<(&str, &str, Option<&str>, Vec<u8>)> = vec![
+        ("POST", "POST", None, order.clone()),
+        ("PUT", "PUT", Some("cors-1"), order.clone()),
+        (
+            "PUT another body",
+            "PUT",
+            Some("cors-1"),
+            br#"{"a":1}"#.to_vec(),
+        ),
+        ("GET", "GET", Some("cors-1"), Vec::new()),
+        ("GET unknown", "GET", Some("unknown"), Vec::new()),
+        ("POST empty", "POST", None, Vec::new()),
+        ("PUT invalid id", "PUT", Some("a b"), order.clone()),
+    ];
+    for (stage_variable, origins) in configurations {
+        for (who, headers, asked) in requesters {
+            let (gateway, local) = (
+                Gateway::new().await.with_cors(stage_variable),
+                Local::with_cors(origins.clone()),
+            );
+            let origin = headers.first().map(|(_, origin)| *origin);
+            let allowed = match stage_variable {
+                "none" => None,
+                "any" => origin.map(|_| "*"),
+                list => origin.filter(|o| list.split(',').any(|a| a == *o)),
+            };
+            let expected = if stage_variable == "none" {
+                BTreeMap::new()
+            } else {
+                cors_headers(allowed)
+            };
+            let variant = Variant {
+                extra_headers: headers,
+                ..Variant::PLAIN
+            };
+            for (what, method, id, body) in &calls {
+                let what = format!("{what} from {who}, CORS {stage_variable}");
+                let aws = gateway.call_as(method, *id, body, &variant).await;
+                check_same(
+                    &what,
+                    &aws,
+                    &local.call_as(method, *id, body, &variant).await,
+                );
+                assert_eq!(aws.cors, expected, "{what}: {aws:?}");
+            }
+            // Preflights: with and without the method asked for.
+            for (what, extra_headers) in [("preflight", asked), ("bare OPTIONS", headers)] {
+                let variant = Variant {
+                    extra_headers,
+                    ..Variant::PLAIN
+                };
+                for (id, methods) in [(None, "POST, OPTIONS"), (Some("x"), "GET, PUT, OPTIONS")] {
+                    let what = format!("{what} {id:?} from {who}, CORS {stage_variable}");
+                    let aws = gateway.call_as("OPTIONS", id, b"", &variant).await;
+                    check_same(
+                        &what,
+                        &aws,
+                        &local.call_as("OPTIONS", id, b"", &variant).await,
+                    );
+                    match allowed {
+                        Some(origin) if extra_headers == asked => {
+                            assert_eq!(aws.status, 204, "{what}: {aws:?}");
+                            assert_eq!(aws.cors, preflight_headers(origin, methods), "{what}");
+                            assert_eq!(aws.json, Value::Null, "{what}: a 204 has no body");
+                        }
+                        _ => {
+                            assert_eq!(aws.status, 403, "{what}: {aws:?}");
+                            assert!(
+                                aws.cors.keys().all(|name| name == "vary"),
+                                "{what}: a refused preflight has no Access-Control-*: {aws:?}"
+                            );
+                            assert!(aws.json["message"].is_string(), "{what}: {aws:?}");
+                        }
+                    }
+                }
+            }
+            // A preflight never reaches the table.
+            let scan = gateway
+                .moto
+                .dynamodb("Scan", &json!({"TableName": gateway.table}).to_string())
+                .await
+                .1;
+            assert_eq!(scan["Count"], 2, "{who}: only the POST and the PUT stored");
+        }
     }
 }

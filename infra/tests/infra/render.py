@@ -2,7 +2,7 @@
 with $input, $util and $context as the API Gateway developer guide defines them.
 
 stdin: a JSON list of cases {"template", "body", "params": {"path", "querystring",
-"header"}, "context"}; stdout: a JSON list of {"output", "status", "headers"} or
+"header"}, "context", "stage_variables"}; stdout: a JSON list of {"output", "status", "headers"} or
 {"error"}. $util.escapeJavaScript follows AWS (Apache commons-lang), not LocalStack, which
 leaves ' alone and so hides the bug the quote fix in the templates is for.
 """
@@ -97,6 +97,7 @@ def render(case):
         "input": Input(case.get("body"), case.get("params", {})),
         "util": Util(),
         "context": context,
+        "stageVariables": case.get("stage_variables", {}),
     }
     try:
         output = Template(case["template"]).merge(namespace)

@@ -58,6 +58,8 @@ pub struct Case {
     pub body: String,
     pub params: Value,
     pub context: Value,
+    /// `$stageVariables`.
+    pub stage_variables: Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]
