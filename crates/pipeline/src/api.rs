@@ -108,6 +108,9 @@ async fn check_head(request: Request, next: Next) -> Response {
 pub enum ApiError {
     #[error("Forbidden: send a valid API key in the x-api-key header")]
     Forbidden,
+    /// hyper's own 400, given its JSON body by `server`.
+    #[error("the request is not valid HTTP/1.1: check its request line and headers")]
+    Unparsable,
     #[error("the request target is longer than {URI_LIMIT} bytes; send a shorter path")]
     UriTooLong,
     #[error(
@@ -142,6 +145,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Unparsable => StatusCode::BAD_REQUEST,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
             ApiError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

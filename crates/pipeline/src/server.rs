@@ -7,7 +7,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
     time::Duration,
 };
 
@@ -111,7 +111,7 @@ pub async fn serve(
             _ = stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = WriteDeadline::new(stream, limits.write_timeout);
+        let io = Socket::new(stream, limits.write_timeout);
         let connection =
             http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
         let connection = graceful.watch(connection);
@@ -133,22 +133,32 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// A socket whose writes fail once they have made no progress for `timeout`. hyper waits
-/// for a writable socket without a deadline of its own, so a client that pipelines
-/// requests and never reads the answers would otherwise hold its connection forever.
-struct WriteDeadline<T> {
+/// A connection's socket, with two duties hyper has no option for.
+///
+/// Its writes fail once they have made no progress for `timeout`: hyper waits for a
+/// writable socket without a deadline, so a client that pipelines requests and never
+/// reads the answers would otherwise hold its connection forever.
+///
+/// It gives hyper's own answer to a request hyper cannot parse (400, 414, 431: a fixed head
+/// with `content-length: 0`, the connection's last words) the JSON body every other error
+/// has. The API itself never answers those statuses without a body, and a JSON body holds
+/// no raw line break, so the head cannot be met inside another answer.
+struct Socket<T> {
     io: T,
     timeout: Duration,
     /// Armed at the first write that could not proceed, dropped at the next that does.
     stalled: Option<Pin<Box<Sleep>>>,
+    /// The JSON answer that replaces hyper's empty one, still to be written.
+    answer: Vec<u8>,
 }
 
-impl<T> WriteDeadline<T> {
+impl<T: AsyncWrite + Unpin> Socket<T> {
     fn new(io: T, timeout: Duration) -> Self {
         Self {
             io,
             timeout,
             stalled: None,
+            answer: Vec::new(),
         }
     }
 
@@ -173,9 +183,65 @@ impl<T> WriteDeadline<T> {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.deadline(cx, poll)
+    }
+
+    /// Writes what is left of the JSON answer.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.answer.is_empty() {
+            let answer = std::mem::take(&mut self.answer);
+            let poll = self.write(cx, &answer);
+            self.answer = answer;
+            match poll {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.answer.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
+/// Where hyper's own error answer starts in `buf`, if it is there.
+fn hyper_answer_at(buf: &[u8]) -> Option<usize> {
+    (0..buf.len())
+        .find(|&at| buf[at..].starts_with(b"HTTP/1.1 4") && hyper_answer(&buf[at..]).is_some())
+}
+
+/// hyper's own error answer at the start of `buf`: its length and the JSON answer that
+/// replaces it.
+fn hyper_answer(buf: &[u8]) -> Option<(usize, Vec<u8>)> {
+    let error = match buf.get(..13)? {
+        b"HTTP/1.1 400 " => api::ApiError::Unparsable,
+        b"HTTP/1.1 414 " => api::ApiError::UriTooLong,
+        b"HTTP/1.1 431 " => api::ApiError::HeadTooLarge,
+        _ => return None,
+    };
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let (close, length, date, blank) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    if (close, length, blank) != ("connection: close", "content-length: 0", "")
+        || !date.starts_with("date: ")
+    {
+        return None;
+    }
+    let body = serde_json::json!({ "message": error.to_string() }).to_string();
+    let answer = format!(
+        "{status_line}\r\n{close}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{date}\r\n\r\n{body}",
+        body.len()
+    );
+    Some((end, answer.into_bytes()))
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Socket<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -185,15 +251,26 @@ impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Socket<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.deadline(cx, poll)
+        ready!(this.drain(cx))?;
+        match hyper_answer_at(buf) {
+            None => this.write(cx, buf),
+            // What comes before it first, so that the answer starts the next write.
+            Some(at @ 1..) => this.write(cx, &buf[..at]),
+            Some(0) => {
+                let (len, answer) = hyper_answer(buf).expect("found at 0");
+                this.answer = answer;
+                // Taken as written: the JSON answer goes out in its place.
+                let _ = this.drain(cx)?;
+                Poll::Ready(Ok(len))
+            }
+        }
     }
 
     fn poll_write_vectored(
@@ -202,6 +279,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if bufs.iter().any(|buf| hyper_answer_at(buf).is_some()) {
+            // One slice at a time until hyper's answer is replaced.
+            let first = bufs
+                .iter()
+                .find(|buf| !buf.is_empty())
+                .map_or(&[][..], |buf| &buf[..]);
+            return Pin::new(this).poll_write(cx, first);
+        }
+        ready!(this.drain(cx))?;
         let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         this.deadline(cx, poll)
     }
@@ -212,12 +298,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        ready!(this.drain(cx))?;
         let poll = Pin::new(&mut this.io).poll_flush(cx);
         this.deadline(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        ready!(this.drain(cx))?;
         let poll = Pin::new(&mut this.io).poll_shutdown(cx);
         this.deadline(cx, poll)
     }

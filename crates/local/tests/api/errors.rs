@@ -1,5 +1,6 @@
 //! Every error status the API answers is a complete answer with a JSON `{"message"}` body,
-//! including the head limits (414, 431) that hyper would answer with an empty body.
+//! including the head limits (414, 431) and the requests hyper cannot parse, which hyper
+//! itself answers with an empty body.
 //! 503 is walked where it happens: faults.rs (a full disk) and semantics.rs (back pressure).
 
 use std::{sync::Arc, time::Duration};
@@ -85,6 +86,11 @@ async fn every_error_is_a_complete_json_answer() {
 
     let long_target = format!("/requests/{}", "a".repeat(api::URI_LIMIT));
     let long_header = format!("{}x-padding: {}\r\n", keyed(), "a".repeat(api::HEAD_LIMIT));
+    let huge_header = format!(
+        "{}x-padding: {}\r\n",
+        keyed(),
+        "a".repeat(4 * api::HEAD_LIMIT)
+    );
     let cases: Vec<(u16, &str, Vec<u8>)> = vec![
         (400, "not JSON", request("POST", "/requests", &keyed(), "{")),
         (
@@ -157,6 +163,15 @@ async fn every_error_is_a_complete_json_answer() {
             "long headers",
             request("GET", "/requests/taken", &long_header, ""),
         ),
+        // hyper's own answers, given their JSON body by the server's socket.
+        (400, "a malformed request line", b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        (400, "a header without a colon", b"GET / HTTP/1.1\r\nHost x\r\n\r\n".to_vec()),
+        (
+            400,
+            "two different lengths",
+            b"POST /requests HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n{}".to_vec(),
+        ),
+        (431, "headers past hyper's cap", request("GET", "/requests/taken", &huge_header, "")),
     ];
     for (status, case, bytes) in cases {
         let answer = send(addr, &bytes).await;
