@@ -54,7 +54,7 @@ impl Default for Limits {
 
 /// hyper's own cap on a request's head. The API answers heads over
 /// [`api::HEAD_LIMIT`] with a JSON 431 itself; this larger cap only stops a head that
-/// never ends, with hyper's empty 431.
+/// never ends, with hyper's 431 (which [`Socket`] gives a JSON body).
 const HYPER_HEAD_LIMIT: usize = 2 * api::HEAD_LIMIT;
 
 /// A connection's read and write buffers at most (hyper's default is ~400 KiB): it bounds
