@@ -73,3 +73,44 @@ impl Review {
             .to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::Action;
+
+    #[test]
+    fn a_changed_mapping_template_is_a_unified_diff_under_its_method() {
+        let deployed = storefirst_infra::template()
+            .to_json()
+            .expect("it synthesizes");
+        let mut new = deployed.clone();
+        let responses = &mut new["Resources"]["ApiPutMethod"]["Properties"]["Integration"]["IntegrationResponses"];
+        let template = &mut responses[0]["ResponseTemplates"]["application/json"];
+        let text = template.as_str().expect("a mapping template").to_owned();
+        let first = text.lines().next().expect("a first line").to_owned();
+        *template = json!(text.replacen(&first, "## changed", 1));
+        let parameters = BTreeMap::from([("Key".to_owned(), "a.zip".to_owned())]);
+        let changed = BTreeMap::from([("Key".to_owned(), "b.zip".to_owned())]);
+        let review = Review::between(Some((&deployed, &parameters)), &new, &changed);
+        let method = Change {
+            action: Action::Modify,
+            logical_id: "ApiPutMethod".into(),
+            resource_type: "AWS::ApiGateway::Method".into(),
+        };
+        let report = review.report("app", &[method]);
+        let expected = format!(
+            "parameters of app:\n  Key: a.zip → b.zip\nchanges to app:\n  ~ modify       \
+             ApiPutMethod                             AWS::ApiGateway::Method\n      \
+             Integration.IntegrationResponses[0].ResponseTemplates.application/json:\n      @@ -1,3 +1,3 @@\n      \
+             -{first}\n      +## changed\n"
+        );
+        assert!(report.starts_with(&expected), "{report}");
+        assert!(
+            report.ends_with("security changes to app:\n  no IAM or API authorization changes"),
+            "{report}"
+        );
+    }
+}

@@ -546,9 +546,16 @@ fn authorization_changes(old: &Value, new: &Value) -> Vec<AuthorizationChange> {
 }
 
 /// Cells of several lines each, in columns as wide as their widest line.
+/// The first row is the header; a column empty below it is left out.
 fn table(rows: &[Vec<Vec<String>>]) -> String {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
+    let columns: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
+        .filter(|c| rows[1..].iter().any(|row| !row[*c].is_empty()))
+        .collect();
+    let rows: Vec<Vec<&Vec<String>>> = rows
+        .iter()
+        .map(|row| columns.iter().map(|c| &row[*c]).collect())
+        .collect();
+    let widths: Vec<usize> = (0..columns.len())
         .map(|c| {
             rows.iter()
                 .flat_map(|row| row[c].iter())
@@ -558,8 +565,8 @@ fn table(rows: &[Vec<Vec<String>>]) -> String {
         })
         .collect();
     let mut text = String::new();
-    for row in rows {
-        let height = row.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    for row in &rows {
+        let height = row.iter().map(|cell| cell.len()).max().unwrap_or(1).max(1);
         for line in 0..height {
             let cells: Vec<String> = row
                 .iter()
@@ -858,7 +865,7 @@ mod tests {
         let diff = changed(add_action);
         expect_test::expect![[r#"
             IAM statements:
-                 where                  effect  principal                    action               resource              condition
+                 where                  effect  principal                    action               resource
               -  StreamProcessorPolicy  Allow   role ${StreamProcessorRole}  dynamodb:UpdateItem  ${RequestsTable.Arn}
               +  StreamProcessorPolicy  Allow   role ${StreamProcessorRole}  dynamodb:DeleteItem  ${RequestsTable.Arn}
                                                                              dynamodb:UpdateItem

@@ -73,7 +73,7 @@ async fn diff_shows_a_changed_property_old_to_new_and_an_added_action() {
     expect_test::expect![[r#"
         security changes to {stack}:
         IAM statements:
-             where                  effect  principal                    action               resource              condition
+             where                  effect  principal                    action               resource
           -  StreamProcessorPolicy  Allow   role ${StreamProcessorRole}  dynamodb:UpdateItem  ${RequestsTable.Arn}
           +  StreamProcessorPolicy  Allow   role ${StreamProcessorRole}  dynamodb:DeleteItem  ${RequestsTable.Arn}
                                                                          dynamodb:UpdateItem
