@@ -25,7 +25,7 @@ use storefirst_lambda::{DynamoStore, item};
 use storefirst_pipeline::{StoreFault, ports::Access};
 
 pub use ledger::ShardLedger;
-pub use requests::DynamoRequests;
+pub use requests::{DynamoReadModel, DynamoRequests};
 pub use stream::{DynamoStream, Position};
 pub use stuck::DynamoStuck;
 

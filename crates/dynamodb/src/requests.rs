@@ -4,7 +4,9 @@ use std::{collections::HashMap, sync::Arc};
 
 use aws_sdk_dynamodb::{
     error::SdkError,
-    operation::{put_item::PutItemError, update_item::UpdateItemError},
+    operation::{
+        put_item::PutItemError, scan::builders::ScanFluentBuilder, update_item::UpdateItemError,
+    },
     types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
 };
 use serde_json::Value;
@@ -16,6 +18,10 @@ use storefirst_pipeline::{
 };
 
 use crate::{fault, number, string};
+
+mod read_model;
+
+pub use read_model::DynamoReadModel;
 
 /// The HTTP API's calls, made as API Gateway's mapping templates make them.
 #[derive(Clone)]
@@ -69,37 +75,51 @@ impl DynamoRequests {
         &self,
         created_before: i64,
     ) -> Result<Vec<(RequestId, String)>, StoreFault> {
-        let mut stuck = Vec::new();
+        let mut stuck: Vec<_> = self
+            .scan(|scan| {
+                scan.filter_expression(STUCK_FILTER)
+                    .set_expression_attribute_names(Some(item::names(&[STUCK_FILTER])))
+                    .expression_attribute_values(":pending", string(Status::Pending.as_str()))
+                    .expression_attribute_values(":zero", number(0))
+                    .expression_attribute_values(":too_old", number(created_before))
+            })
+            .await?
+            .into_iter()
+            .filter_map(|stored| {
+                let id = RequestId::parse(&stored.id).ok()?;
+                Some((stored.created_at, id, stored.request))
+            })
+            .collect();
+        stuck.sort_by_key(|(created_at, ..)| *created_at);
+        Ok(stuck.into_iter().map(|(_, id, body)| (id, body)).collect())
+    }
+
+    /// Every item `filter` lets through, page by page (a consistent Scan).
+    pub(crate) async fn scan(
+        &self,
+        filter: impl Fn(ScanFluentBuilder) -> ScanFluentBuilder,
+    ) -> Result<Vec<Stored>, StoreFault> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&*self.table)
-                .filter_expression(STUCK_FILTER)
-                .set_expression_attribute_names(Some(item::names(&[STUCK_FILTER])))
-                .expression_attribute_values(":pending", string(Status::Pending.as_str()))
-                .expression_attribute_values(":zero", number(0))
-                .expression_attribute_values(":too_old", number(created_before))
+            let page = filter(self.client.scan().table_name(&*self.table))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| fault(Access::Read, "Scan", &self.table, e))?;
             for found in page.items.unwrap_or_default() {
-                let stored = Stored::from_item(&found)
-                    .map_err(|e| StoreFault::read(format!("scanning table {}", self.table), e))?;
-                if let Ok(id) = RequestId::parse(&stored.id) {
-                    stuck.push((stored.created_at, id, stored.request));
-                }
+                items.push(
+                    Stored::from_item(&found).map_err(|e| {
+                        StoreFault::read(format!("scanning table {}", self.table), e)
+                    })?,
+                );
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                break;
+                return Ok(items);
             }
         }
-        stuck.sort_by_key(|(created_at, ..)| *created_at);
-        Ok(stuck.into_iter().map(|(_, id, body)| (id, body)).collect())
     }
 
     /// The body of `id` if it is still pending.
@@ -228,18 +248,28 @@ impl Ingest for DynamoRequests {
         Ok(self
             .read(id.as_str())
             .await?
-            .filter(|item| item.expires_at.is_none_or(|at| at > now_secs))
-            .map(|item| Item {
-                id: item.id,
-                status: item.status,
-                request: item.request,
-                result: item
-                    .result
-                    .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
-                error: item.error,
-                attempts: item.attempts,
-                created_at: item.created_at,
-                updated_at: item.updated_at,
-            }))
+            .filter(|item| live(item, now_secs))
+            .map(shown))
+    }
+}
+
+/// Whether `item` is not past its TTL at `now_secs`, as GET sees it.
+fn live(item: &Stored, now_secs: i64) -> bool {
+    item.expires_at.is_none_or(|at| at > now_secs)
+}
+
+/// An item as GET shows it.
+fn shown(item: Stored) -> Item {
+    Item {
+        id: item.id,
+        status: item.status,
+        request: item.request,
+        result: item
+            .result
+            .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+        error: item.error,
+        attempts: item.attempts,
+        created_at: item.created_at,
+        updated_at: item.updated_at,
     }
 }

@@ -5,12 +5,17 @@
 use std::{sync::Arc, time::Duration};
 
 use storefirst_app::{App, function};
-use storefirst_dynamodb::{DynamoStuck, DynamoTable};
+use storefirst_dynamodb::{DynamoReadModel, DynamoStuck, DynamoTable};
 use storefirst_lambda_env::{
     Bootstrap, FunctionConfig, Identity, LambdaFunction, inherited_environment,
 };
 use storefirst_local::lambda::LambdaInvoker;
-use storefirst_pipeline::{Config, Runtime, ports::InProcess, redrive};
+use storefirst_pipeline::{
+    Config, Runtime,
+    console::Console,
+    ports::{ChangeStream, InProcess, Invoker},
+    redrive,
+};
 
 use crate::cli::{Args, Command};
 
@@ -33,16 +38,22 @@ pub async fn run(
             .exists()
             .then(|| table.ledger(&config.db))
             .transpose()?;
-        let stuck = DynamoStuck {
-            requests: table.requests(),
-            outcomes: Arc::new(table.outcomes()),
-            ledger,
-            maximum_record_age: config.stream.maximum_record_age,
-        };
+        let stuck = stuck(&table, ledger, &config);
         return crate::reported(redrive(&stuck, processor, &config.stream).await?);
     }
 
     let stream = table.stream(&config.db)?;
+    // The console's redrive runs this processor in-process, as `redrive` does.
+    let ledger = Some(stream.ledger().clone());
+    let console = Console {
+        read: DynamoReadModel {
+            requests: table.requests(),
+            ledger: ledger.clone(),
+        },
+        stuck: stuck(&table, ledger, &config),
+        processor: processor.clone(),
+        settings: config.stream.clone(),
+    };
     let backend = format!(
         "DynamoDB table {} (stream ledger in {})",
         table.name,
@@ -53,7 +64,7 @@ pub async fn run(
             processor,
             store: Arc::new(table.outcomes()),
         };
-        let runtime = Runtime::launch(&config, table.requests(), stream, invoker).await?;
+        let runtime = launch(&config, &table, stream, invoker, console).await?;
         return crate::serve(runtime, &[backend, "processor in-process".into()]).await;
     };
     let dir = args
@@ -87,6 +98,37 @@ pub async fn run(
     let invoker = LambdaInvoker {
         function: Arc::new(function),
     };
-    let runtime = Runtime::launch(&config, table.requests(), stream, invoker).await?;
+    let runtime = launch(&config, &table, stream, invoker, console).await?;
     crate::serve(runtime, &[backend, how]).await
+}
+
+type TableConsole<P> = Console<DynamoReadModel, DynamoStuck<storefirst_lambda::DynamoStore>, P>;
+
+/// What is stuck in `table`, with the dead letters of `ledger`.
+fn stuck(
+    table: &DynamoTable,
+    ledger: Option<storefirst_dynamodb::ShardLedger>,
+    config: &Config,
+) -> DynamoStuck<storefirst_lambda::DynamoStore> {
+    DynamoStuck {
+        requests: table.requests(),
+        outcomes: Arc::new(table.outcomes()),
+        ledger,
+        maximum_record_age: config.stream.maximum_record_age,
+    }
+}
+
+async fn launch<T: ChangeStream, I: Invoker<T::Cursor, T::Source>>(
+    config: &Config,
+    table: &DynamoTable,
+    stream: T,
+    invoker: I,
+    console: TableConsole<App>,
+) -> anyhow::Result<Runtime<storefirst_dynamodb::DynamoRequests>> {
+    Ok(
+        Runtime::launch_with(config, table.requests(), stream, invoker, |key| {
+            console.routes(key)
+        })
+        .await?,
+    )
 }

@@ -81,6 +81,10 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Serve the console (`/console`) also when --host is not a loopback address: whoever
+    /// reaches the API reaches it, behind the same API key. Off by default.
+    #[arg(long, env = "STOREFIRST_CONSOLE_REMOTE")]
+    pub console_remote: bool,
     /// Log filter, e.g. `info` or `storefirst_local=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -131,6 +135,7 @@ impl Args {
         config.sweep_interval = Duration::from_millis(self.sweep_ms.max(1));
         config.max_backlog = self.max_backlog;
         config.cors = AllowedOrigins::parse(&self.cors_origins)?;
+        config.console = self.host.is_loopback() || self.console_remote;
         Ok(config)
     }
 }

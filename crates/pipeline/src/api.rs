@@ -187,7 +187,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn require_api_key<S: Ingest>(
+pub(crate) async fn require_api_key<S: Ingest>(
     State(state): State<AppState<S>>,
     request: Request,
     next: Next,

@@ -1,5 +1,5 @@
 //! The local runtime's pipeline, whatever the store: the HTTP API of the contract
-//! (`api`) and its CORS (`cors`), the accept loop (`server`), the poller with the event
+//! (`api`) and its CORS (`cors`), the console's page and read-only API (`console`), the accept loop (`server`), the poller with the event
 //! source mapping's semantics (`poller`), redrive, and the assembly that starts and stops
 //! them (`runtime`), all over the ports in `ports`, and the line that says where it
 //! listens (`listening`).
@@ -7,6 +7,7 @@
 //! `storefirst-dynamodb`.
 
 pub mod api;
+pub mod console;
 pub mod cors;
 pub mod listening;
 pub mod poller;

@@ -263,6 +263,126 @@ pub struct Item {
     pub updated_at: i64,
 }
 
+/// The read model the console reads (`console`): counts, listings, what waits for the
+/// processor, recent activity and the dead letters, whatever the backend. Read-only, and
+/// like GET it leaves out items past their TTL.
+pub trait ReadModel: Clone + Send + Sync + 'static {
+    fn counts(&self) -> impl Future<Output = Result<StatusCounts, StoreFault>> + Send;
+
+    /// Items newest first (by `created_at`, then id), after `query.after`.
+    fn items(&self, query: ItemQuery)
+    -> impl Future<Output = Result<Vec<Item>, StoreFault>> + Send;
+
+    fn backlog(&self) -> impl Future<Output = Result<Waiting, StoreFault>> + Send;
+
+    /// Requests accepted, and outcomes written, per second since `since` (epoch ms).
+    fn activity(&self, since: i64) -> impl Future<Output = Result<Vec<Second>, StoreFault>> + Send;
+
+    /// The dead letters, oldest first, their positions as text.
+    fn dead_letters(
+        &self,
+    ) -> impl Future<Output = Result<Vec<DeadLetter<String>>, StoreFault>> + Send;
+}
+
+/// Items by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub pending: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+impl StatusCounts {
+    /// Counts one item of `status`; an unknown status counts nowhere.
+    pub fn add(&mut self, status: &str, n: u64) {
+        match status.parse() {
+            Ok(Status::Pending) => self.pending += n,
+            Ok(Status::Succeeded) => self.succeeded += n,
+            Ok(Status::Failed) => self.failed += n,
+            Err(_) => {}
+        }
+    }
+}
+
+/// Which items a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemQuery {
+    pub status: Option<Status>,
+    /// Only ids that start with it (empty: all).
+    pub id_prefix: String,
+    /// Only items after this one in the listing's order (the previous page's last).
+    pub after: Option<ItemCursor>,
+    pub limit: usize,
+}
+
+impl ItemQuery {
+    /// Whether `item` passes the filters and comes after the cursor: for backends that
+    /// filter in memory.
+    pub fn admits(&self, status: &str, id: &str, created_at: i64) -> bool {
+        self.status.is_none_or(|wanted| wanted.as_str() == status)
+            && id.starts_with(&self.id_prefix)
+            && self
+                .after
+                .as_ref()
+                .is_none_or(|after| (created_at, id) < (after.created_at, after.id.as_str()))
+    }
+}
+
+/// A place in a listing: the last item shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemCursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// What waits for the processor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// Pending requests the processor has not attempted yet.
+    pub requests: u64,
+    /// When the oldest of them was accepted (epoch ms).
+    pub oldest_created_at: Option<i64>,
+    /// Change-stream records after the poller's checkpoint, where the backend can count
+    /// them without reading the stream (SQLite; not DynamoDB Streams).
+    pub stream_records: Option<u64>,
+}
+
+/// One second's activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Second {
+    /// Epoch seconds.
+    pub at: i64,
+    /// Requests created in that second.
+    pub accepted: u64,
+    /// Items whose latest outcome (success, failure or a failed attempt) was written then.
+    pub processed: u64,
+}
+
+/// Per-second activity from `(created_at, updated_at, attempts)` of items, for backends
+/// that count in memory: seconds with nothing are left out, the rest in order.
+pub fn seconds(items: impl IntoIterator<Item = (i64, i64, i64)>, since: i64) -> Vec<Second> {
+    let mut by_second = std::collections::BTreeMap::<i64, Second>::new();
+    let mut bump = |at_ms: i64, accepted: u64, processed: u64| {
+        if at_ms >= since {
+            let at = at_ms.div_euclid(1000);
+            let second = by_second.entry(at).or_insert(Second {
+                at,
+                accepted: 0,
+                processed: 0,
+            });
+            second.accepted += accepted;
+            second.processed += processed;
+        }
+    };
+    for (created_at, updated_at, attempts) in items {
+        bump(created_at, 1, 0);
+        if attempts > 0 {
+            bump(updated_at, 0, 1);
+        }
+    }
+    by_second.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::{error::Error, io};

@@ -3,6 +3,7 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
+use axum::Router;
 use storefirst_domain::{DEFAULT_BODY_LIMIT, StreamSettings};
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -36,6 +37,8 @@ pub struct Config {
     pub admission_wait: Duration,
     /// Origins a browser may call the API from (CORS); none by default.
     pub cors: AllowedOrigins,
+    /// Whether `/console` is served; by default only on a loopback address.
+    pub console: bool,
 }
 
 impl Config {
@@ -53,6 +56,7 @@ impl Config {
             max_backlog: DEFAULT_MAX_BACKLOG,
             admission_wait: Duration::from_secs(1),
             cors: AllowedOrigins::None,
+            console: listen.ip().is_loopback(),
         }
     }
 }
@@ -111,6 +115,22 @@ impl<S: Ingest> Runtime<S> {
         T: ChangeStream,
         I: Invoker<T::Cursor, T::Source>,
     {
+        Self::launch_with(config, store, stream, invoker, |_| Router::new()).await
+    }
+
+    /// [`Runtime::launch`] with the routes `console` makes (given the API's state, for its
+    /// key check) beside the API's, when `config.console` says so.
+    pub async fn launch_with<T, I>(
+        config: &Config,
+        store: S,
+        stream: T,
+        invoker: I,
+        console: impl FnOnce(api::AppState<S>) -> Router,
+    ) -> Result<Self, StartError>
+    where
+        T: ChangeStream,
+        I: Invoker<T::Cursor, T::Source>,
+    {
         check(config)?;
         let listener = server::listen(config.listen).map_err(|source| StartError::Listen {
             addr: config.listen,
@@ -129,9 +149,13 @@ impl<S: Ingest> Runtime<S> {
             config.body_timeout,
         )
         .with_cors(config.cors.clone());
+        let mut app = api::app(state.clone());
+        if config.console {
+            app = app.merge(console(state));
+        }
         let server = tokio::spawn(server::serve(
             listener,
-            api::app(state),
+            app,
             config.limits.clone(),
             stopping.clone(),
         ));

@@ -22,6 +22,8 @@ use storefirst_pipeline::{
 
 use crate::{db, writer::Writer};
 
+mod read_model;
+
 /// How far the poller's checkpoint trails the newest accepted request, so that ingest
 /// cannot outrun processing without bound: past the limit, a new request waits for the
 /// poller to advance, and is refused when it does not within the wait.
@@ -360,25 +362,27 @@ impl Ingest for SqliteStore {
                 "SELECT id, status, request, result, error, attempts, created_at, updated_at
                  FROM requests WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
             )?
-            .query_row(params![id.as_str(), now_millis() / 1000], |row| {
-                let result: Option<String> = row.get(3)?;
-                Ok(Item {
-                    id: row.get(0)?,
-                    status: row.get(1)?,
-                    request: row.get(2)?,
-                    result: result.map(|text| {
-                        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-                    }),
-                    error: row.get(4)?,
-                    attempts: row.get(5)?,
-                    created_at: row.get(6)?,
-                    updated_at: row.get(7)?,
-                })
-            })
+            .query_row(params![id.as_str(), now_millis() / 1000], item)
             .optional()
         })
         .await
     }
+}
+
+/// An item from `id, status, request, result, error, attempts, created_at, updated_at`.
+fn item(row: &rusqlite::Row) -> rusqlite::Result<Item> {
+    let result: Option<String> = row.get(3)?;
+    Ok(Item {
+        id: row.get(0)?,
+        status: row.get(1)?,
+        request: row.get(2)?,
+        result: result
+            .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),
+        error: row.get(4)?,
+        attempts: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
 }
 
 impl Stuck for SqliteStore {

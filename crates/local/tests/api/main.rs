@@ -1,5 +1,6 @@
 //! Integration tests of the local runtime: one binary, a module per area.
 
+mod console;
 mod contract;
 mod cors;
 mod durability;
