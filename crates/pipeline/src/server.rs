@@ -310,3 +310,42 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Socket<T> {
         this.deadline(cx, poll)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYPER_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 17:54:43 GMT\r\n\r\n";
+
+    #[test]
+    fn hyper_s_bodiless_answer_is_found_after_other_answers_and_given_a_json_body() {
+        let before = b"HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        let buf = [&before[..], HYPER_400].concat();
+        assert_eq!(hyper_answer_at(&buf), Some(before.len()));
+        let (len, answer) = hyper_answer(HYPER_400).unwrap();
+        assert_eq!(len, HYPER_400.len());
+        let answer = String::from_utf8(answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(head.contains("date: Tue, 01 Dec 2026 17:54:43 GMT"));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(json["message"].is_string());
+    }
+
+    #[test]
+    fn the_api_s_own_answers_are_left_alone() {
+        // A stored body that quotes hyper's head comes back JSON-escaped; a JSON 400 has a
+        // length and a type.
+        let item = br#"{"request":"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"}"#;
+        let api_400 = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 2\r\ndate: x\r\n\r\n{}";
+        for buf in [&item[..], &api_400[..], &HYPER_400[..HYPER_400.len() - 2]] {
+            assert_eq!(
+                hyper_answer_at(buf),
+                None,
+                "{}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+}
