@@ -77,7 +77,7 @@ impl Dev {
         // The page is another origin than the API: the API must allow it.
         let page_origin = format!("http://{page}");
         crate::step(format!(
-            "starting storefirst-local on {url} (database {db}), allowing the example page's origin {page_origin}; Ctrl-C stops it"
+            "starting storefirst-local on {url} (database {db}), allowing the example page's origin {page_origin} and webhooks to receivers on this machine; Ctrl-C stops it"
         ));
         eprintln!(
             "\n  API key: {api_key}\n  open the example page: {}\n  or try:\n    curl -i -X POST {url}/requests -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\\n      -d '{{\"restaurant\":\"Roma\",\"items\":[{{\"dish\":\"margherita\",\"quantity\":2}}]}}'\n    curl -s {url}/requests/<id from Location> -H 'x-api-key: {api_key}'\n",
@@ -85,7 +85,7 @@ impl Dev {
         );
         cmd!(
             sh,
-            "target/release/storefirst-local --port {port} --db {db} --api-key {api_key} --cors-origin {page_origin} {lambda_args...}"
+            "target/release/storefirst-local --port {port} --db {db} --api-key {api_key} --cors-origin {page_origin} --allow-loopback-webhooks {lambda_args...}"
         )
         .run()
         .context("storefirst-local stopped with an error")?;

@@ -95,7 +95,7 @@ pub async fn dynamodb_batch_time(moto: &str, runs: usize) -> anyhow::Result<Stat
         for request in &requests {
             let body = request.body.as_deref().context("an INSERT has a body")?;
             let body = RequestBody::parse(body.as_bytes(), DEFAULT_BODY_LIMIT)?;
-            ingest.accept(request.id.clone(), body).await?;
+            ingest.accept(request.id.clone(), body, None).await?;
         }
         let handler = StreamHandler::new(
             Arc::new(RestaurantOrders),

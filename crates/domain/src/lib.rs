@@ -8,6 +8,7 @@
 
 mod batch;
 mod body;
+mod callback;
 mod id;
 mod processor;
 mod record;
@@ -16,6 +17,10 @@ mod store;
 
 pub use batch::{BatchReport, process_batch};
 pub use body::{BodyError, DEFAULT_BODY_LIMIT, LARGEST_NUMBER, RequestBody};
+pub use callback::{
+    Answer, CALLBACK_URL_LIMIT, Callback, CallbackStatus, CallbackUrl, InvalidCallback, Receivers,
+    RetryPolicy, UnknownCallbackStatus, is_public, retry_after_seconds,
+};
 pub use id::{InvalidRequestId, RequestId};
 pub use processor::{PendingRequest, ProcessError, Processor};
 pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, millis, now_millis};

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("thiserror", &[]),
     ("tokio", &["rt", "time"]),
     ("tracing", &[]),
+    ("url", &[]),
 ];
 
 #[test]

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::{
     types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
 };
 use serde_json::Value;
-use storefirst_domain::{RequestBody, RequestId, Status, now_millis};
+use storefirst_domain::{CallbackUrl, RequestBody, RequestId, Status, now_millis};
 use storefirst_lambda::item::{self, Stored};
 use storefirst_pipeline::{
     Accepted, Item, StoreFault,
@@ -165,10 +165,21 @@ impl DynamoRequests {
 }
 
 impl Ingest for DynamoRequests {
+    /// Nothing delivers webhooks from this store yet: the API refuses `x-callback-url`,
+    /// so `accept` never gets one.
+    fn delivers_webhooks(&self) -> bool {
+        false
+    }
+
     /// PUT: put-request.vtl's UpdateItem. A same-body retry changes nothing and answers
     /// the stored status; DynamoDB does not say whether it created the item, so a pending
     /// one answers `Created` either way (the same 202).
-    async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
+    async fn accept(
+        &self,
+        id: RequestId,
+        body: RequestBody,
+        _callback: Option<CallbackUrl>,
+    ) -> Result<Accepted, StoreFault> {
         let updated = self
             .client
             .update_item()
@@ -218,7 +229,12 @@ impl Ingest for DynamoRequests {
     }
 
     /// POST: post-request.vtl's PutItem, never over an existing item.
-    async fn accept_new(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
+    async fn accept_new(
+        &self,
+        id: RequestId,
+        body: RequestBody,
+        _callback: Option<CallbackUrl>,
+    ) -> Result<Accepted, StoreFault> {
         let put = self
             .client
             .put_item()
@@ -271,5 +287,6 @@ fn shown(item: Stored) -> Item {
         attempts: item.attempts,
         created_at: item.created_at,
         updated_at: item.updated_at,
+        callback: None,
     }
 }

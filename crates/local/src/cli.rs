@@ -7,7 +7,7 @@ use std::{
 };
 
 use clap::Parser;
-use storefirst_domain::StreamSettings;
+use storefirst_domain::{Receivers, RetryPolicy, StreamSettings};
 use storefirst_pipeline::{Config, cors::AllowedOrigins};
 
 /// Runs the storage-first API locally: HTTP API, SQLite store, change stream, processor.
@@ -81,6 +81,20 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Deliver webhooks also to receivers on this machine (`http://127.0.0.1`, `localhost`,
+    /// `[::1]`), for development and tests; off by default: public https receivers only.
+    #[arg(long, env = "STOREFIRST_ALLOW_LOOPBACK_WEBHOOKS")]
+    pub allow_loopback_webhooks: bool,
+    /// The `whsec_` secret webhooks are signed with; by default one generated at the first
+    /// start and kept in the database (`storefirst-local webhook-secret` prints it).
+    #[arg(long, env = "STOREFIRST_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Attempts of a webhook delivery, the first included, before it is given up on.
+    #[arg(long, env = "STOREFIRST_WEBHOOK_MAX_ATTEMPTS", default_value_t = RetryPolicy::DEFAULT.max_attempts)]
+    pub webhook_max_attempts: u32,
+    /// Milliseconds before the first retry of a webhook; each further one waits twice as long.
+    #[arg(long, env = "STOREFIRST_WEBHOOK_RETRY_MS", default_value_t = RetryPolicy::DEFAULT.base.as_millis() as u64)]
+    pub webhook_retry_ms: u64,
     /// Serve the console (`/console`) also when --host is not a loopback address: whoever
     /// reaches the API reaches it, behind the same API key. Off by default.
     #[arg(long, env = "STOREFIRST_CONSOLE_REMOTE")]
@@ -92,8 +106,11 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Reprocess dead-lettered and stuck pending requests (after fixing the processor), then exit.
+    /// Reprocess dead-lettered and stuck pending requests (after fixing the processor), and
+    /// make given-up webhooks due again (a running storefirst-local delivers them), then exit.
     Redrive,
+    /// Print the secret webhooks are signed with (kept in the database), then exit.
+    WebhookSecret,
 }
 
 /// The well-known key of a laptop's runtime, refused on any other address.
@@ -135,6 +152,12 @@ impl Args {
         config.sweep_interval = Duration::from_millis(self.sweep_ms.max(1));
         config.max_backlog = self.max_backlog;
         config.cors = AllowedOrigins::parse(&self.cors_origins)?;
+        if self.allow_loopback_webhooks {
+            config.receivers = Receivers::AlsoLoopback;
+        }
+        config.webhook_secret = self.webhook_secret.clone();
+        config.webhook_retry.max_attempts = self.webhook_max_attempts.max(1);
+        config.webhook_retry.base = Duration::from_millis(self.webhook_retry_ms);
         config.console = self.host.is_loopback() || self.console_remote;
         Ok(config)
     }

@@ -15,10 +15,11 @@ use std::{
 use anyhow::Context;
 use clap::Parser;
 use cli::{Args, Command};
+use storefirst_domain::Receivers;
 use storefirst_pipeline::{
     RedriveReport, Runtime, listening::listening_line, ports::Ingest, redrive,
 };
-use storefirst_sqlite::SqliteStore;
+use storefirst_sqlite::{SecretOrigin, SqliteStore, webhook_secret};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -50,11 +51,47 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Redrive) => {
             let store = SqliteStore::open(&config.db)
                 .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+            // First: redrive drops the dead letters of finished items, these among them.
+            let webhooks = store.redeliver_failed_webhooks().await?;
+            println!(
+                "redrive: {webhooks} given-up webhooks are due again; a running storefirst-local \
+                 delivers them"
+            );
             reported(redrive(&store, processor, &config.stream).await?)
         }
+        Some(Command::WebhookSecret) => {
+            let (secret, _) = webhook_secret(&config.db, config.webhook_secret.as_deref())?;
+            println!("{}", secret.as_str());
+            Ok(())
+        }
         None => {
+            let mut config = config;
+            let (secret, origin) = webhook_secret(&config.db, config.webhook_secret.as_deref())?;
+            config.webhook_secret = Some(secret.as_str().to_owned());
+            let mut about = vec![format!("database {}", args.db.display())];
+            let again = format!(
+                "`storefirst-local webhook-secret --db {}` prints it again",
+                args.db.display()
+            );
+            about.push(match origin {
+                SecretOrigin::Generated => format!(
+                    "webhooks are signed with the secret {} (generated and kept in the \
+                     database; {again})",
+                    secret.as_str()
+                ),
+                SecretOrigin::Kept => {
+                    format!("webhooks are signed with the secret kept in the database; {again}")
+                }
+                SecretOrigin::Given => "webhooks are signed with the given secret".to_owned(),
+            });
+            if config.receivers == Receivers::AlsoLoopback {
+                about.push(
+                    "webhooks may go to receivers on this machine (--allow-loopback-webhooks)"
+                        .to_owned(),
+                );
+            }
             let runtime = storefirst_sqlite::start(config, processor).await?;
-            serve(runtime, &[format!("database {}", args.db.display())]).await
+            serve(runtime, &about).await
         }
     }
 }

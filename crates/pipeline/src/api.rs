@@ -14,7 +14,10 @@ use axum::{
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body as _;
 use serde_json::json;
-use storefirst_domain::{BodyError, InvalidRequestId, RequestBody, RequestId, Status};
+use storefirst_domain::{
+    BodyError, CallbackUrl, InvalidCallback, InvalidRequestId, Receivers, RequestBody, RequestId,
+    Status,
+};
 
 use crate::{
     cors::AllowedOrigins,
@@ -28,6 +31,7 @@ pub struct AppState<S> {
     body_limit: usize,
     body_timeout: Duration,
     cors: Arc<AllowedOrigins>,
+    receivers: Receivers,
 }
 
 impl<S: Ingest> AppState<S> {
@@ -38,7 +42,14 @@ impl<S: Ingest> AppState<S> {
             body_limit,
             body_timeout,
             cors: Arc::default(),
+            receivers: Receivers::default(),
         }
+    }
+
+    /// Which webhook receivers an `x-callback-url` may name.
+    pub fn with_receivers(mut self, receivers: Receivers) -> Self {
+        self.receivers = receivers;
+        self
     }
 
     /// Lets browsers on `origins` call the API (CORS).
@@ -125,13 +136,15 @@ pub enum ApiError {
     InvalidId(#[from] InvalidRequestId),
     #[error(transparent)]
     InvalidBody(#[from] BodyError),
+    #[error(transparent)]
+    InvalidCallback(#[from] InvalidCallback),
     #[error("unsupported content type {0:?}: send application/json")]
     UnsupportedMediaType(String),
     #[error("the request body could not be read: {0}")]
     UnreadableBody(String),
     #[error("the request body did not arrive within {0:?}; send it at once")]
     BodyTimeout(Duration),
-    #[error("request {0} already exists with a different body; use a new id")]
+    #[error("request {0} already exists with a different body or callback URL; use a new id")]
     Conflict(RequestId),
     #[error("request {0} has finished and expired, and is deleted soon; use a new id")]
     Expired(RequestId),
@@ -152,7 +165,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::InvalidId(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidBody(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidBody(_) | ApiError::InvalidCallback(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) | ApiError::Expired(_) => StatusCode::CONFLICT,
@@ -232,11 +245,12 @@ async fn post_request<S: Ingest>(
     body: Body,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, &headers, body).await?;
+    let callback = callback(&state, &headers)?;
     state.store.admit().await?;
     // Time-ordered (v7), so a new item lands at the end of the id index instead of on a
     // random page: fewer pages per commit. API Gateway's ids are random; both are UUIDs.
     let id = RequestId::parse(&uuid::Uuid::now_v7().to_string())?;
-    let accepted = state.store.accept_new(id.clone(), body).await?;
+    let accepted = state.store.accept_new(id.clone(), body, callback).await?;
     answer(id, accepted)
 }
 
@@ -257,17 +271,32 @@ async fn put_request<S: Ingest>(
 ) -> Result<Response, ApiError> {
     let id = request_id(path)?;
     let body = read_body(&state, &headers, body).await?;
+    let callback = callback(&state, &headers)?;
     state.store.admit().await?;
-    accept(&state, id, body).await
+    let accepted = state.store.accept(id.clone(), body, callback).await?;
+    answer(id, accepted)
 }
 
-async fn accept<S: Ingest>(
+/// The `x-callback-url` header, checked; read after the body, so that a refusal leaves
+/// nothing unread on the connection.
+fn callback<S: Ingest>(
     state: &AppState<S>,
-    id: RequestId,
-    body: RequestBody,
-) -> Result<Response, ApiError> {
-    let accepted = state.store.accept(id.clone(), body).await?;
-    answer(id, accepted)
+    headers: &HeaderMap,
+) -> Result<Option<CallbackUrl>, ApiError> {
+    let mut values = headers.get_all("x-callback-url").iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return match headers.contains_key("x-callback-url") {
+            true => Err(InvalidCallback::Repeated.into()),
+            false => Ok(None),
+        };
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| InvalidCallback::NotAbsolute("not ASCII: percent-encode it".into()))?;
+    if !state.store.delivers_webhooks() {
+        return Err(InvalidCallback::NotDelivered.into());
+    }
+    Ok(Some(CallbackUrl::parse(text, state.receivers)?))
 }
 
 fn answer(id: RequestId, accepted: Accepted) -> Result<Response, ApiError> {

@@ -339,6 +339,7 @@ mod tests {
             attempts: 0,
             created_at: 1_700_000_000_123,
             updated_at: 1_700_000_000_123,
+            callback: None,
         };
         assert_eq!(
             parse_cursor(&cursor(&item)),

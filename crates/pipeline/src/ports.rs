@@ -9,8 +9,8 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use serde::Serialize;
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, OutcomeStore, Processor, RequestBody, RequestId, Status,
-    StreamSettings, now_millis, process_batch,
+    Callback, CallbackUrl, ChangeEvent, ChangeRecord, OutcomeStore, Processor, RequestBody,
+    RequestId, Status, StreamSettings, now_millis, process_batch,
 };
 use tokio::sync::watch;
 
@@ -21,7 +21,7 @@ pub enum Accepted {
     /// Same id, same body: an idempotent retry; nothing written. The answer carries the
     /// stored status, so a retry after the outcome says so.
     Duplicate(Status),
-    /// Same id, another body.
+    /// Same id, another body or another callback URL.
     Conflict,
     /// The id names a request past its TTL that is not deleted yet. GET already answers
     /// 404 for it, but API Gateway cannot replace such an item and keep a same-body retry
@@ -37,11 +37,13 @@ pub trait Ingest: Clone + Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// Stores a new request; never overwrites one.
+    /// Stores a new request, with the URL its outcome is delivered to; never overwrites
+    /// one. The callback is part of the request: a retry with another one is a conflict.
     fn accept(
         &self,
         id: RequestId,
         body: RequestBody,
+        callback: Option<CallbackUrl>,
     ) -> impl Future<Output = Result<Accepted, StoreFault>> + Send;
 
     /// Stores a request under an id the server just chose (POST). The same as
@@ -50,8 +52,15 @@ pub trait Ingest: Clone + Send + Sync + 'static {
         &self,
         id: RequestId,
         body: RequestBody,
+        callback: Option<CallbackUrl>,
     ) -> impl Future<Output = Result<Accepted, StoreFault>> + Send {
-        self.accept(id, body)
+        self.accept(id, body, callback)
+    }
+
+    /// Whether something delivers the webhooks of this store's requests; when not, the API
+    /// refuses `x-callback-url` rather than store a callback nobody delivers.
+    fn delivers_webhooks(&self) -> bool {
+        true
     }
 
     /// The item, unless it is unknown or its TTL has passed.
@@ -261,6 +270,9 @@ pub struct Item {
     pub attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The webhook named with `x-callback-url`, and where its delivery is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
 }
 
 /// The read model the console reads (`console`): counts, listings, what waits for the

@@ -4,7 +4,7 @@
 use std::{future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::Router;
-use storefirst_domain::{DEFAULT_BODY_LIMIT, StreamSettings};
+use storefirst_domain::{DEFAULT_BODY_LIMIT, Receivers, RetryPolicy, StreamSettings};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
@@ -39,6 +39,11 @@ pub struct Config {
     pub cors: AllowedOrigins,
     /// Whether `/console` is served; by default only on a loopback address.
     pub console: bool,
+    /// Which webhook receivers `x-callback-url` may name and deliveries may reach.
+    pub receivers: Receivers,
+    /// The `whsec_` secret webhooks are signed with; when `None`, the store keeps one.
+    pub webhook_secret: Option<String>,
+    pub webhook_retry: RetryPolicy,
 }
 
 impl Config {
@@ -57,6 +62,9 @@ impl Config {
             admission_wait: Duration::from_secs(1),
             cors: AllowedOrigins::None,
             console: listen.ip().is_loopback(),
+            receivers: Receivers::Public,
+            webhook_secret: None,
+            webhook_retry: RetryPolicy::DEFAULT,
         }
     }
 }
@@ -148,7 +156,8 @@ impl<S: Ingest> Runtime<S> {
             config.body_limit,
             config.body_timeout,
         )
-        .with_cors(config.cors.clone());
+        .with_cors(config.cors.clone())
+        .with_receivers(config.receivers);
         let mut app = api::app(state.clone());
         if config.console {
             app = app.merge(console(state));

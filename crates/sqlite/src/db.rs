@@ -64,6 +64,41 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     request_ids TEXT NOT NULL,
     created_at  INTEGER NOT NULL
 );
+
+-- Webhooks: a request's callback (x-callback-url) and its delivery, beside the item rather
+-- than in it, so that delivery writes add no stream record. Created when missing, so an
+-- older database file gains it at its next start. `due_at` is when the next attempt is
+-- due (NULL until the request finishes, and once delivered or given up on); a claimed
+-- attempt moves it to the end of its lease.
+CREATE TABLE IF NOT EXISTS callbacks (
+    id           TEXT PRIMARY KEY,
+    url          TEXT NOT NULL,
+    webhook_id   TEXT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    due_at       INTEGER,
+    first_due_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (due_at) WHERE due_at IS NOT NULL;
+-- The outcome makes the delivery due in its own transaction: no finished request is
+-- missed, whichever process wrote it (the poller, redrive).
+CREATE TRIGGER IF NOT EXISTS callbacks_finished AFTER UPDATE OF status ON requests
+WHEN OLD.status = 'pending' AND NEW.status IN ('succeeded', 'failed') BEGIN
+    UPDATE callbacks SET
+        due_at = CAST(unixepoch('subsec') * 1000 AS INTEGER),
+        first_due_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
+    WHERE id = NEW.id AND status = 'pending' AND due_at IS NULL;
+END;
+CREATE TRIGGER IF NOT EXISTS callbacks_remove AFTER DELETE ON requests BEGIN
+    DELETE FROM callbacks WHERE id = OLD.id;
+END;
+
+-- What the runtime keeps between starts: the webhook signing secret.
+CREATE TABLE IF NOT EXISTS settings (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 "#;
 
 /// How long a connection waits for a lock another one holds.

@@ -5,6 +5,7 @@
 //! over its read model (`store::read_model`).
 
 pub mod db;
+mod secret;
 pub mod store;
 mod sweeper;
 mod writer;
@@ -15,8 +16,14 @@ use storefirst_domain::Processor;
 use storefirst_pipeline::{
     Config, Runtime, StartError, console::Console, ports::InProcess, runtime::check,
 };
+use storefirst_webhooks::{Notifier, Sender, SystemLookup};
 
+pub use secret::{SecretError, SecretOrigin, webhook_secret};
 pub use store::SqliteStore;
+
+/// Webhook attempts under way at once, at most: each is bounded by its timeout, so a
+/// receiver that hangs holds one of them for that long.
+pub const WEBHOOK_CONCURRENCY: usize = 64;
 
 /// The embedded default: SQLite, its own stream, the processor in-process.
 pub async fn start<P: Processor>(
@@ -29,6 +36,15 @@ pub async fn start<P: Processor>(
         source: source.into(),
     })?;
     store.limit_backlog(config.max_backlog, config.admission_wait);
+    let (secret, _) = webhook_secret(&config.db, config.webhook_secret.as_deref())
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let notifier = Notifier {
+        outbox: store.clone(),
+        sender: Sender::new(secret, config.receivers, Arc::new(SystemLookup))
+            .map_err(|e| StartError::Config(format!("cannot build the webhook client: {e}")))?,
+        policy: config.webhook_retry,
+        concurrency: WEBHOOK_CONCURRENCY,
+    };
     let console = Console {
         read: store.clone(),
         stuck: store.clone(),
@@ -43,6 +59,7 @@ pub async fn start<P: Processor>(
         console.routes(key)
     })
     .await?;
+    runtime.spawn(move |stopping| notifier.run(stopping));
     let interval = config.sweep_interval;
     runtime.spawn(move |stopping| sweeper::run(store, interval, stopping));
     Ok(runtime)

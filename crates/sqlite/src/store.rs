@@ -12,8 +12,8 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use storefirst_domain::{
-    ChangeEvent, ChangeRecord, Outcome, OutcomeStore, RequestBody, RequestId, Status, StoreError,
-    UnknownStatus, Written, now_millis,
+    CallbackUrl, ChangeEvent, ChangeRecord, Outcome, OutcomeStore, RequestBody, RequestId, Status,
+    StoreError, UnknownStatus, Written, now_millis,
 };
 use storefirst_pipeline::{
     Accepted, Behind, DEFAULT_MAX_BACKLOG, Item, StoreFault, Stuck,
@@ -21,6 +21,8 @@ use storefirst_pipeline::{
 };
 
 use crate::{db, writer::Writer};
+
+mod callbacks;
 
 mod read_model;
 
@@ -311,7 +313,12 @@ impl Ingest for SqliteStore {
         self.backlog.admit().await
     }
 
-    async fn accept(&self, id: RequestId, body: RequestBody) -> Result<Accepted, StoreFault> {
+    async fn accept(
+        &self,
+        id: RequestId,
+        body: RequestBody,
+        callback: Option<CallbackUrl>,
+    ) -> Result<Accepted, StoreFault> {
         let (accepted, seq) = self
             .writer
             .write(move |conn| {
@@ -322,6 +329,9 @@ impl Ingest for SqliteStore {
                     )?
                     .execute(params![id.as_str(), body.as_str(), now_millis()])?;
                 if inserted == 1 {
+                    if let Some(url) = &callback {
+                        callbacks::insert(conn, &id, url)?;
+                    }
                     // The trigger's stream record is the newest one.
                     let seq = conn
                         .prepare_cached(NEWEST_SEQ)?
@@ -337,7 +347,10 @@ impl Ingest for SqliteStore {
                     })?;
                 let accepted = if expires_at.is_some_and(|at| at <= now_millis() / 1000) {
                     Accepted::Expired
-                } else if stored == body.as_str() {
+                } else if stored == body.as_str()
+                    && callbacks::url(conn, &id)?.as_deref()
+                        == callback.as_ref().map(CallbackUrl::as_str)
+                {
                     Accepted::Duplicate(status.parse().map_err(|e: UnknownStatus| {
                         rusqlite::Error::FromSqlConversionFailure(
                             1,
@@ -363,7 +376,9 @@ impl Ingest for SqliteStore {
                  FROM requests WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
             )?
             .query_row(params![id.as_str(), now_millis() / 1000], item)
-            .optional()
+            .optional()?
+            .map(|found| callbacks::with_callback(conn, found))
+            .transpose()
         })
         .await
     }
@@ -382,6 +397,7 @@ fn item(row: &rusqlite::Row) -> rusqlite::Result<Item> {
         attempts: row.get(5)?,
         created_at: row.get(6)?,
         updated_at: row.get(7)?,
+        callback: None,
     })
 }
 
@@ -552,6 +568,7 @@ mod tests {
             store.accept(
                 id,
                 RequestBody::parse(br#"{"a":1}"#, DEFAULT_BODY_LIMIT).unwrap(),
+                None,
             )
         }))
         .await
@@ -661,7 +678,7 @@ mod tests {
         let mut largest = 0;
         for i in 0..1500 {
             let id = RequestId::parse(&format!("item-{i}")).unwrap();
-            store.accept(id, body.clone()).await.unwrap();
+            store.accept(id, body.clone(), None).await.unwrap();
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
         }
         // Without restarts this is ~70 MiB; restarts keep it near 4096 frames (16 MiB).

@@ -45,7 +45,12 @@ impl Scripted {
 }
 
 impl Ingest for Scripted {
-    async fn accept(&self, id: RequestId, _: RequestBody) -> Result<Accepted, StoreFault> {
+    async fn accept(
+        &self,
+        id: RequestId,
+        _: RequestBody,
+        _: Option<storefirst_domain::CallbackUrl>,
+    ) -> Result<Accepted, StoreFault> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match id.as_str() {
             "conflict" => Ok(Accepted::Conflict),
@@ -65,6 +70,7 @@ impl Ingest for Scripted {
             attempts: 0,
             created_at: 1,
             updated_at: 1,
+            callback: None,
         }))
     }
 }

@@ -45,6 +45,7 @@ async fn put(requests: &DynamoRequests, id: &str, behaviour: &str) {
         .accept(
             RequestId::parse(id).unwrap(),
             RequestBody::parse(body.as_bytes(), 1024).unwrap(),
+            None,
         )
         .await
         .unwrap();

@@ -16,6 +16,7 @@ mod poison;
 mod refused;
 mod semantics;
 mod slow_clients;
+mod webhooks;
 
 use std::{path::Path, process::Command, process::Stdio};
 

@@ -1,0 +1,385 @@
+//! Webhooks against the binary: a receiver on 127.0.0.1 (allowed with
+//! --allow-loopback-webhooks) checks every signature with the Standard Webhooks library's
+//! own verification, and counts what arrives.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use storefirst_harness::Listening;
+
+use crate::{API_KEY, eventually, spawn_local_with};
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// One delivery as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Delivery {
+    webhook_id: String,
+    document: Value,
+    at: Instant,
+}
+
+/// Answers by path: `/ok` 204, `/flaky` 503 with `Retry-After: 1` once then 204, `/gone`
+/// 400 until `/gone` is healed, `/hang` never within the sender's timeout.
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<HashMap<String, Vec<Delivery>>>>,
+    healed: Arc<Mutex<bool>>,
+}
+
+impl Receiver {
+    async fn start() -> (Self, String) {
+        let receiver = Receiver::default();
+        let app = Router::new()
+            .route("/{path}", post(receive))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, base)
+    }
+
+    fn seen(&self, path: &str) -> Vec<Delivery> {
+        self.seen
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn total(&self) -> usize {
+        self.seen.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The specification's verification, not the code under test.
+    let verified = standardwebhooks::Webhook::new(SECRET)
+        .unwrap()
+        .verify(&body, &headers);
+    assert!(
+        verified.is_ok(),
+        "a delivery to /{path} fails verification: {verified:?}"
+    );
+    let delivery = Delivery {
+        webhook_id: headers["webhook-id"].to_str().unwrap().to_owned(),
+        document: serde_json::from_slice(&body).unwrap(),
+        at: Instant::now(),
+    };
+    let earlier = {
+        let mut seen = receiver.seen.lock().unwrap();
+        let list = seen.entry(path.clone()).or_default();
+        list.push(delivery);
+        list.len() - 1
+    };
+    match path.as_str() {
+        "flaky" if earlier == 0 => {
+            (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response()
+        }
+        "gone" if !*receiver.healed.lock().unwrap() => StatusCode::BAD_REQUEST.into_response(),
+        "hang" => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+fn spawn(db: &Path, loopback: bool) -> Listening {
+    let mut args = vec!["--webhook-secret", SECRET, "--webhook-retry-ms", "200"];
+    if loopback {
+        args.push("--allow-loopback-webhooks");
+    }
+    spawn_local_with(db, "warn", Stdio::inherit(), &args, &[])
+}
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn of(local: &Listening) -> Self {
+        Self {
+            base: format!("http://{}", local.addr()),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// POSTs an order with `callback` as `x-callback-url`; answers the status and body.
+    async fn post(&self, callback: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/requests", self.base))
+            .header("x-api-key", API_KEY)
+            .json(&json!({ "restaurant": "Roma", "items": [{ "dish": "margherita", "quantity": 1 }] }));
+        if let Some(url) = callback {
+            request = request.header("x-callback-url", url);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn put(&self, id: &str, callback: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(format!("{}/requests/{id}", self.base))
+            .header("x-api-key", API_KEY)
+            .header("x-callback-url", callback)
+            .json(&json!({ "restaurant": "Roma", "items": [{ "dish": "margherita", "quantity": 1 }] }))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn get(&self, id: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}/requests/{id}", self.base))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn callback_of(&self, id: &str, status: &str) -> Value {
+        let what = format!("the webhook of {id} is {status}");
+        storefirst_harness::until_some(Duration::from_secs(30), &what, || async {
+            let item = self.get(id).await.1;
+            (item["callback"]["status"] == status).then_some(item)
+        })
+        .await
+    }
+}
+
+fn id_of(accepted: &Value) -> String {
+    accepted["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_request_is_delivered_signed_once_and_one_without_callback_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = spawn(&dir.path().join("w.db"), true);
+    let api = Api::of(&local);
+    let (receiver, base) = Receiver::start().await;
+
+    let (status, accepted) = api.post(Some(&format!("{base}/ok"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = id_of(&accepted);
+    let (_, silent) = api.post(None).await;
+
+    let item = api.callback_of(&id, "delivered").await;
+    assert_eq!(item["callback"]["attempts"], 1, "{item}");
+    assert_eq!(item["callback"]["url"], format!("{base}/ok"));
+    let delivered = receiver.seen("ok");
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    let document = &delivered[0].document;
+    assert_eq!(document["id"], id.as_str());
+    assert_eq!(document["status"], item["status"]);
+    assert_eq!(document["result"], item["result"]);
+    assert_eq!(document["callback"]["url"], format!("{base}/ok"));
+
+    // The callback is part of the request: another one is a conflict, the same a retry.
+    let (status, body) = api.put("same", &format!("{base}/same")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        api.put("same", &format!("{base}/same")).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (status, body) = api.put("same", &format!("{base}/ok")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("callback URL"),
+        "{body}"
+    );
+    api.callback_of("same", "delivered").await;
+
+    let (_, other) = api.get(&id_of(&silent)).await;
+    assert!(other.get("callback").is_none(), "{other}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.total(),
+        2,
+        "only the requests with a callback are delivered"
+    );
+    assert!(local.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_503_is_retried_after_its_retry_after_with_the_same_webhook_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = spawn(&dir.path().join("w.db"), true);
+    let api = Api::of(&local);
+    let (receiver, base) = Receiver::start().await;
+
+    let id = id_of(&api.post(Some(&format!("{base}/flaky"))).await.1);
+    let item = api.callback_of(&id, "delivered").await;
+    assert_eq!(item["callback"]["attempts"], 2, "{item}");
+    let seen = receiver.seen("flaky");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].webhook_id, seen[1].webhook_id);
+    let waited = seen[1].at - seen[0].at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}, not Retry-After"
+    );
+    assert!(local.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_4xx_is_given_up_dead_lettered_and_redriven() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let local = spawn(&db, true);
+    let api = Api::of(&local);
+    let (receiver, base) = Receiver::start().await;
+
+    let id = id_of(&api.post(Some(&format!("{base}/gone"))).await.1);
+    let item = api.callback_of(&id, "failed").await;
+    assert_eq!(item["callback"]["attempts"], 1, "not retried: {item}");
+    let error = item["callback"]["error"].as_str().unwrap();
+    assert!(error.contains("400"), "{error}");
+    let dead: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT group_concat(reason || request_ids) FROM dead_letters",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(dead.contains("webhook") && dead.contains(&id), "{dead}");
+
+    *receiver.healed.lock().unwrap() = true;
+    let redrive = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
+        .args(["redrive", "--log", "warn", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&redrive.stdout);
+    assert!(redrive.status.success(), "{said}");
+    assert!(said.contains("1 given-up webhooks are due again"), "{said}");
+    let item = api.callback_of(&id, "delivered").await;
+    assert_eq!(item["callback"]["attempts"], 1, "{item}");
+    let seen = receiver.seen("gone");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].webhook_id, seen[1].webhook_id,
+        "the same message again"
+    );
+    assert!(local.terminate());
+}
+
+/// 202 to receipt for each of `n` requests to `url`.
+async fn latencies(
+    api: &Api,
+    receiver: &Receiver,
+    path: &str,
+    url: &str,
+    n: usize,
+) -> Vec<Duration> {
+    let before = receiver.seen(path).len();
+    let mut sent = HashMap::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        sent.insert(id_of(&api.post(Some(url)).await.1), started);
+    }
+    eventually(
+        Duration::from_secs(20),
+        "every healthy delivery",
+        || async { receiver.seen(path).len() >= before + n },
+    )
+    .await;
+    receiver.seen(path)[before..]
+        .iter()
+        .map(|d| d.at - sent[d.document["id"].as_str().unwrap()])
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = spawn(&dir.path().join("w.db"), true);
+    let api = Api::of(&local);
+    let (receiver, base) = Receiver::start().await;
+
+    let alone = latencies(&api, &receiver, "ok", &format!("{base}/ok"), 20).await;
+    for _ in 0..20 {
+        api.post(Some(&format!("{base}/hang"))).await;
+    }
+    eventually(
+        Duration::from_secs(10),
+        "the hanging receiver holds deliveries",
+        || async { receiver.seen("hang").len() >= 10 },
+    )
+    .await;
+    let beside = latencies(&api, &receiver, "ok", &format!("{base}/ok"), 20).await;
+    let worst = |all: &[Duration]| all.iter().max().copied().unwrap();
+    println!(
+        "healthy receiver, 202 to receipt, worst of 20: alone {:?}, beside a hanging one {:?}",
+        worst(&alone),
+        worst(&beside)
+    );
+    // The hanging receiver holds each of its attempts for the 5 s timeout.
+    assert!(worst(&beside) < Duration::from_secs(1), "{beside:?}");
+    assert!(local.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_or_loopback_callbacks_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = spawn(&dir.path().join("w.db"), false);
+    let api = Api::of(&local);
+    let (receiver, base) = Receiver::start().await;
+
+    let long = format!("https://example.com/{}", "a".repeat(2048));
+    for url in [
+        format!("{base}/ok"),
+        "https://localhost/hook".to_owned(),
+        "https://127.0.0.1/hook".to_owned(),
+        "https://[::1]/hook".to_owned(),
+        "https://10.0.0.1/hook".to_owned(),
+        "http://example.com/hook".to_owned(),
+        "https://user:pw@example.com/hook".to_owned(),
+        "/relative".to_owned(),
+        long,
+    ] {
+        let (status, body) = api.post(Some(&url)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("x-callback-url"),
+            "{body}"
+        );
+        let (status, body) = api.put("refused", &url).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+    }
+    assert_eq!(
+        api.get("refused").await.0,
+        StatusCode::NOT_FOUND,
+        "nothing stored"
+    );
+    assert_eq!(receiver.total(), 0);
+
+    assert!(local.terminate());
+}

@@ -1,0 +1,184 @@
+//! Webhooks in SQLite: a request's callback beside its item (`callbacks`), scheduled by a
+//! trigger in the outcome's own transaction, claimed and settled by the notifier.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use storefirst_domain::{Callback, CallbackStatus, CallbackUrl, RequestId, now_millis};
+use storefirst_pipeline::{Item, StoreFault, ports::Ingest};
+use storefirst_webhooks::{Due, Outbox, Settled};
+use tokio::sync::watch;
+
+use super::SqliteStore;
+
+/// Records the callback of a request just inserted.
+pub(super) fn insert(conn: &Connection, id: &RequestId, url: &CallbackUrl) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO callbacks (id, url, webhook_id)
+         VALUES (?1, ?2, 'msg_' || lower(hex(randomblob(16))))",
+    )?
+    .execute(params![id.as_str(), url.as_str()])?;
+    Ok(())
+}
+
+/// The callback URL a request was accepted with, if any.
+pub(super) fn url(conn: &Connection, id: &RequestId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT url FROM callbacks WHERE id = ?1")?
+        .query_row([id.as_str()], |row| row.get(0))
+        .optional()
+}
+
+/// The item with its callback's delivery state.
+pub(super) fn with_callback(conn: &Connection, mut item: Item) -> rusqlite::Result<Item> {
+    item.callback = conn
+        .prepare_cached("SELECT url, status, attempts, error FROM callbacks WHERE id = ?1")?
+        .query_row([&item.id], |row| {
+            let status: String = row.get(1)?;
+            Ok(Callback {
+                url: row.get(0)?,
+                status: status.parse().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?,
+                attempts: row.get(2)?,
+                error: row.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(item)
+}
+
+impl SqliteStore {
+    /// Makes every given-up webhook due again (redrive), with its attempts counted anew
+    /// and its webhook id unchanged; answers how many.
+    pub async fn redeliver_failed_webhooks(&self) -> Result<usize, StoreFault> {
+        self.writer
+            .write(|conn| {
+                conn.execute(
+                    "UPDATE callbacks SET status = 'pending', attempts = 0, error = NULL,
+                         due_at = ?1, first_due_at = ?1
+                     WHERE status = 'failed'",
+                    [now_millis()],
+                )
+            })
+            .await
+    }
+}
+
+impl Outbox for SqliteStore {
+    async fn claim(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Due>, StoreFault> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let claimed = self
+            .writer
+            .write(move |conn| {
+                let claimed = conn
+                    .prepare_cached(
+                        "UPDATE callbacks SET due_at = ?2, attempts = attempts + 1
+                         WHERE id IN (SELECT id FROM callbacks WHERE due_at <= ?1
+                                      ORDER BY due_at LIMIT ?3)
+                         RETURNING id, url, webhook_id, attempts, first_due_at",
+                    )?
+                    .query_map(params![now, lease_until, limit], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, u32>(3)?,
+                            row.get::<_, i64>(4)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(claimed)
+            })
+            .await?;
+        let mut due = Vec::with_capacity(claimed.len());
+        for (id, url, webhook_id, attempts, first_due_at) in claimed {
+            let Ok(id) = RequestId::parse(&id) else {
+                continue;
+            };
+            // The document as GET shows it now, callback state included. An item past its
+            // TTL is not delivered; the sweep deletes its callback with it.
+            let Some(item) = self.get(id.clone()).await? else {
+                continue;
+            };
+            due.push(Due {
+                id,
+                url,
+                webhook_id,
+                attempts,
+                first_due_at,
+                document: serde_json::to_vec(&item).expect("an item serializes"),
+            });
+        }
+        Ok(due)
+    }
+
+    async fn settle(&self, due: &Due, settled: Settled) -> Result<(), StoreFault> {
+        let (id, webhook_id, url, attempts) = (
+            due.id.as_str().to_owned(),
+            due.webhook_id.clone(),
+            due.url.clone(),
+            due.attempts,
+        );
+        self.writer
+            .write(move |conn| {
+                let (status, due_at, error) = match &settled {
+                    Settled::Delivered => (CallbackStatus::Delivered, None, None),
+                    Settled::Retry { at, error } => {
+                        (CallbackStatus::Pending, Some(*at), Some(error.as_str()))
+                    }
+                    Settled::GaveUp { error } => (CallbackStatus::Failed, None, Some(error.as_str())),
+                };
+                // Only the attempt still leased: a redrive may have reset it meanwhile.
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE callbacks SET status = ?3, due_at = ?4, error = ?5
+                         WHERE id = ?1 AND webhook_id = ?2 AND attempts = ?6
+                           AND status = 'pending'",
+                    )?
+                    .execute(params![
+                        id,
+                        webhook_id,
+                        status.as_str(),
+                        due_at,
+                        error,
+                        attempts
+                    ])?;
+                if changed == 1
+                    && let Settled::GaveUp { error } = &settled
+                {
+                    // Like the stream's dead letters; no stream position (0, 0).
+                    let ids = serde_json::to_string(&[&id]).expect("strings serialize");
+                    conn.prepare_cached(
+                        "INSERT INTO dead_letters (reason, first_seq, last_seq, request_ids, created_at)
+                         VALUES (?1, 0, 0, ?2, ?3)",
+                    )?
+                    .execute(params![
+                        format!("webhook to {url} given up after {attempts} attempts: {error}"),
+                        ids,
+                        now_millis()
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreFault> {
+        self.query("reading when the next webhook is due", |conn| {
+            conn.prepare_cached("SELECT min(due_at) FROM callbacks WHERE due_at IS NOT NULL")?
+                .query_row([], |row| row.get(0))
+        })
+        .await
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.writer.commits()
+    }
+}
