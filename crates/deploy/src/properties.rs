@@ -62,8 +62,7 @@ fn walk(path: String, old: Option<&Value>, new: Option<&Value>, into: &mut Vec<P
         }
     };
     match (old, new) {
-        (Some(Value::Object(_)), Some(Value::Object(_))) => {
-            let (old, new) = (old.expect("matched"), new.expect("matched"));
+        (Some(old @ Value::Object(_)), Some(new @ Value::Object(_))) => {
             for key in union(old, new) {
                 walk(join(&key), old.get(&key), new.get(&key), into);
             }
