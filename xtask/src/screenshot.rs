@@ -1,4 +1,5 @@
-//! `cargo xtask screenshot`: the README's picture of the example page after an order.
+//! `cargo xtask screenshot`: the README's pictures of the example page after an order and
+//! of the console with a few requests.
 
 use anyhow::Context;
 use clap::Args;
@@ -6,11 +7,13 @@ use xshell::{Shell, cmd};
 
 use crate::tools;
 
-/// Where the picture goes, from the workspace root.
+/// Where the pictures go, from the workspace root.
 const PICTURE: &str = "docs/example-page.png";
+const CONSOLE_PICTURE: &str = "docs/console.png";
 
-/// Regenerates docs/example-page.png: the browser test's run against the SQLite runtime,
-/// which saves the example page after its first order has succeeded.
+/// Regenerates docs/example-page.png and docs/console.png: the browser tests' runs against
+/// the SQLite runtime, which save the example page after its first order has succeeded and
+/// the console once it shows a few requests and a dead letter.
 #[derive(Args)]
 pub struct Screenshot {}
 
@@ -21,15 +24,21 @@ impl Screenshot {
         if let Some(dir) = picture.parent() {
             sh.create_dir(dir)?;
         }
+        let console = crate::project_root().join(CONSOLE_PICTURE);
         let _picture = sh.push_env("STOREFIRST_SCREENSHOT", &picture);
-        crate::step("cargo test --test browser (SQLite)");
+        let _console = sh.push_env("STOREFIRST_CONSOLE_SCREENSHOT", &console);
+        crate::step("cargo test --test browser (SQLite, and the console)");
         cmd!(
             sh,
-            "cargo test --package storefirst-local --test browser -- sqlite"
+            "cargo test --package storefirst-local --test browser -- sqlite console"
         )
         .run()
         .context("the browser test failed: see the output above")?;
-        crate::step(format!("wrote {}", picture.display()));
+        crate::step(format!(
+            "wrote {} and {}",
+            picture.display(),
+            console.display()
+        ));
         Ok(())
     }
 }

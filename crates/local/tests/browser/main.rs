@@ -3,7 +3,10 @@
 //! succeeded, an unknown dish shows its error, and a 409 and a 413 are readable by the page;
 //! from an origin the API does not allow, the browser itself blocks the call and nothing is
 //! stored. Once against the SQLite runtime, once against the Lambda mode (the deployable
-//! zip, DynamoDB on moto). One browser session each: Chromium is heavy.
+//! zip, DynamoDB on moto). One browser session each: Chromium is heavy. The console page has
+//! its own case (`console`), on the same machinery.
+
+mod console;
 
 use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
