@@ -16,8 +16,8 @@ pub enum Expr {
     GetAtt(String, String),
     /// `{"Fn::Sub": text}` or, with variables, `{"Fn::Sub": [text, {name: value}]}`.
     Sub(String, BTreeMap<String, Expr>),
-    /// `{"Fn::Join": [separator, parts]}`: parts a `List`, or a list parameter's `Ref`.
-    Join(String, Box<Expr>),
+    /// `{"Fn::Join": [separator, parts]}`.
+    Join(String, Vec<Expr>),
     /// `{"Fn::If": [condition, then, else]}`.
     If(String, Box<Expr>, Box<Expr>),
 }
@@ -147,15 +147,8 @@ mod tests {
             json!({"Fn::Sub": ["${X}", {"X": {"Ref": "Y"}}]}),
         );
         check(
-            Expr::Join(
-                ",".into(),
-                Box::new(Expr::List(vec!["a".into(), Expr::Ref("B".into())])),
-            ),
+            Expr::Join(",".into(), vec!["a".into(), Expr::Ref("B".into())]),
             json!({"Fn::Join": [",", ["a", {"Ref": "B"}]]}),
-        );
-        check(
-            Expr::Join(",".into(), Box::new(Expr::Ref("Origins".into()))),
-            json!({"Fn::Join": [",", {"Ref": "Origins"}]}),
         );
         check(
             Expr::if_(

@@ -215,13 +215,14 @@ impl Api {
                 id_in_path: true,
             },
         ];
-        let mut methods: Vec<Logical> = specs
+        let methods: Vec<Logical> = specs
             .iter()
             .map(|spec| {
                 let method = method(spec, &api_id, &role, &validator, &model, table, &templates);
                 template.add(spec.id, Resource::new(method))
             })
             .collect();
+        let mut preflights = Vec::new();
         for (id, resource, allowed) in [
             (
                 "ApiRequestsOptionsMethod",
@@ -234,8 +235,11 @@ impl Api {
                 &templates.preflight_allowed_item,
             ),
         ] {
-            let method = preflight(&api_id, resource, allowed, &templates);
-            methods.push(template.add(id, Resource::new(method)));
+            // Without an allowed origin there is no preflight method: API Gateway refuses
+            // an OPTIONS itself (403, no CORS header), as the spec has it.
+            let method = Resource::new(preflight(&api_id, resource, allowed, &templates))
+                .condition(cors::CONFIGURED);
+            preflights.push(template.add(id, method));
         }
 
         // A deployment is a snapshot: CloudFormation makes a new one only under a new
@@ -243,16 +247,28 @@ impl Api {
         // per CORS state (see cors::deployment_of_state).
         let hash = fnv1a(snapshot(template).as_bytes());
         let mut deployments = Vec::new();
-        for (id, condition) in [
-            (format!("ApiDeployment{hash:016x}"), cors::NOT_CONFIGURED),
-            (format!("ApiDeploymentCors{hash:016x}"), cors::CONFIGURED),
+        for (id, condition, state_methods) in [
+            (
+                format!("ApiDeployment{hash:016x}"),
+                cors::NOT_CONFIGURED,
+                &[][..],
+            ),
+            (
+                format!("ApiDeploymentCors{hash:016x}"),
+                cors::CONFIGURED,
+                &preflights[..],
+            ),
         ] {
             let mut deployment = Resource::new(Deployment {
                 rest_api_id: api_id.clone(),
                 description: "the methods, models and gateway responses of this template".into(),
             })
             .condition(condition);
-            for dependency in methods.iter().chain(&gateway_responses) {
+            for dependency in methods
+                .iter()
+                .chain(state_methods)
+                .chain(&gateway_responses)
+            {
                 deployment = deployment.depends_on(dependency);
             }
             deployments.push(template.add(&id, deployment));

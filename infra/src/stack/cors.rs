@@ -24,21 +24,27 @@ pub const MAX_AGE_SECONDS: u32 = 600;
 pub const COLLECTION_METHODS: &str = "POST, OPTIONS";
 pub const ITEM_METHODS: &str = "GET, PUT, OPTIONS";
 
-/// One origin as a browser sends it, `*`, or nothing (the empty default). Each is also a
-/// valid stage variable value.
-const ORIGIN_PATTERN: &str = r"^(\*|https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?)?$";
+/// Origins as a browser sends them, comma-separated; `*` alone; or nothing (the empty
+/// default). Each is also a valid stage variable value. A `String`, not a
+/// `CommaDelimitedList`: one pattern then checks the whole list, `*` alone included.
+const ORIGINS_PATTERN: &str = concat!(
+    r"^(\*|",
+    r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?",
+    r"(,https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?)*",
+    r")?$"
+);
 
 /// Declares the parameter and its conditions; the stage variable's value.
 pub fn add(template: &mut Template) -> Expr {
     let origins = template.parameter(
         PARAMETER,
         Parameter {
-            kind: "CommaDelimitedList",
             default: Some(""),
-            allowed_pattern: Some(ORIGIN_PATTERN),
+            allowed_pattern: Some(ORIGINS_PATTERN),
             constraint_description: Some(
-                "each origin is scheme://host[:port] in lower case, with no path or trailing \
-                 slash (https://app.example.com,http://127.0.0.1:8081), or * alone for any origin",
+                "origins separated by commas, each scheme://host[:port] in lower case with no \
+                 path or trailing slash (https://app.example.com,http://127.0.0.1:8081), or * \
+                 alone for any origin",
             ),
             ..Parameter::string(
                 "The origins a browser may call the API from, comma-separated, or * for any; \
@@ -46,14 +52,13 @@ pub fn add(template: &mut Template) -> Expr {
             )
         },
     );
-    let joined = |separator: &str| Expr::Join(separator.into(), Box::new(origins.r#ref()));
-    let empty = Condition::Equals(joined(""), "".into());
+    let empty = Condition::Equals(origins.r#ref(), "".into());
     template.condition(NOT_CONFIGURED, empty.clone());
     template.condition(CONFIGURED, Condition::Not(Box::new(empty)));
-    template.condition(ANY_ORIGIN, Condition::Equals(joined(","), "*".into()));
+    template.condition(ANY_ORIGIN, Condition::Equals(origins.r#ref(), "*".into()));
     Expr::if_(
         CONFIGURED,
-        Expr::if_(ANY_ORIGIN, STAGE_ANY.into(), joined(",")),
+        Expr::if_(ANY_ORIGIN, STAGE_ANY.into(), origins.r#ref()),
         STAGE_NONE.into(),
     )
 }

@@ -8,7 +8,7 @@ use storefirst_infra::model::{
     Condition, Expr, Output, Parameter, Resource, SynthError, Template, sqs,
 };
 
-use crate::support::{resource, resources_of, template};
+use crate::support::{VTL_PYTHON_VAR, required_var, resource, resources_of, template};
 
 fn queue() -> sqs::Queue {
     sqs::Queue {
@@ -328,7 +328,9 @@ fn every_method_needs_the_api_key_and_the_deployment_waits_for_them() {
     for (id, method) in &methods {
         let p = &method["Properties"];
         if p["HttpMethod"] == "OPTIONS" {
-            // A browser's preflight carries no key; it never reaches the table.
+            // A browser's preflight carries no key; it never reaches the table; there is
+            // none while no origin is allowed.
+            assert_eq!(method["Condition"], "CorsConfigured", "{id}");
             assert_eq!(p["ApiKeyRequired"], false, "{id}");
             assert_eq!(p["Integration"]["Type"], "MOCK", "{id}");
             assert!(p["Integration"].get("Credentials").is_none(), "{id}");
@@ -364,11 +366,18 @@ fn every_method_needs_the_api_key_and_the_deployment_waits_for_them() {
             .iter()
             .map(|d| d.as_str().unwrap())
             .collect();
-        for (id, _) in methods
+        for (id, resource) in methods
             .iter()
             .chain(&resources_of("AWS::ApiGateway::GatewayResponse"))
         {
-            assert!(depends.contains(id), "{deployment} must depend on {id}");
+            // Each on what exists in its state.
+            let exists =
+                resource["Condition"].is_null() || resource["Condition"] == definition["Condition"];
+            assert_eq!(
+                depends.contains(id),
+                exists,
+                "{deployment} must depend on {id} exactly when it exists"
+            );
         }
     }
     let by_condition = |condition: &str| {
@@ -475,4 +484,65 @@ fn the_template_fits_in_a_create_stack_call() {
         size < 51_200,
         "{size} bytes: upload the template to S3 instead"
     );
+}
+
+#[test]
+fn cors_origins_takes_only_what_a_browser_sends_and_star_alone() {
+    let parameter = &template()["Parameters"]["CorsOrigins"];
+    assert_eq!(parameter["Default"], "", "none by default");
+    let pattern = parameter["AllowedPattern"].as_str().expect("a pattern");
+    let accepted = [
+        "",
+        "*",
+        "https://app.example.com",
+        "http://127.0.0.1:8081",
+        "https://app.example.com,http://localhost:3001",
+    ];
+    let refused = [
+        "*,https://app.example.com",
+        "https://app.example.com,*",
+        "https://App.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "app.example.com",
+        "ftp://app.example.com",
+        "https://app.example.com, http://localhost:3001",
+        "https://[::1]:8443",
+        "https://app.example.com,",
+    ];
+    // The pattern as CloudFormation applies it to the whole value (Python's re and Java's
+    // regex agree on this syntax); every accepted value is a valid stage variable too.
+    let python = required_var(VTL_PYTHON_VAR, "a Python (the VTL engine's)");
+    let script = "import json, re, sys\n\
+        p, values = json.load(sys.stdin)\n\
+        print(json.dumps([re.fullmatch(p, v) is not None for v in values]))";
+    let values: Vec<&str> = accepted.iter().chain(&refused).copied().collect();
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {python}: {e}"));
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("piped"),
+        json!([pattern, values]).to_string().as_bytes(),
+    )
+    .expect("written");
+    let output = child.wait_with_output().expect("python runs");
+    let matched: Vec<bool> = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    for (value, matched) in values.iter().zip(matched) {
+        assert_eq!(
+            matched,
+            accepted.contains(value),
+            "{value:?} against {pattern}"
+        );
+        if matched && !value.is_empty() && *value != "*" {
+            assert!(
+                value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b)),
+                "{value:?} cannot be a stage variable"
+            );
+        }
+    }
 }

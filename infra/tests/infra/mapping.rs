@@ -169,7 +169,21 @@ impl Api for Gateway {
             ("OPTIONS", Some(_)) => "ApiRequestOptionsMethod",
             _ => "ApiGetMethod",
         };
-        let properties = &resource(method_id)["Properties"];
+        let method_resource = resource(method_id);
+        if method_resource["Condition"] == "CorsConfigured"
+            && self.stage_variables["corsOrigins"] == "none"
+        {
+            // No such method in this state: API Gateway's own answer to an unknown method
+            // (a gateway response, with no CORS header while none is allowed).
+            return Answer {
+                status: 403,
+                location: None,
+                retry_after: None,
+                cors: BTreeMap::new(),
+                json: json!({"message": "Missing Authentication Token"}),
+            };
+        }
+        let properties = &method_resource["Properties"];
         let integration = &properties["Integration"];
         let request_template = match &integration["RequestTemplates"]["application/json"] {
             Value::String(literal) => literal.clone(),
@@ -240,7 +254,9 @@ impl Api for Gateway {
             let status = request_json["statusCode"].as_u64().expect("a statusCode");
             let selected = responses
                 .iter()
-                .find(|r| r["SelectionPattern"] == status.to_string())
+                .find(|r| {
+                    r["SelectionPattern"].as_str().and_then(|p| p.parse().ok()) == Some(status)
+                })
                 .or_else(default);
             (selected, json!({}))
         } else {
@@ -282,7 +298,7 @@ impl Api for Gateway {
             .as_array()
             .expect("method responses")
             .iter()
-            .find(|r| r["StatusCode"] == status.to_string())
+            .find(|r| r["StatusCode"].as_str().and_then(|s| s.parse().ok()) == Some(status))
             .unwrap_or_else(|| panic!("{method_id} does not declare status {status}"));
         for header in rendered.headers.keys() {
             let parameter = format!("method.response.header.{header}");
@@ -1006,7 +1022,8 @@ async fn cors_answers_as_the_spec_and_the_local_runtime_say() {
     // Who asks: their headers on a request, and on a preflight. Header names in both
     // cases: HTTP/2 clients send them in lower case.
     const ASK: (&str, &str) = ("Access-Control-Request-Method", "PUT");
-    let requesters: [(&str, &[(&str, &str)], &[(&str, &str)]); 5] = [
+    type Headers = &'static [(&'static str, &'static str)];
+    let requesters: [(&str, Headers, Headers); 5] = [
         ("no Origin", &[], &[ASK]),
         (
             "an allowed Origin",

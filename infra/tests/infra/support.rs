@@ -42,7 +42,7 @@ pub fn resources_of(kind: &str) -> Vec<(&'static str, &'static Value)> {
         .collect()
 }
 
-fn required_var(name: &str, what: &str) -> String {
+pub fn required_var(name: &str, what: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: this test needs {what}. Run the tests with `cargo xtask test`, \
