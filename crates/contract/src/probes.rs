@@ -638,7 +638,8 @@ async fn preflight(p: &Probes<'_>) -> Result<(), String> {
                 seen.status == StatusCode::NO_CONTENT
                     && header("access-control-allow-origin") == Some(allow)
                     && header("access-control-allow-methods") == Some(methods)
-                    && header("access-control-allow-headers") == Some("content-type, x-api-key")
+                    && header("access-control-allow-headers")
+                        == Some("content-type, x-api-key, x-callback-url")
                     && header("access-control-max-age") == Some("600")
                     && header("vary").is_some_and(|v| v.contains("Origin"))
                     && seen.body.is_empty(),

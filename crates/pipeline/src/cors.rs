@@ -163,7 +163,7 @@ fn preflight(origins: &AllowedOrigins, origin: HeaderValue, methods: &'static st
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type, x-api-key"),
+        HeaderValue::from_static("content-type, x-api-key, x-callback-url"),
     );
     // Ten minutes: Chromium's own cap is two hours, and a changed list should not take
     // longer to reach the pages.

@@ -133,7 +133,10 @@ fn preflight(path: &str, origin: Option<&str>, method: Option<&str>) -> Request<
 
 fn expected_preflight(origin: &str, methods: &str) -> Vec<(String, String)> {
     let mut expected: Vec<(String, String)> = [
-        ("access-control-allow-headers", "content-type, x-api-key"),
+        (
+            "access-control-allow-headers",
+            "content-type, x-api-key, x-callback-url",
+        ),
         ("access-control-allow-methods", methods),
         ("access-control-allow-origin", origin),
         ("access-control-max-age", "600"),

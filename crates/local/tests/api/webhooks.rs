@@ -34,7 +34,8 @@ struct Delivery {
 }
 
 /// Answers by path: `/ok` 204, `/flaky` 503 with `Retry-After: 1` once then 204, `/gone`
-/// 400 until `/gone` is healed, `/hang` never within the sender's timeout.
+/// 400 until healed, `/hang` never within the sender's timeout, `/stall` not the first
+/// time.
 #[derive(Clone, Default)]
 struct Receiver {
     seen: Arc<Mutex<HashMap<String, Vec<Delivery>>>>,
@@ -97,6 +98,11 @@ async fn receive(
             (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")]).into_response()
         }
         "gone" if !*receiver.healed.lock().unwrap() => StatusCode::BAD_REQUEST.into_response(),
+        // The first attempt never gets an answer (the sender dies meanwhile), later ones do.
+        "stall" if earlier == 0 => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         "hang" => {
             tokio::time::sleep(Duration::from_secs(60)).await;
             StatusCode::NO_CONTENT.into_response()
@@ -382,4 +388,77 @@ async fn bad_or_loopback_callbacks_are_refused_and_nothing_is_stored() {
     assert_eq!(receiver.total(), 0);
 
     assert!(local.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_in_flight_when_the_process_is_killed_arrives_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let local = spawn(&db, true);
+    let api = Api::of(&local);
+    let (receiver, base) = Receiver::start().await;
+
+    let id = id_of(&api.post(Some(&format!("{base}/stall"))).await.1);
+    eventually(
+        Duration::from_secs(20),
+        "the first attempt reaches the receiver",
+        || async { !receiver.seen("stall").is_empty() },
+    )
+    .await;
+    local.kill();
+
+    let local = spawn(&db, true);
+    let api = Api::of(&local);
+    // Claimed attempts are leased (15 s): the restarted runtime tries again after it.
+    let item = api.callback_of(&id, "delivered").await;
+    assert_eq!(item["callback"]["attempts"], 2, "{item}");
+    let seen = receiver.seen("stall");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].webhook_id, seen[1].webhook_id);
+    assert!(local.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_secret_is_printed_kept_and_printed_again_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let args = ["--allow-loopback-webhooks"];
+    let local = spawn_local_with(&db, "warn", Stdio::inherit(), &args, &[]);
+    let lines: Vec<String> = (0..3).map(|_| local.next_line()).collect();
+    let announced = lines
+        .iter()
+        .find(|l| l.contains("generated"))
+        .expect("{lines:?}");
+    let secret = announced
+        .split_whitespace()
+        .find(|word| word.starts_with("whsec_"))
+        .expect("the secret itself");
+    assert!(announced.contains("webhook-secret --db"), "{announced}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("--allow-loopback-webhooks")),
+        "the opt-in is announced: {lines:?}"
+    );
+    assert_eq!(Api::of(&local).get("none").await.0, StatusCode::NOT_FOUND);
+    assert!(local.terminate());
+
+    let printed = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
+        .args(["webhook-secret", "--log", "warn", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), secret);
+
+    let again = spawn_local_with(&db, "warn", Stdio::inherit(), &[], &[]);
+    let lines: Vec<String> = (0..2).map(|_| again.next_line()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("kept in the database"))
+            && !lines.concat().contains(secret),
+        "{lines:?}"
+    );
+    // Serving (and so past installing its signal handlers) before it is stopped.
+    assert_eq!(Api::of(&again).get("none").await.0, StatusCode::NOT_FOUND);
+    assert!(again.terminate());
 }

@@ -182,3 +182,91 @@ impl Outbox for SqliteStore {
         self.writer.commits()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use storefirst_domain::{
+        CallbackStatus, DEFAULT_BODY_LIMIT, Outcome, OutcomeStore, Receivers, RequestBody,
+    };
+    use storefirst_pipeline::ports::Ingest;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_from_before_webhooks_gains_them_and_an_outcome_makes_a_delivery_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        // A file as a version without webhooks left it, with an item in it.
+        let old = crate::db::open_and_migrate(&path).unwrap();
+        old.execute_batch(
+            "DROP TRIGGER callbacks_finished; DROP TRIGGER callbacks_remove;
+             DROP TABLE callbacks; DROP TABLE settings;
+             INSERT INTO requests (id, request, created_at, updated_at)
+             VALUES ('old', '{}', 1, 1);",
+        )
+        .unwrap();
+        drop(old);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let url = CallbackUrl::parse("https://hooks.example.com/x", Receivers::Public).unwrap();
+        let id = RequestId::parse("new").unwrap();
+        let body = RequestBody::parse(br#"{"a":1}"#, DEFAULT_BODY_LIMIT).unwrap();
+        store
+            .accept(id.clone(), body, Some(url.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.next_due().await.unwrap(),
+            None,
+            "not due while pending"
+        );
+        let old = store.get(RequestId::parse("old").unwrap()).await.unwrap();
+        assert_eq!(old.expect("the old item").callback, None);
+
+        let rejected = Outcome::Rejected { error: "no".into() };
+        store.record_outcome(&id, &rejected).await.unwrap();
+        let due_at = store.next_due().await.unwrap().expect("due once finished");
+        let claimed = store.claim(due_at, due_at + 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].attempts, 1);
+        let document: serde_json::Value = serde_json::from_slice(&claimed[0].document).unwrap();
+        assert_eq!(document["status"], "failed");
+        assert_eq!(document["callback"]["url"], url.as_str());
+        assert_eq!(
+            store.next_due().await.unwrap(),
+            Some(due_at + 60_000),
+            "leased"
+        );
+
+        let gave_up = Settled::GaveUp {
+            error: "the receiver answered 410".into(),
+        };
+        store.settle(&claimed[0], gave_up).await.unwrap();
+        let item = store.get(id.clone()).await.unwrap().unwrap();
+        let callback = item.callback.expect("a callback");
+        assert_eq!(callback.status, CallbackStatus::Failed);
+        assert_eq!(callback.error.as_deref(), Some("the receiver answered 410"));
+        let letters = store.dead_letters().await.unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].request_ids, ["new"]);
+        assert_eq!(store.next_due().await.unwrap(), None);
+
+        assert_eq!(store.redeliver_failed_webhooks().await.unwrap(), 1);
+        assert!(
+            store
+                .next_due()
+                .await
+                .unwrap()
+                .is_some_and(|at| at <= now_millis())
+        );
+        let again = store
+            .claim(now_millis(), now_millis() + 1, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            again[0].webhook_id, claimed[0].webhook_id,
+            "the same message"
+        );
+        assert_eq!(again[0].attempts, 1, "counted anew");
+    }
+}
