@@ -10,6 +10,7 @@ mod batch;
 mod body;
 mod callback;
 mod id;
+pub mod metrics;
 mod processor;
 mod record;
 mod settings;

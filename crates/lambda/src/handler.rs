@@ -8,11 +8,11 @@ use aws_lambda_events::{
 };
 use serde_json::Value;
 use storefirst_domain::{
-    OutcomeStore, PendingRequest, ProcessError, Processor, RequestBody, StreamSettings, now_millis,
-    process_batch,
+    ChangeEvent, OutcomeStore, PendingRequest, ProcessError, Processor, RequestBody,
+    StreamSettings, now_millis, process_batch,
 };
 
-use crate::decode;
+use crate::{decode, item, metrics::BatchMetrics};
 
 /// The function's logic, generic over the store and the business logic so that tests can
 /// run it against any [`OutcomeStore`]; `main` plugs in DynamoDB and the sample processor.
@@ -20,6 +20,8 @@ pub struct StreamHandler<P, S> {
     processor: Arc<WithinContract<P>>,
     store: Arc<S>,
     settings: StreamSettings,
+    /// The function's name, when each batch writes its metrics (EMF) to stdout.
+    metrics: Option<String>,
 }
 
 impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
@@ -29,13 +31,31 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
             processor: Arc::new(WithinContract(processor)),
             store,
             settings,
+            metrics: None,
         }
+    }
+
+    /// Writes each batch's metrics to stdout as Embedded Metric Format lines, for the
+    /// function `name` (CloudWatch Logs extracts them).
+    pub fn with_metrics(mut self, name: String) -> Self {
+        self.metrics = Some(name);
+        self
     }
 
     /// Processes one batch and names the records to deliver again (ReportBatchItemFailures).
     /// Never fails as a whole: a failed invocation would retry the records that succeeded.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let received = event.records.len();
+        // When each new item was created: its outcome's latency is measured from there.
+        let created: Vec<(String, i64)> = event
+            .records
+            .iter()
+            .filter_map(|record| {
+                let seq = record.change.sequence_number.clone()?;
+                let at = record.change.new_image.get(item::CREATED_AT)?.clone();
+                Some((seq, serde_dynamo::from_attribute_value(at).ok()?))
+            })
+            .collect();
         let records = event
             .records
             .into_iter()
@@ -49,6 +69,11 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
             })
             .collect::<Vec<_>>();
         let undecodable = received - records.len();
+        let inserted: Vec<String> = records
+            .iter()
+            .filter(|record| record.event == ChangeEvent::Insert)
+            .map(|record| record.sequence_number.clone())
+            .collect();
         let report = process_batch(
             records,
             self.processor.clone(),
@@ -68,6 +93,24 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
             retry = report.failures.len(),
             "batch processed"
         );
+        if let Some(function) = &self.metrics {
+            let done = now_millis();
+            let latencies = created
+                .iter()
+                .filter(|(seq, _)| inserted.contains(seq) && !report.failures.contains(seq))
+                .map(|(_, created_at)| (done - created_at).max(0))
+                .collect();
+            let metrics = BatchMetrics {
+                succeeded: report.succeeded,
+                rejected: report.rejected,
+                retried: report.failures.len(),
+                undecodable,
+                latencies,
+            };
+            for line in metrics.emf(function, done) {
+                println!("{line}");
+            }
+        }
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = report
             .failures

@@ -9,6 +9,7 @@ mod config;
 mod decode;
 mod handler;
 pub mod item;
+pub mod metrics;
 mod store;
 #[cfg(feature = "streams-sdk")]
 pub mod stream_record;

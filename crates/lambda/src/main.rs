@@ -32,7 +32,11 @@ async fn main() -> anyhow::Result<()> {
             .log(&config.table_name);
     }
     let store = DynamoStore::new(client, config.table_name);
-    let handler = StreamHandler::new(Arc::new(processor), Arc::new(store), config.settings);
+    let mut handler = StreamHandler::new(Arc::new(processor), Arc::new(store), config.settings);
+    // Set by Lambda: each batch's metrics go to CloudWatch as EMF log lines.
+    if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        handler = handler.with_metrics(name);
+    }
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, std::convert::Infallible>(handler.handle(event.payload).await)

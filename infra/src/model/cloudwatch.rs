@@ -1,4 +1,4 @@
-//! `AWS::CloudWatch::Alarm`.
+//! `AWS::CloudWatch::Alarm` and `AWS::CloudWatch::Dashboard`.
 
 use serde::Serialize;
 
@@ -30,4 +30,17 @@ impl ResourceType for Alarm {
 pub struct Dimension {
     pub name: &'static str,
     pub value: Expr,
+}
+
+/// A dashboard: its body is JSON text (CloudWatch's dashboard body structure), here an
+/// `Fn::Sub` so that it names the stack's own resources. CloudFormation names it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dashboard {
+    pub dashboard_body: Expr,
+}
+
+impl ResourceType for Dashboard {
+    const TYPE: &'static str = "AWS::CloudWatch::Dashboard";
+    const ATTRIBUTES: &'static [&'static str] = &[];
 }

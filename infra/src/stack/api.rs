@@ -22,6 +22,8 @@ use crate::{
 };
 
 pub const STAGE: &str = "prod";
+/// The REST API's name (an `Fn::Sub`): API Gateway's metrics carry it as `ApiName`.
+pub const NAME: &str = "${AWS::StackName}-requests";
 /// Requests per second (steady, burst) for each API key, and for the stage as a whole.
 pub const THROTTLE_RATE: f64 = 100.0;
 pub const THROTTLE_BURST: u32 = 200;
@@ -56,7 +58,7 @@ impl Api {
         let rest_api = template.add(
             "Api",
             Resource::new(RestApi {
-                name: Expr::sub("${AWS::StackName}-requests"),
+                name: Expr::sub(NAME),
                 description: "storefirst: requests are stored first, processed from the table's stream",
                 endpoint_configuration: EndpointConfiguration {
                     types: vec!["REGIONAL"],

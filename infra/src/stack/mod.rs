@@ -3,6 +3,7 @@
 pub mod alarms;
 pub mod api;
 pub mod cors;
+pub mod dashboard;
 pub mod mapping;
 pub mod processor;
 pub mod table;
@@ -86,6 +87,7 @@ pub fn stack(settings: &StreamSettings) -> Template {
         Expr::no_value(),
     );
     alarms::add(&mut template, &processor, actions);
+    dashboard::add(&mut template, &processor);
 
     let outputs = [
         (

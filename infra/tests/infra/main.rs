@@ -4,6 +4,7 @@
 //! is the deploy crate's test (`crates/deploy/tests/deploy/moto.rs`).
 
 mod ci_role;
+mod dashboard;
 mod fresh;
 mod invariants;
 mod item_schema;
