@@ -86,6 +86,15 @@ pub async fn serve(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let needed = limits.max_connections as u64 + OTHER_FILES;
+    let open_files = raise_open_files(needed);
+    if open_files < needed {
+        tracing::warn!(
+            open_files,
+            max_connections = limits.max_connections,
+            "the open-files limit is below what the connection limit needs: raise it with `ulimit -n {needed}`"
+        );
+    }
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -127,6 +136,37 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
+}
+
+/// Descriptors the process needs beside its connections: the databases, the listener, the
+/// poller's and the invoker's sockets.
+const OTHER_FILES: u64 = 256;
+
+/// Raises the soft open-files limit (1,024 on many systems) toward `needed`, within the hard
+/// limit, as Go's runtime does at start: at the connection limit, accept would otherwise
+/// fail for want of descriptors. Returns the soft limit in force.
+#[cfg(unix)]
+pub fn raise_open_files(needed: u64) -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    // `None` is unlimited.
+    let Some(current) = limit.current else {
+        return u64::MAX;
+    };
+    if current >= needed {
+        return current;
+    }
+    let raised = limit.maximum.map_or(needed, |hard| needed.min(hard));
+    limit.current = Some(raised);
+    match setrlimit(Resource::Nofile, limit) {
+        Ok(()) => raised,
+        Err(_) => current,
+    }
+}
+
+#[cfg(not(unix))]
+pub fn raise_open_files(_needed: u64) -> u64 {
+    u64::MAX
 }
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
@@ -314,6 +354,23 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Socket<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_low_open_files_limit_is_raised_within_the_hard_one() {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let before = getrlimit(Resource::Nofile);
+        let hard = before.maximum.unwrap_or(u64::MAX);
+        let mut low = before;
+        low.current = Some(hard.min(256));
+        setrlimit(Resource::Nofile, low).unwrap();
+
+        let raised = raise_open_files(4096);
+        assert_eq!(raised, hard.min(4096));
+        assert_eq!(getrlimit(Resource::Nofile).current, Some(raised));
+        assert_eq!(raise_open_files(16), raised, "never lowered");
+        setrlimit(Resource::Nofile, before).unwrap();
+    }
 
     const HYPER_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 17:54:43 GMT\r\n\r\n";
 

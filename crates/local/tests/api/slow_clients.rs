@@ -12,7 +12,10 @@ use std::{
 };
 
 use storefirst_app::RestaurantOrders;
-use storefirst_pipeline::Config;
+use storefirst_pipeline::{
+    Config,
+    server::{Limits, raise_open_files},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream},
@@ -21,7 +24,6 @@ use tokio::{
 use crate::API_KEY;
 
 const ORDER: &str = r#"{"restaurant":"Roma","items":[{"dish":"espresso","quantity":1}]}"#;
-const LIMIT: usize = 250;
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// A slow client the server has not hung up on after this long fails the test.
 const HELD_AT_MOST: Duration = Duration::from_secs(20);
@@ -130,6 +132,13 @@ async fn slow_client(addr: SocketAddr, kind: Slow, stop: Arc<AtomicBool>) -> usi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_limit_full_of_slow_clients_does_not_starve_normal_ones() {
+    // The real default limit, both ends of every connection in this process.
+    let limit = Limits::default().max_connections;
+    let needed = 2 * limit as u64 + 512;
+    assert!(
+        raise_open_files(needed) >= needed,
+        "this test needs {needed} open files: raise the hard limit (ulimit -Hn)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(
         dir.path().join("slow.db"),
@@ -139,16 +148,13 @@ async fn a_limit_full_of_slow_clients_does_not_starve_normal_ones() {
     config.limits.header_timeout = TIMEOUT;
     config.limits.write_timeout = TIMEOUT;
     config.body_timeout = TIMEOUT;
-    // Twice the limit's sockets in this process (both ends) stay under a soft limit of 1024
-    // file descriptors.
-    config.limits.max_connections = LIMIT;
     let runtime = storefirst_sqlite::start(config, Arc::new(RestaurantOrders))
         .await
         .unwrap();
     let addr = runtime.addr();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let slow: Vec<_> = (0..LIMIT)
+    let slow: Vec<_> = (0..limit)
         .map(|i| tokio::spawn(slow_client(addr, KINDS[i % KINDS.len()], stop.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
