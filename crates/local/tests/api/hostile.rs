@@ -5,7 +5,7 @@
 use std::{
     cell::Cell,
     collections::BTreeSet,
-    io::{Read, Write},
+    io::{ErrorKind, Read, Write},
     net::TcpStream,
     time::{Duration, Instant},
 };
@@ -267,7 +267,9 @@ fn read_answer(stream: &mut TcpStream) -> Result<Answer, String> {
         match stream.read(&mut chunk) {
             Ok(0) => return Err(format!("closed after {:?}", partial())),
             Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // The read timeout: the loop reports the bound.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read failed ({e}) after {:?}", partial())),
         }
     }

@@ -1,5 +1,6 @@
-//! A poison record is dead-lettered without stopping the stream, and redrive processes it
-//! once the processor is fixed.
+//! Redrive: requests left stuck by a poison record (dead-lettered, still pending) are
+//! processed once the processor is fixed, and nothing else is run again. How they got
+//! stuck (retries, dead letters, the stream flowing past them) is semantics.rs's.
 
 use std::{process::Command, sync::Arc, time::Duration};
 
@@ -14,21 +15,19 @@ use crate::{
 };
 
 #[tokio::test(flavor = "multi_thread")]
-async fn poison_is_dead_lettered_and_redriven_once_fixed() {
+async fn dead_lettered_requests_are_redriven_once_fixed() {
     let dir = tempfile::tempdir().unwrap();
     let processor = Scripted::default();
     let app = start(&dir.path().join("p.db"), processor.clone(), |c| {
         c.stream.maximum_retry_attempts = 2;
     })
     .await;
-
     app.put("panics", "panic", json!({})).await;
     app.put("hangs", "hang", json!({})).await;
-    let others: Vec<String> = (0..30).map(|i| format!("flowing-{i}")).collect();
+    let others: Vec<String> = (0..10).map(|i| format!("flowing-{i}")).collect();
     for id in &others {
         app.put(id, "ok", json!({})).await;
     }
-
     for id in &others {
         app.wait_for(id, "succeeds", |item| item["status"] == "succeeded")
             .await;
@@ -42,21 +41,7 @@ async fn poison_is_dead_lettered_and_redriven_once_fixed() {
         },
     )
     .await;
-    for id in ["panics", "hangs"] {
-        let (_, item) = app.get(id).await;
-        assert_eq!(
-            (item["status"].as_str(), item["attempts"].as_i64()),
-            (Some("pending"), Some(3)),
-            "{item}"
-        );
-    }
-
-    // Redelivery after a reported failure may run the processor again on the records behind
-    // it (at-least-once), but their outcome is written once.
     let calls_before: Vec<u32> = others.iter().map(|id| processor.calls(id)).collect();
-    for id in &others {
-        assert_eq!(app.get(id).await.1["attempts"], 1, "{id}");
-    }
 
     processor.fix();
     let settings = StreamSettings {
@@ -77,7 +62,7 @@ async fn poison_is_dead_lettered_and_redriven_once_fixed() {
         assert_eq!(
             (item["status"].as_str(), item["attempts"].as_i64()),
             (Some("succeeded"), Some(4)),
-            "{item}"
+            "one run plus two retries, then the redrive: {item}"
         );
     }
     assert!(

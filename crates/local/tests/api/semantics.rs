@@ -95,15 +95,8 @@ async fn panics_and_hangs_are_transient_failures() {
         assert_eq!(item["status"], "pending", "{item}");
         assert!(item["error"].as_str().unwrap().contains(error), "{item}");
     }
-    eventually(
-        Duration::from_secs(20),
-        "both are dead-lettered",
-        || async {
-            let dead = app.dead_lettered().await;
-            dead.contains(&"panics".to_owned()) && dead.contains(&"hangs".to_owned())
-        },
-    )
-    .await;
+    // Once retried out they are dead-lettered like any transient failure (above); redrive
+    // of dead letters is poison.rs's.
     app.runtime.shutdown().await;
 }
 
