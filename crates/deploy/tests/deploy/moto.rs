@@ -46,6 +46,15 @@ async fn bucket_of(bootstrap: &str) -> String {
     physical_ids(bootstrap).await["AssetsBucket"].clone()
 }
 
+/// The uploads of assets among `calls`: a template too large to send inline is uploaded
+/// for every change set of it (the app stack's is, since its dashboard).
+fn asset_uploads(calls: &[crate::support::Call]) -> Vec<String> {
+    uploads(calls)
+        .into_iter()
+        .filter(|path| !path.contains("/templates/"))
+        .collect()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -116,7 +125,7 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
     let bucket = bucket_of(&fixture.bootstrap).await;
     let zip = std::fs::read(fixture.zip_path()).unwrap();
     let key = format!("assets/{}.zip", sha256_hex(&zip));
-    assert_eq!(uploads(&calls), [format!("/{bucket}/{key}")]);
+    assert_eq!(asset_uploads(&calls), [format!("/{bucket}/{key}")]);
     assert_eq!(
         stack_status(&fixture.stack).await.as_deref(),
         Some("CREATE_COMPLETE")
@@ -326,7 +335,7 @@ async fn diff_after_changing_the_batch_size_shows_the_mapping_as_modify() {
     );
     let calls = proxy.take();
     assert!(actions(&calls, "ExecuteChangeSet").is_empty(), "{calls:?}");
-    assert!(uploads(&calls).is_empty(), "{calls:?}");
+    assert!(asset_uploads(&calls).is_empty(), "{calls:?}");
     assert_eq!(actions(&calls, "CreateChangeSet").len(), 1, "{calls:?}");
     let deleted = actions(&calls, "DeleteChangeSet");
     let [deleted] = deleted.as_slice() else {

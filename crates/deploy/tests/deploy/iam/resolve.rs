@@ -177,6 +177,7 @@ impl Stack {
             "AWS::Lambda::Function" => self.name(id, "FunctionName"),
             "AWS::Logs::LogGroup" => self.name(id, "LogGroupName"),
             "AWS::CloudWatch::Alarm" => self.name(id, "AlarmName"),
+            "AWS::CloudWatch::Dashboard" => self.name(id, "DashboardName"),
             "AWS::IAM::Role" => self.name(id, "RoleName"),
             "AWS::SQS::Queue" => format!(
                 "https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{}",
@@ -255,6 +256,10 @@ impl Stack {
                 self.arn("lambda", &format!("event-source-mapping:{reference}"))
             }
             "AWS::IAM::OIDCProvider" => reference,
+            // Dashboards belong to the account, not to a region.
+            "AWS::CloudWatch::Dashboard" => {
+                format!("arn:{PARTITION}:cloudwatch::{ACCOUNT}:dashboard/{reference}")
+            }
             "AWS::IAM::Policy" => {
                 return self
                     .property(id, "Roles")
