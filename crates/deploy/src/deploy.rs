@@ -100,7 +100,8 @@ pub struct Diff {
     pub review: Review,
 }
 
-/// The changes a deploy would show, without executing (or uploading) anything; with
+/// The changes a deploy would show, without executing anything or uploading an asset (a
+/// template too large to send inline goes to the assets bucket for the change set); with
 /// `security_only`, just the security section, from the templates alone (no change set,
 /// no bootstrap stack, no assets).
 pub async fn diff(
