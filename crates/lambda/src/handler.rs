@@ -42,9 +42,21 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
         self
     }
 
-    /// Processes one batch and names the records to deliver again (ReportBatchItemFailures).
-    /// Never fails as a whole: a failed invocation would retry the records that succeeded.
+    /// Processes one batch and names the records to deliver again (ReportBatchItemFailures),
+    /// writing its metrics when [`StreamHandler::with_metrics`] asked for them. Never fails
+    /// as a whole: a failed invocation would retry the records that succeeded.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let (response, metrics) = self.handle_measured(event).await;
+        if let Some(function) = &self.metrics {
+            for line in metrics.emf(function, now_millis()) {
+                println!("{line}");
+            }
+        }
+        response
+    }
+
+    /// [`StreamHandler::handle`], and what the batch did.
+    pub async fn handle_measured(&self, event: Event) -> (DynamoDbEventResponse, BatchMetrics) {
         let received = event.records.len();
         // When each new item was created: its outcome's latency is measured from there.
         let created: Vec<(String, i64)> = event
@@ -93,24 +105,20 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
             retry = report.failures.len(),
             "batch processed"
         );
-        if let Some(function) = &self.metrics {
-            let done = now_millis();
-            let latencies = created
-                .iter()
-                .filter(|(seq, _)| inserted.contains(seq) && !report.failures.contains(seq))
-                .map(|(_, created_at)| (done - created_at).max(0))
-                .collect();
-            let metrics = BatchMetrics {
-                succeeded: report.succeeded,
-                rejected: report.rejected,
-                retried: report.failures.len(),
-                undecodable,
-                latencies,
-            };
-            for line in metrics.emf(function, done) {
-                println!("{line}");
-            }
-        }
+        let done = now_millis();
+        // Each processed INSERT not handed back got its outcome in this batch.
+        let latencies = created
+            .iter()
+            .filter(|(seq, _)| inserted.contains(seq) && !report.failures.contains(seq))
+            .map(|(_, created_at)| (done - created_at).max(0))
+            .collect();
+        let metrics = BatchMetrics {
+            succeeded: report.succeeded,
+            rejected: report.rejected,
+            retried: report.failures.len(),
+            undecodable,
+            latencies,
+        };
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = report
             .failures
@@ -121,7 +129,7 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
                 failure
             })
             .collect();
-        response
+        (response, metrics)
     }
 }
 

@@ -238,3 +238,34 @@ async fn unusual_attribute_types() {
     let error = item(&store, "odd-2").error.unwrap_or_default();
     assert!(error.contains("no request body"), "{error}");
 }
+
+#[tokio::test]
+async fn a_batch_measures_its_outcomes() {
+    // batch-100: 86 succeed, 10 are rejected, 4 go back for a retry (see batch_of_100).
+    let event = read("batch-100.json");
+    let created = 1_767_225_600_000_i64;
+    let handler = StreamHandler::new(
+        Arc::new(Kitchen),
+        Arc::new(MemoryStore::default()),
+        StreamSettings::DEFAULT,
+    );
+    let before = storefirst_domain::now_millis();
+    let (_, metrics) = handler.handle_measured(event).await;
+    let after = storefirst_domain::now_millis();
+    assert_eq!(
+        (
+            metrics.succeeded,
+            metrics.rejected,
+            metrics.retried,
+            metrics.undecodable
+        ),
+        (86, 10, 4, 0)
+    );
+    assert_eq!(metrics.latencies.len(), 96, "one per outcome written");
+    for latency in &metrics.latencies {
+        assert!(
+            (before - created..=after - created).contains(latency),
+            "{latency}"
+        );
+    }
+}
