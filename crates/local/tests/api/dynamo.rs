@@ -2,9 +2,9 @@
 //! misbehaving bootstrap, the poller's checkpoint across a restart, redrive of a table, and
 //! the contract suite through the deployable zip.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::{error::DisplayErrorContext, types::AttributeValue};
 use serde_json::json;
 use storefirst_contract::{Target, render};
 use storefirst_domain::{RequestBody, RequestId, StreamSettings};
@@ -256,11 +256,41 @@ async fn the_contract_holds_through_the_lambda_zip() {
     };
     assert!(how.contains(expected), "expected `{expected}`, got `{how}`");
 
-    let reports = Target::new(&local.url, API_KEY).run().await;
+    let target = Target::new(&local.url, API_KEY);
+    let reports = target.run().await;
     let report = render(&reports);
     println!("{report}");
     assert!(
         reports.iter().all(|r| r.result.is_ok()),
         "contract failures through {how}:\n{report}"
     );
+    // Nothing refused was stored: the table holds exactly the ids that got a 202.
+    assert_eq!(stored_ids(&table).await, target.accepted_ids());
+}
+
+/// Every id in `table` on moto server, read with a consistent Scan.
+async fn stored_ids(table: &str) -> BTreeSet<String> {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config(&moto_url()).await);
+    let (mut ids, mut start) = (BTreeSet::new(), None);
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Scan {table} on moto: {}", DisplayErrorContext(&e)));
+        for item in page.items.unwrap_or_default() {
+            let id = item.get("id").and_then(|id| id.as_s().ok());
+            ids.insert(
+                id.unwrap_or_else(|| panic!("an item without a string id: {item:?}"))
+                    .clone(),
+            );
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return ids;
+        }
+    }
 }
