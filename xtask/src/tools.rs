@@ -300,16 +300,28 @@ impl DebianTool {
     }
 }
 
+/// GitHub's Ubuntu runner images ship Chrome and a matching chromedriver (in the folder
+/// `CHROMEWEBDRIVER` names); Ubuntu has no Debian chromium package to install instead.
+fn runner_image_chrome(sh: &Shell) -> Option<(String, String)> {
+    let driver = format!("{}/chromedriver", std::env::var("CHROMEWEBDRIVER").ok()?);
+    let browser = "/usr/bin/google-chrome";
+    (runs(sh, &driver, "--version") && runs(sh, browser, "--version"))
+        .then(|| (driver, browser.to_owned()))
+}
+
 /// Hands a chromedriver and its browser to the browser tests until the guards drop: those
 /// the two variables name when both are set (a CI image's own Chrome, say), else Debian's
 /// Chromium, installed when missing.
 pub fn browser_env<'a>(sh: &'a Shell, task: &str) -> anyhow::Result<[xshell::PushEnv<'a>; 2]> {
     let (driver, browser) = match (std::env::var(CHROMEDRIVER_VAR), std::env::var(CHROMIUM_VAR)) {
         (Ok(driver), Ok(browser)) => (driver, browser),
-        _ => {
-            anyhow::ensure!(CHROMIUM.ensure(sh), CHROMIUM.missing(task));
-            (CHROMEDRIVER.to_owned(), CHROMIUM_BIN.to_owned())
-        }
+        _ => match runner_image_chrome(sh) {
+            Some(found) => found,
+            None => {
+                anyhow::ensure!(CHROMIUM.ensure(sh), CHROMIUM.missing(task));
+                (CHROMEDRIVER.to_owned(), CHROMIUM_BIN.to_owned())
+            }
+        },
     };
     crate::step(format!("browser tests: {driver} driving {browser}"));
     Ok([
