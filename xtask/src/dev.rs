@@ -80,7 +80,7 @@ impl Dev {
             "starting storefirst-local on {url} (database {db}), allowing the example page's origin {page_origin} and webhooks to receivers on this machine; Ctrl-C stops it"
         ));
         eprintln!(
-            "\n  API key: {api_key}\n  open the example page: {}\n  or try:\n    curl -i -X POST {url}/requests -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\\n      -d '{{\"restaurant\":\"Roma\",\"items\":[{{\"dish\":\"margherita\",\"quantity\":2}}]}}'\n    curl -s {url}/requests/<id from Location> -H 'x-api-key: {api_key}'\n",
+            "\n  API key: {api_key}\n  open the example page: {}\n  watch the pipeline: {url}/console (the key is asked for there)\n  or try:\n    curl -i -X POST {url}/requests -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\\n      -d '{{\"restaurant\":\"Roma\",\"items\":[{{\"dish\":\"margherita\",\"quantity\":2}}]}}'\n    curl -s {url}/requests/<id from Location> -H 'x-api-key: {api_key}'\n",
             storefirst_example_page::url(page, &url, &api_key)
         );
         cmd!(

@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use storefirst_domain::Receivers;
 use storefirst_pipeline::{Config, console::API_PREFIX};
 
 use crate::{
@@ -92,7 +93,10 @@ async fn the_console_answers(api: &ConsoleApi, processor: &Scripted) {
     let letters = api.get("/dead-letters").await;
     let letter = &letters["dead_letters"][0];
     assert_eq!(letter["request_ids"], json!(["con-poison"]), "{letters}");
-    assert!(letter["reason"].as_str().unwrap().contains("retr"), "{letter}");
+    assert!(
+        letter["reason"].as_str().unwrap().contains("retr"),
+        "{letter}"
+    );
     assert!(letter["first"].is_string() && letter["last"].is_string());
 
     let failed = api.get("/requests?status=failed").await;
@@ -109,7 +113,10 @@ async fn the_console_answers(api: &ConsoleApi, processor: &Scripted) {
     assert_eq!(succeeded["items"][0]["result"]["call"], 1, "{succeeded}");
     assert_eq!(api.ids("prefix=con-ok").await.len(), 2);
     assert!(api.ids("prefix=con-ok-1").await == ["con-ok-1"]);
-    assert!(api.ids("prefix=con-o%25").await.is_empty(), "a prefix is literal");
+    assert!(
+        api.ids("prefix=con-o%25").await.is_empty(),
+        "a prefix is literal"
+    );
 
     // Page by page, newest first, nothing twice.
     let mut seen = Vec::new();
@@ -178,7 +185,10 @@ async fn the_console_answers(api: &ConsoleApi, processor: &Scripted) {
         json!({ "found": 1, "succeeded": 1, "rejected": 0, "still_failing": 0 })
     );
     assert_eq!(api.get("/dead-letters").await["dead_letters"], json!([]));
-    assert_eq!(api.ids("status=succeeded&prefix=con-poison").await, ["con-poison"]);
+    assert_eq!(
+        api.ids("status=succeeded&prefix=con-poison").await,
+        ["con-poison"]
+    );
     let (status, _) = api.send(reqwest::Method::POST, "/redrive", "wrong").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -191,7 +201,11 @@ fn poisonable(config: &mut Config) {
 async fn the_console_api_over_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let processor = Scripted::default();
-    let app = start(&dir.path().join("c.db"), processor.clone(), poisonable).await;
+    let app = start(&dir.path().join("c.db"), processor.clone(), |config| {
+        poisonable(config);
+        config.receivers = Receivers::AlsoLoopback;
+    })
+    .await;
     let api = ConsoleApi {
         base: format!("http://{}", app.runtime.addr()),
         client: Client::new(),
@@ -199,6 +213,23 @@ async fn the_console_api_over_sqlite() {
     the_console_answers(&api, &processor).await;
     let stream = api.get("/backlog").await["stream_records"].clone();
     assert!(stream.is_u64(), "SQLite counts its stream: {stream}");
+
+    // A request's webhook and where its delivery is, as GET shows them.
+    let hook = "http://127.0.0.1:9/hook";
+    let response = api
+        .client
+        .put(format!("{}/requests/con-hook", api.base))
+        .header("x-api-key", API_KEY)
+        .header("x-callback-url", hook)
+        .json(&json!({ "behaviour": "ok" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let listed = api.get("/requests?prefix=con-hook").await;
+    let callback = &listed["items"][0]["callback"];
+    assert_eq!(callback["url"], hook, "{listed}");
+    assert!(callback["status"].is_string(), "{listed}");
 
     // The page needs no key; it runs only its own script.
     let page = api
@@ -242,7 +273,10 @@ async fn the_console_api_over_dynamodb() {
     use storefirst_harness::requests_table;
     use storefirst_pipeline::{Runtime, console::Console, ports::InProcess};
 
-    let (table, dir) = (requests_table("console").await, tempfile::tempdir().unwrap());
+    let (table, dir) = (
+        requests_table("console").await,
+        tempfile::tempdir().unwrap(),
+    );
     let db = dir.path().join("ledger.db");
     let processor = Scripted::default();
     let config = config(&db, poisonable);

@@ -24,6 +24,8 @@ use crate::{API_KEY, chromium};
 /// Where to save the console once it shows a few requests (`cargo xtask screenshot`).
 const SCREENSHOT_VAR: &str = "STOREFIRST_CONSOLE_SCREENSHOT";
 const WAIT: Duration = Duration::from_secs(30);
+/// Bytes the page (document, script, style) may weigh on its first load.
+const PAGE_BUDGET: u64 = 24_000;
 
 /// The sample processor, except that orders for the restaurant "Closed" fail as
 /// unavailable until the kitchen opens.
@@ -154,6 +156,22 @@ async fn the_console_in_a_browser() {
         t.starts_with("Connected")
     })
     .await;
+    // The page's own weight: the document, its script and its style, as transferred.
+    let weight = page
+        .js(
+            "return performance.getEntriesByType('navigation')
+                 .concat(performance.getEntriesByType('resource'))
+                 .filter(e => !e.name.includes('/console/api/'))
+                 .reduce((sum, e) => sum + e.transferSize, 0)",
+            Vec::new(),
+        )
+        .await;
+    let weight = weight.as_u64().unwrap();
+    println!("the page's first load: {weight} bytes");
+    assert!(
+        (10_000..PAGE_BUDGET).contains(&weight),
+        "{weight} bytes: the page stays small"
+    );
     let url = browser.current_url().await.unwrap();
     assert!(
         !url.as_str().contains(API_KEY),

@@ -122,7 +122,13 @@ function requestRow(item) {
   const row = el("li");
   row.dataset.id = item.id;
   const head = el("div", "head");
-  head.append(el("span", "id"), el("span", "status"), el("span", "meta attempts"), el("span", "meta times"));
+  head.append(
+    el("span", "id"),
+    el("span", "status"),
+    el("span", "meta attempts"),
+    el("span", "meta times"),
+    el("span", "meta webhook"),
+  );
   const details = el("details");
   details.append(el("summary", "", "body, result, error"), el("div", "detail"));
   details.addEventListener("toggle", () => {
@@ -134,12 +140,16 @@ function requestRow(item) {
 }
 
 function fillRow(row, item) {
-  const [id, status, attempts, times] = row.querySelector(".head").children;
+  const [id, status, attempts, times, webhook] = row.querySelector(".head").children;
   id.textContent = item.id;
   status.textContent = item.status;
   status.className = `status ${["pending", "succeeded", "failed"].includes(item.status) ? item.status : ""}`;
   attempts.textContent = `${item.attempts} attempt${item.attempts === 1 ? "" : "s"}`;
   times.replaceChildren("created ", time(item.created_at), ", updated ", time(item.updated_at));
+  const callback = item.callback;
+  webhook.textContent = callback
+    ? `webhook ${callback.status} (${callback.attempts} attempt${callback.attempts === 1 ? "" : "s"})`
+    : "";
   const details = row.querySelector("details");
   details.open = open.has(item.id);
   const parts = [el("p", "meta", "Body"), el("pre", "body", item.request)];
@@ -149,8 +159,12 @@ function fillRow(row, item) {
   if (item.error !== undefined) {
     parts.push(el("p", "meta", "Error"), el("pre", "error", item.error));
   }
+  if (callback) {
+    parts.push(el("p", "meta", "Webhook"), el("pre", "webhook", callback.url));
+    if (callback.error !== undefined) parts.push(el("pre", "error", callback.error));
+  }
   // Rebuilt only when it changed: an open reader's selection survives the refresh.
-  const signature = JSON.stringify([item.request, item.result, item.error]);
+  const signature = JSON.stringify([item.request, item.result, item.error, callback]);
   if (details.dataset.signature !== signature) {
     details.dataset.signature = signature;
     details.querySelector(".detail").replaceChildren(...parts);

@@ -57,7 +57,9 @@ impl ReadModel for SqliteStore {
                 ],
                 super::item,
             )?;
-            rows.collect()
+            // With each one's webhook, as GET shows it.
+            rows.map(|item| super::callbacks::with_callback(conn, item?))
+                .collect()
         })
         .await
     }
