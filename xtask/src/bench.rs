@@ -21,6 +21,10 @@ pub struct Bench {
     /// Which parts to run: ingest, lambda, lambda-dynamodb, warm-up.
     #[arg(long, default_value = "ingest,lambda,lambda-dynamodb,warm-up")]
     only: String,
+    /// Extra arguments for `storefirst-local` in the ingest part, to compare settings,
+    /// e.g. `--local-arg=--concurrency=32`.
+    #[arg(long, allow_hyphen_values = true)]
+    local_arg: Vec<String>,
 }
 
 impl Bench {
@@ -36,6 +40,7 @@ impl Bench {
             seconds,
             clients,
             only,
+            local_arg,
         } = self;
         // The DynamoDB endpoint of the parts that need one; it stops when `moto` is dropped.
         let moto = if only
@@ -52,11 +57,15 @@ impl Bench {
             .iter()
             .flat_map(|moto| ["--moto-url".to_owned(), moto.url.clone()])
             .collect();
+        let local_args: Vec<String> = local_arg
+            .iter()
+            .map(|arg| format!("--local-arg={arg}"))
+            .collect();
         let seconds = seconds.to_string();
         crate::step("running the benchmarks (the machine should be otherwise idle)");
         cmd!(
             sh,
-            "target/release/storefirst-bench --local target/release/storefirst-local --stream-processor target/release/stream-processor --out target/storefirst/bench --seconds {seconds} --clients {clients} --only {only} {moto_url...}"
+            "target/release/storefirst-bench --local target/release/storefirst-local --stream-processor target/release/stream-processor --out target/storefirst/bench --seconds {seconds} --clients {clients} --only {only} {moto_url...} {local_args...}"
         )
         .run()
         .context("the benchmark failed")?;
