@@ -419,6 +419,17 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
             ],
             vec![named("cloudwatch", "alarm:{prefix}*")],
         ),
+        // A dashboard's ARN has no region: dashboards are global to the account.
+        Statement::allow(
+            vec![
+                "cloudwatch:PutDashboard",
+                "cloudwatch:GetDashboard",
+                "cloudwatch:DeleteDashboards",
+            ],
+            vec![Expr::sub(format!(
+                "arn:${{AWS::Partition}}:cloudwatch::${{AWS::AccountId}}:dashboard/{PREFIX}*"
+            ))],
+        ),
         // API Gateway ids are random, not names: its resources are scoped by kind (the
         // account's REST APIs, API keys, usage plans). Its CloudWatch role, an account
         // setting, is deploy's, not the stack's.
