@@ -2,48 +2,16 @@
 //! what the envelope check refuses of a body's shape and numbers, at any depth, and what
 //! it cannot see (duplicate names) the function refuses.
 
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-};
-
 use serde_json::json;
 use storefirst_domain::{BodyError, DEFAULT_BODY_LIMIT, RequestBody};
 
-use crate::support::{VTL_PYTHON_VAR, resource};
+use crate::support::{resource, run_python};
 
 /// The model's verdict on each body: `None` when valid, else the validator's message.
 fn validate(bodies: &[&str]) -> Vec<Option<String>> {
-    let python = std::env::var(VTL_PYTHON_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{VTL_PYTHON_VAR} is not set: this test needs a Python with jsonschema. Run the \
-             tests with `cargo xtask test`, which installs it under target/tools and sets \
-             {VTL_PYTHON_VAR}"
-        )
-    });
     let schema = resource("ApiRequestModel")["Properties"]["Schema"].to_string();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/infra/validate.py");
-    let mut child = Command::new(&python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run {python}: {e}"));
     let input = json!({"schema": schema, "bodies": bodies}).to_string();
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("the validator reads its input");
-    let output = child.wait_with_output().expect("the validator ends");
-    assert!(
-        output.status.success(),
-        "{script} failed (is jsonschema installed? `cargo xtask test` installs it): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("a list of verdicts")
+    run_python("validate.py", input.as_bytes())
 }
 
 #[test]

@@ -71,35 +71,40 @@ pub struct Rendered {
     pub error: Option<String>,
 }
 
-/// Renders every case with airspeed-ext (render.py beside this file), in one process.
-pub fn render(cases: &[Case]) -> Vec<Rendered> {
+/// Runs `script` (beside this file) on the VTL engine's Python with `input` on its stdin;
+/// its stdout, parsed as JSON.
+pub fn run_python<T: serde::de::DeserializeOwned>(script: &str, input: &[u8]) -> T {
     let python = required_var(
         VTL_PYTHON_VAR,
-        "a Python with airspeed-ext (the VTL engine)",
+        "a Python with airspeed-ext (the VTL engine) and jsonschema",
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/infra/render.py");
+    let path = format!("{}/tests/infra/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(&python)
-        .arg(script)
+        .arg(&path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("could not run {python}: {e}"));
-    let input = serde_json::to_vec(cases).expect("cases serialize");
     child
         .stdin
         .take()
         .expect("piped")
-        .write_all(&input)
-        .expect("the harness reads its cases");
-    let output = child.wait_with_output().expect("the harness runs");
+        .write_all(input)
+        .unwrap_or_else(|e| panic!("{script} reads its input: {e}"));
+    let output = child.wait_with_output().expect("the script runs");
     assert!(
         output.status.success(),
-        "render.py failed: {}",
+        "{script} failed (`cargo xtask test` installs its Python): {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rendered: Vec<Rendered> =
-        serde_json::from_slice(&output.stdout).expect("render.py answers JSON");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} answers JSON: {e}"))
+}
+
+/// Renders every case with airspeed-ext (render.py beside this file), in one process.
+pub fn render(cases: &[Case]) -> Vec<Rendered> {
+    let input = serde_json::to_vec(cases).expect("cases serialize");
+    let rendered: Vec<Rendered> = run_python("render.py", &input);
     for (case, rendered) in cases.iter().zip(&rendered) {
         if let Some(error) = &rendered.error {
             panic!("the template did not render: {error}\n{}", case.template);
