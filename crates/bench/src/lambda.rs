@@ -17,7 +17,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use axum::{Router, routing::post};
 use serde::Serialize;
 use storefirst_app::RestaurantOrders;
-use storefirst_domain::{DEFAULT_BODY_LIMIT, RequestBody, StreamSettings};
+use storefirst_domain::{DEFAULT_BODY_LIMIT, OutcomeStore, RequestBody, StreamSettings};
 use storefirst_dynamodb::DynamoTable;
 use storefirst_lambda::{StreamHandler, decode};
 use storefirst_lambda_env::{Answer, Identity, Reply, RuntimeApi};
@@ -52,23 +52,24 @@ impl Stats {
     }
 }
 
+/// How long the handler takes on `event` with `store`; a failed record fails the bench.
+async fn handle<S: OutcomeStore>(store: Arc<S>, event: &Event) -> anyhow::Result<Duration> {
+    let handler = StreamHandler::new(Arc::new(RestaurantOrders), store, StreamSettings::DEFAULT);
+    let started = Instant::now();
+    let response = handler.handle(event.clone()).await;
+    let took = started.elapsed();
+    if !response.batch_item_failures.is_empty() {
+        bail!("the handler reported failures on a clean batch");
+    }
+    Ok(took)
+}
+
 /// `StreamHandler::handle` on the 100-record batch with an in-memory store, fresh per run.
 pub async fn batch_time(runs: usize) -> anyhow::Result<Stats> {
     let event: Event = serde_json::from_str(BATCH)?;
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let handler = StreamHandler::new(
-            Arc::new(RestaurantOrders),
-            Arc::new(MemoryStore::default()),
-            StreamSettings::DEFAULT,
-        );
-        let event = event.clone();
-        let started = Instant::now();
-        let response = handler.handle(event).await;
-        samples.push(started.elapsed());
-        if !response.batch_item_failures.is_empty() {
-            bail!("the handler reported failures on a clean batch");
-        }
+        samples.push(handle(Arc::new(MemoryStore::default()), &event).await?);
     }
     Ok(Stats::of(samples))
 }
@@ -97,18 +98,7 @@ pub async fn dynamodb_batch_time(moto: &str, runs: usize) -> anyhow::Result<Stat
             let body = RequestBody::parse(body.as_bytes(), DEFAULT_BODY_LIMIT)?;
             ingest.accept(request.id.clone(), body, None).await?;
         }
-        let handler = StreamHandler::new(
-            Arc::new(RestaurantOrders),
-            Arc::new(table.outcomes()),
-            StreamSettings::DEFAULT,
-        );
-        let event = event.clone();
-        let started = Instant::now();
-        let response = handler.handle(event).await;
-        samples.push(started.elapsed());
-        if !response.batch_item_failures.is_empty() {
-            bail!("the handler reported failures on a clean batch against moto server");
-        }
+        samples.push(handle(Arc::new(table.outcomes()), &event).await?);
         // A write whose condition failed would count as done: check that each one landed.
         for request in &requests {
             let item = ingest.get(request.id.clone()).await?;
