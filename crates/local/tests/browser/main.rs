@@ -205,8 +205,12 @@ impl Page<'_> {
     async fn send(&self, id: &str, body: &str) {
         self.set("id", id).await;
         self.set("body", body).await;
+        self.click("send").await;
+    }
+
+    async fn click(&self, id: &str) {
         self.browser
-            .find(Locator::Id("send"))
+            .find(Locator::Id(id))
             .await
             .unwrap()
             .click()
@@ -240,13 +244,7 @@ async fn the_page_against(local: &Listening, pages: &Pages, unique: &str) {
     page.open(pages.allowed, &local.url).await;
 
     // The default order, as a visitor would send it.
-    page.browser
-        .find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    page.click("send").await;
     let outcome = page.settled("outcome").await;
     let answer = page.text("answer").await;
     assert!(
