@@ -32,8 +32,13 @@ pub struct DynamoRequests {
 
 /// put-request.vtl's UpdateItem: every SET keeps what is there.
 const PUT_UPDATE: &str = "SET #request = if_not_exists(#request, :request), #status = if_not_exists(#status, :pending), #attempts = if_not_exists(#attempts, :zero), #created_at = if_not_exists(#created_at, :now), #updated_at = if_not_exists(#updated_at, :now)";
-/// put-request.vtl's condition: a new id, or a same-body retry of an item not expired.
-const PUT_CONDITION: &str = "attribute_not_exists(#id) OR (#request = :request AND (attribute_not_exists(#expires_at) OR #expires_at > :now_seconds))";
+/// put-request.vtl's condition: a new id, or a same-body retry of an item not expired,
+/// and here also without a callback (the callback is part of the request).
+const PUT_CONDITION: &str = "attribute_not_exists(#id) OR (#request = :request AND attribute_not_exists(#callback_url) AND (attribute_not_exists(#expires_at) OR #expires_at > :now_seconds))";
+/// [`PUT_UPDATE`], and a new item's callback, not delivered yet.
+const PUT_UPDATE_CALLBACK: &str = "SET #request = if_not_exists(#request, :request), #status = if_not_exists(#status, :pending), #attempts = if_not_exists(#attempts, :zero), #created_at = if_not_exists(#created_at, :now), #updated_at = if_not_exists(#updated_at, :now), #callback_url = if_not_exists(#callback_url, :callback), #callback_status = if_not_exists(#callback_status, :pending), #callback_attempts = if_not_exists(#callback_attempts, :zero)";
+/// [`PUT_CONDITION`] with the same callback.
+const PUT_CONDITION_CALLBACK: &str = "attribute_not_exists(#id) OR (#request = :request AND #callback_url = :callback AND (attribute_not_exists(#expires_at) OR #expires_at > :now_seconds))";
 /// post-request.vtl's condition: never over an existing item.
 const POST_CONDITION: &str = "attribute_not_exists(#id)";
 /// Pending after a failed attempt, or too old for the stream to deliver.
@@ -165,8 +170,8 @@ impl DynamoRequests {
 }
 
 impl Ingest for DynamoRequests {
-    /// Nothing delivers webhooks from this store yet: the API refuses `x-callback-url`,
-    /// so `accept` never gets one.
+    /// Nothing delivers webhooks from this store yet, so the API refuses `x-callback-url`
+    /// rather than store a callback nobody delivers; the store itself keeps one.
     fn delivers_webhooks(&self) -> bool {
         false
     }
@@ -178,16 +183,23 @@ impl Ingest for DynamoRequests {
         &self,
         id: RequestId,
         body: RequestBody,
-        _callback: Option<CallbackUrl>,
+        callback: Option<CallbackUrl>,
     ) -> Result<Accepted, StoreFault> {
+        let (update, condition) = match callback {
+            Some(_) => (PUT_UPDATE_CALLBACK, PUT_CONDITION_CALLBACK),
+            None => (PUT_UPDATE, PUT_CONDITION),
+        };
         let updated = self
             .client
             .update_item()
             .table_name(&*self.table)
             .set_key(Some(item::key(id.as_str())))
-            .update_expression(PUT_UPDATE)
-            .condition_expression(PUT_CONDITION)
-            .set_expression_attribute_names(Some(item::names(&[PUT_UPDATE, PUT_CONDITION])))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(item::names(&[update, condition])))
+            .set_expression_attribute_values(callback.map(|url| {
+                HashMap::from([(":callback".to_owned(), string(url.as_str()))])
+            }))
             .expression_attribute_values(":request", string(body.as_str()))
             .expression_attribute_values(":pending", string(Status::Pending.as_str()))
             .expression_attribute_values(":zero", number(0))
@@ -233,17 +245,17 @@ impl Ingest for DynamoRequests {
         &self,
         id: RequestId,
         body: RequestBody,
-        _callback: Option<CallbackUrl>,
+        callback: Option<CallbackUrl>,
     ) -> Result<Accepted, StoreFault> {
+        let mut new = item::new_request(id.as_str(), body.as_str(), now_millis());
+        if let Some(url) = &callback {
+            new.extend(item::callback(url.as_str()));
+        }
         let put = self
             .client
             .put_item()
             .table_name(&*self.table)
-            .set_item(Some(item::new_request(
-                id.as_str(),
-                body.as_str(),
-                now_millis(),
-            )))
+            .set_item(Some(new))
             .condition_expression(POST_CONDITION)
             .set_expression_attribute_names(Some(item::names(&[POST_CONDITION])))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -287,6 +299,6 @@ fn shown(item: Stored) -> Item {
         attempts: item.attempts,
         created_at: item.created_at,
         updated_at: item.updated_at,
-        callback: None,
+        callback: item.callback,
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use storefirst_domain::Status;
+use storefirst_domain::{Callback, CallbackStatus, Status};
 
 /// The key: the client's request id (S).
 pub const ID: &str = "id";
@@ -26,10 +26,30 @@ pub const RESULT: &str = "result";
 pub const ERROR: &str = "error";
 /// The TTL attribute, epoch seconds (N), once succeeded.
 pub const EXPIRES_AT: &str = "expires_at";
+/// The webhook's URL as `x-callback-url` named it, parsed form (S); only on items with one.
+pub const CALLBACK_URL: &str = "callback_url";
+/// pending, delivered or failed (S): where the webhook's delivery is.
+pub const CALLBACK_STATUS: &str = "callback_status";
+/// Delivery attempts so far (N).
+pub const CALLBACK_ATTEMPTS: &str = "callback_attempts";
+/// The last delivery error (S).
+pub const CALLBACK_ERROR: &str = "callback_error";
 
 /// Every attribute an item may hold.
-pub const ALL: [&str; 9] = [
-    ID, REQUEST, STATUS, ATTEMPTS, CREATED_AT, UPDATED_AT, RESULT, ERROR, EXPIRES_AT,
+pub const ALL: [&str; 13] = [
+    ID,
+    REQUEST,
+    STATUS,
+    ATTEMPTS,
+    CREATED_AT,
+    UPDATED_AT,
+    RESULT,
+    ERROR,
+    EXPIRES_AT,
+    CALLBACK_URL,
+    CALLBACK_STATUS,
+    CALLBACK_ATTEMPTS,
+    CALLBACK_ERROR,
 ];
 
 /// The `ExpressionAttributeNames` of `expressions`: each placeholder is `#` and the
@@ -90,6 +110,8 @@ pub struct Stored {
     pub created_at: i64,
     pub updated_at: i64,
     pub expires_at: Option<i64>,
+    /// The webhook, on items accepted with `x-callback-url`.
+    pub callback: Option<Callback>,
 }
 
 /// An item without an attribute the schema requires, or with one of another type.
@@ -139,8 +161,33 @@ impl Stored {
             created_at: integer(CREATED_AT)?,
             updated_at: integer(UPDATED_AT)?,
             expires_at: number(EXPIRES_AT)?,
+            callback: string(CALLBACK_URL)?
+                .map(|url| -> Result<Callback, NotAnItem> {
+                    let status = text(CALLBACK_STATUS)?;
+                    Ok(Callback {
+                        url,
+                        status: status
+                            .parse::<CallbackStatus>()
+                            .map_err(|_| NotAnItem::string(CALLBACK_STATUS))?,
+                        attempts: integer(CALLBACK_ATTEMPTS)?,
+                        error: string(CALLBACK_ERROR)?,
+                    })
+                })
+                .transpose()?,
         })
     }
+}
+
+/// The attributes of a new request's callback: its URL, not delivered yet.
+pub fn callback(url: &str) -> [(String, AttributeValue); 3] {
+    [
+        (CALLBACK_URL.to_owned(), AttributeValue::S(url.to_owned())),
+        (
+            CALLBACK_STATUS.to_owned(),
+            AttributeValue::S(CallbackStatus::Pending.as_str().to_owned()),
+        ),
+        (CALLBACK_ATTEMPTS.to_owned(), AttributeValue::N("0".to_owned())),
+    ]
 }
 
 impl NotAnItem {
@@ -201,7 +248,25 @@ mod tests {
                 created_at: 7,
                 updated_at: 7,
                 expires_at: None,
+                callback: None,
             }
+        );
+        let mut with_callback = new_request("a", "{}", 7);
+        with_callback.extend(callback("https://hooks.example.com/x"));
+        let stored = Stored::from_item(&with_callback).unwrap();
+        assert_eq!(
+            stored.callback,
+            Some(Callback {
+                url: "https://hooks.example.com/x".into(),
+                status: CallbackStatus::Pending,
+                attempts: 0,
+                error: None,
+            })
+        );
+        with_callback.remove(CALLBACK_STATUS);
+        assert_eq!(
+            Stored::from_item(&with_callback),
+            Err(NotAnItem::string(CALLBACK_STATUS))
         );
         let mut no_status = new_request("a", "{}", 7);
         no_status.remove(STATUS);

@@ -18,7 +18,7 @@ pub const STAGE_VARIABLE: &str = "corsOrigins";
 pub const STAGE_NONE: &str = "none";
 pub const STAGE_ANY: &str = "any";
 
-pub const ALLOW_HEADERS: &str = "content-type, x-api-key";
+pub const ALLOW_HEADERS: &str = "content-type, x-api-key, x-callback-url";
 pub const EXPOSE_HEADERS: &str = "Location, Retry-After";
 pub const MAX_AGE_SECONDS: u32 = 600;
 pub const COLLECTION_METHODS: &str = "POST, OPTIONS";

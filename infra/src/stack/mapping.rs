@@ -8,6 +8,7 @@ use crate::stack::cors;
 const POST_ID: &str = include_str!("vtl/post-id.vtl");
 const ID_GUARD: &str = include_str!("vtl/id-guard.vtl");
 const BODY_GUARD: &str = include_str!("vtl/body-guard.vtl");
+const CALLBACK_GUARD: &str = include_str!("vtl/callback-guard.vtl");
 const POST_REQUEST: &str = include_str!("vtl/post-request.vtl");
 const PUT_REQUEST: &str = include_str!("vtl/put-request.vtl");
 const GET_REQUEST: &str = include_str!("vtl/get-request.vtl");
@@ -65,6 +66,12 @@ pub fn messages() -> Vec<(&'static str, String)> {
             "@MESSAGE_LONE_SURROGATE@",
             "the request body has a lone surrogate escape: escape a character beyond U+FFFF as \
              a high and low surrogate pair, or send it as UTF-8"
+                .to_owned(),
+        ),
+        (
+            "@MESSAGE_CALLBACK_NOT_DELIVERED@",
+            "this stack does not deliver webhooks yet: leave out x-callback-url and poll GET \
+             /requests/{id}"
                 .to_owned(),
         ),
         (
@@ -143,8 +150,8 @@ impl MappingTemplates {
                 .collect()
         };
         Self {
-            post_request: fill(&[NOTHING_REFUSED, POST_ID, BODY_GUARD, POST_REQUEST]),
-            put_request: fill(&[NOTHING_REFUSED, ID_GUARD, BODY_GUARD, PUT_REQUEST]),
+            post_request: fill(&[NOTHING_REFUSED, POST_ID, BODY_GUARD, CALLBACK_GUARD, POST_REQUEST]),
+            put_request: fill(&[NOTHING_REFUSED, ID_GUARD, BODY_GUARD, CALLBACK_GUARD, PUT_REQUEST]),
             get_request: fill(&[NOTHING_REFUSED, ID_GUARD, GET_REQUEST]),
             // Every answer of a method ends with its CORS headers.
             post_accepted: fill(&[POST_ID, post_location, ACCEPTED, CORS_ORIGIN, CORS_HEADERS]),

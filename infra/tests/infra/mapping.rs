@@ -998,7 +998,10 @@ fn preflight_headers(origin: &str, methods: &str) -> BTreeMap<String, String> {
     [
         ("access-control-allow-origin", origin),
         ("access-control-allow-methods", methods),
-        ("access-control-allow-headers", "content-type, x-api-key"),
+        (
+            "access-control-allow-headers",
+            "content-type, x-api-key, x-callback-url",
+        ),
         ("access-control-max-age", "600"),
         ("vary", "Origin"),
     ]

@@ -6,6 +6,8 @@ mod cors;
 mod durability;
 #[cfg(feature = "aws")]
 mod dynamo;
+#[cfg(feature = "aws")]
+mod dynamo_callbacks;
 mod errors;
 mod exposure;
 mod faults;
