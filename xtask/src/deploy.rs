@@ -1,4 +1,4 @@
-//! `cargo xtask deploy | diff | destroy | test-e2e | deploy-ci-role`: builds what the
+//! `cargo xtask deploy | diff | destroy | logs | test-e2e | deploy-ci-role`: builds what the
 //! command needs, then runs `storefirst-deploy` (crates/deploy) with the flags passed
 //! through. The AWS SDK lives in that crate, so xtask stays light; `cargo xtask deploy
 //! --help` lists the flags.
@@ -19,8 +19,8 @@ pub struct Deploy {
 }
 
 impl Deploy {
-    /// `command` is storefirst-deploy's subcommand: deploy, diff, destroy, test-e2e or
-    /// deploy-ci-role.
+    /// `command` is storefirst-deploy's subcommand: deploy, diff, destroy, logs, test-e2e
+    /// or deploy-ci-role.
     pub fn run(self, sh: &Shell, command: &str) -> anyhow::Result<()> {
         run(sh, command, &self.args)
     }

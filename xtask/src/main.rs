@@ -38,6 +38,10 @@ enum Task {
     #[command(disable_help_flag = true)]
     Destroy(deploy::Deploy),
     Dev(dev::Dev),
+    /// Follow one request through the stack's logs, API to outcome (`--stack NAME --id ID`;
+    /// `--help` lists the flags)
+    #[command(disable_help_flag = true)]
+    Logs(deploy::Deploy),
     /// Show what a deploy would change, without changing anything
     #[command(disable_help_flag = true)]
     Diff(deploy::Deploy),
@@ -61,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         Task::Destroy(task) => task.run(&sh, "destroy"),
         Task::Dev(task) => task.run(&sh),
         Task::Diff(task) => task.run(&sh, "diff"),
+        Task::Logs(task) => task.run(&sh, "logs"),
         Task::Redrive(task) => task.run(&sh),
         Task::Screenshot(task) => task.run(&sh),
         Task::Synth(task) => task.run(&sh),

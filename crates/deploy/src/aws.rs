@@ -28,6 +28,7 @@ pub struct Aws {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) apigateway: aws_sdk_apigateway::Client,
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     region: String,
 }
 
@@ -81,6 +82,7 @@ impl Aws {
             s3: aws_sdk_s3::Client::from_conf(s3),
             apigateway: aws_sdk_apigateway::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
             region,
         })
     }

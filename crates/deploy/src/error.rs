@@ -117,6 +117,26 @@ pub enum Error {
     Outputs { path: PathBuf, reason: String },
     #[error("the local runtime: {0}")]
     Local(String),
+    #[error(
+        "--id {0:?} is no request id, extended request id or X-Ray trace id: pass the id the \
+         API answered (POST's `id`, PUT's path), or an id from the access log"
+    )]
+    NotARequestId(String),
+    #[error(
+        "stack {stack} has no {logical_id} log group: deploy this version first \
+         (`cargo xtask deploy --stack {stack}`)"
+    )]
+    NoLogGroup {
+        stack: String,
+        logical_id: &'static str,
+    },
+    #[error("the Logs Insights query ended {status}: run the command again")]
+    QueryFailed { status: String },
+    #[error(
+        "the Logs Insights query ran past {seconds} s and was stopped: look back less far \
+         (--hours)"
+    )]
+    QueryTimedOut { seconds: u64 },
 }
 
 impl Error {

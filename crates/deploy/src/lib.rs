@@ -4,7 +4,7 @@
 //! compared with the deployed stack's before any change set; a change set shows what
 //! changes, replacing or removing stateful resources needs approval; stack events are
 //! followed until the stack settles; the outputs are written to a file that the contract
-//! suite (`e2e`) reads.
+//! suite (`e2e`) reads. [`logs`] follows one request through the deployed stack's logs.
 //!
 //! The library takes an [`Aws`] built from any `SdkConfig`, so the tests point it at moto
 //! server; `storefirst-deploy` (the binary `cargo xtask deploy` runs) is a thin CLI on top.
@@ -20,6 +20,7 @@ mod console;
 mod deploy;
 pub mod e2e;
 mod error;
+pub mod logs;
 mod properties;
 mod review;
 mod security;

@@ -1,12 +1,12 @@
-//! `storefirst-deploy`: what `cargo xtask deploy | diff | destroy | test-e2e | deploy-ci-role`
-//! run.
+//! `storefirst-deploy`: what `cargo xtask deploy | diff | destroy | logs | test-e2e |
+//! deploy-ci-role` run.
 
-use std::{collections::BTreeMap, path::PathBuf, str::FromStr};
+use std::{collections::BTreeMap, path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use storefirst_deploy::{
-    Asset, Aws, CiRole, Connection, Console, Deployment, RequireApproval, bootstrap, e2e,
+    Asset, Aws, CiRole, Connection, Console, Deployment, RequireApproval, bootstrap, e2e, logs,
 };
 use storefirst_infra::{
     ci_role::DEPLOY_ROLE_OUTPUT,
@@ -61,6 +61,10 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Follow one request through the stack's logs: print the CloudWatch Logs Insights
+    /// query that finds the API's access log line and the stream processor's lines about
+    /// it, run it, and print what it found, oldest first.
+    Logs(LogsArgs),
     /// Run the HTTP contract suite against a deployed stack (the default), a URL, or a
     /// local runtime, then probe what only a deployed API can confirm (each assumption
     /// confirmed or contradicted).
@@ -231,6 +235,47 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 }
 
 #[derive(Args)]
+struct LogsArgs {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// The request's id as the API answered it (POST's `id`, PUT's path), or API Gateway's
+    /// extended request id or X-Ray trace id from the access log.
+    #[arg(long)]
+    id: String,
+    /// How many hours back to look.
+    #[arg(long, default_value_t = 24)]
+    hours: u64,
+}
+
+impl LogsArgs {
+    async fn run(&self, console: &Console) -> anyhow::Result<()> {
+        let aws = self.aws.connect().await?;
+        let search = logs::LogSearch {
+            id: self.id.clone(),
+            window: Duration::from_secs(self.hours * 60 * 60),
+        };
+        let found = logs::request_logs(&aws, &self.aws.stack, &search, console).await?;
+        if found.lines.is_empty() {
+            bail!(
+                "no log line names {} in the last {} hours: check the id, or look back further \
+                 with --hours (lines take a few seconds to reach CloudWatch Logs)",
+                self.id,
+                self.hours
+            );
+        }
+        for line in &found.lines {
+            console.say(format!(
+                "{}  {:<9}  {}",
+                line.timestamp,
+                line.source.as_str(),
+                line.message
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
 struct E2eArgs {
     #[command(flatten)]
     aws: AwsArgs,
@@ -323,6 +368,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let role = role.role_arn.as_deref();
             storefirst_deploy::destroy(&aws, &args.stack, role, yes, &console).await?;
         }
+        Command::Logs(args) => args.run(&console).await?,
         Command::TestE2e(args) => args.run(&console).await?,
         Command::DeployCiRole(args) => args.run(&console).await?,
     }

@@ -4,6 +4,7 @@
 use std::{any::Any, sync::Arc};
 
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::{
     ChangeRecord, Outcome, OutcomeStore, PendingRequest, ProcessError, Processor, StreamSettings,
@@ -46,6 +47,13 @@ pub async fn process_batch<P: Processor, S: OutcomeStore>(
     let dispositions: Vec<(String, Disposition)> = futures::stream::iter(records)
         .map(|record| {
             let (processor, store) = (processor.clone(), store.clone());
+            // Every line about the record, the processor's own included, carries its ids.
+            let span = tracing::info_span!(
+                "record",
+                id = %record.id,
+                request_id = record.correlation.request_id.as_deref(),
+                trace_id = record.correlation.trace_id.as_deref(),
+            );
             async move {
                 let seq = record.sequence_number.clone();
                 (
@@ -53,6 +61,7 @@ pub async fn process_batch<P: Processor, S: OutcomeStore>(
                     handle_record(record, processor, store, settings, now).await,
                 )
             }
+            .instrument(span)
         })
         .buffered(settings.concurrency.max(1))
         .collect()
@@ -136,7 +145,10 @@ async fn run_processor<P: Processor>(
     settings: &StreamSettings,
     now: i64,
 ) -> Outcome {
-    let task = tokio::spawn(async move { processor.process(&request).await });
+    // The task runs in the record's span: the processor's log lines carry its ids too.
+    let task = tokio::spawn(
+        async move { processor.process(&request).await }.instrument(tracing::Span::current()),
+    );
     let abort = task.abort_handle();
     match tokio::time::timeout(settings.record_timeout, task).await {
         Ok(Ok(Ok(result))) => {

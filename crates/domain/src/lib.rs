@@ -24,6 +24,8 @@ pub use callback::{
 };
 pub use id::{InvalidRequestId, RequestId};
 pub use processor::{PendingRequest, ProcessError, Processor};
-pub use record::{ChangeEvent, ChangeRecord, Status, UnknownStatus, millis, now_millis};
+pub use record::{
+    ChangeEvent, ChangeRecord, Correlation, Status, UnknownStatus, millis, now_millis,
+};
 pub use settings::{SettingsError, StreamSettings};
 pub use store::{Outcome, OutcomeStore, StoreError, Written};

@@ -81,6 +81,18 @@ pub struct ChangeRecord {
     pub id: RequestId,
     /// The new image's `request` attribute; absent on REMOVE.
     pub body: Option<String>,
+    /// The ids the API recorded on the item, which every log line about the record carries.
+    pub correlation: Correlation,
+}
+
+/// The API request that stored an item, as the item records it, so that one log query
+/// follows a request from the API to its outcome. Empty where the runtime records none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Correlation {
+    /// API Gateway's `$context.extendedRequestId`.
+    pub request_id: Option<String>,
+    /// The X-Ray trace id, when the API traced the request.
+    pub trace_id: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch: the unit of `created_at` and `updated_at`.

@@ -1,7 +1,7 @@
 //! A DynamoDB stream record as Lambda delivers it, turned into the domain's change record.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use storefirst_domain::{ChangeEvent, ChangeRecord, InvalidRequestId, RequestId};
+use storefirst_domain::{ChangeEvent, ChangeRecord, Correlation, InvalidRequestId, RequestId};
 
 use crate::item;
 
@@ -25,8 +25,8 @@ pub enum DecodeError {
 }
 
 /// Turns a Lambda DynamoDB stream record into the domain's [`ChangeRecord`]. Only `id`
-/// (from the keys) and `request` (from the new image) are read; other attributes, of
-/// whatever type, are ignored.
+/// (from the keys), `request` and the API's ids (from the new image) are read; other
+/// attributes, of whatever type, are ignored.
 pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
     let mut change = record.change;
     let sequence_number = change
@@ -41,12 +41,31 @@ pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
         .and_then(|key| serde_dynamo::from_attribute_value(key).ok())
         .ok_or(DecodeError::NoId)?;
     let id = RequestId::parse(&key)?;
+    // Absent on items stored before the API recorded its ids, or by the local runtime.
+    let mut text = |attribute| {
+        change
+            .new_image
+            .remove(attribute)
+            .and_then(|value| serde_dynamo::from_attribute_value::<_, String>(value).ok())
+            .filter(|text| !text.is_empty())
+    };
+    let correlation = Correlation {
+        request_id: text(item::REQUEST_ID),
+        trace_id: text(item::TRACE_ID),
+    };
     let body = match change.new_image.remove(item::REQUEST) {
         // A `request` that is not a string is passed on as no body: the batch algorithm then
         // records the item as failed, instead of leaving it pending for ever.
         Some(value) => serde_dynamo::from_attribute_value::<_, String>(value)
             .inspect_err(|error| {
-                tracing::warn!(seq = sequence_number, %id, %error, "the request attribute is not a string")
+                tracing::warn!(
+                    seq = sequence_number,
+                    %id,
+                    request_id = correlation.request_id.as_deref(),
+                    trace_id = correlation.trace_id.as_deref(),
+                    %error,
+                    "the request attribute is not a string"
+                )
             })
             .ok(),
         // moto emits a key-only INSERT before the full one when UpdateItem creates an item;
@@ -59,5 +78,6 @@ pub fn decode(record: EventRecord) -> Result<ChangeRecord, DecodeError> {
         event,
         id,
         body,
+        correlation,
     })
 }

@@ -35,8 +35,13 @@ pub const CALLBACK_ATTEMPTS: &str = "callback_attempts";
 /// The last delivery error (S).
 pub const CALLBACK_ERROR: &str = "callback_error";
 
+/// API Gateway's `$context.extendedRequestId` of the request that stored the item (S).
+pub const REQUEST_ID: &str = "request_id";
+/// The X-Ray trace id of that request (S); empty where the stage traced nothing.
+pub const TRACE_ID: &str = "trace_id";
+
 /// Every attribute an item may hold.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 15] = [
     ID,
     REQUEST,
     STATUS,
@@ -50,6 +55,8 @@ pub const ALL: [&str; 13] = [
     CALLBACK_STATUS,
     CALLBACK_ATTEMPTS,
     CALLBACK_ERROR,
+    REQUEST_ID,
+    TRACE_ID,
 ];
 
 /// The `ExpressionAttributeNames` of `expressions`: each placeholder is `#` and the
@@ -186,7 +193,10 @@ pub fn callback(url: &str) -> [(String, AttributeValue); 3] {
             CALLBACK_STATUS.to_owned(),
             AttributeValue::S(CallbackStatus::Pending.as_str().to_owned()),
         ),
-        (CALLBACK_ATTEMPTS.to_owned(), AttributeValue::N("0".to_owned())),
+        (
+            CALLBACK_ATTEMPTS.to_owned(),
+            AttributeValue::N("0".to_owned()),
+        ),
     ]
 }
 

@@ -9,6 +9,7 @@ mod config;
 mod decode;
 mod handler;
 pub mod item;
+pub mod logging;
 pub mod metrics;
 mod store;
 #[cfg(feature = "streams-sdk")]

@@ -5,21 +5,15 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use storefirst_lambda::{Config, DynamoStore, StreamHandler, warm_up};
-use tracing_subscriber::EnvFilter;
+use storefirst_lambda::{Config, DynamoStore, StreamHandler, logging, warm_up};
+use tracing_subscriber::{EnvFilter, util::SubscriberInitExt};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // JSON lines that carry the span's fields, so every line has the Lambda request id.
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .init();
+    // JSON lines that carry the span's fields: the Lambda request id, and within a record
+    // the API's request and trace ids.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    logging::json_lines(filter, std::io::stdout).init();
     let config = Config::from_env()?;
     // Built once per execution environment, as the local runtime builds it once.
     let processor = storefirst_app::start().await?;

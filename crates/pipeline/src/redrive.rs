@@ -58,6 +58,7 @@ pub async fn redrive<P: Processor, S: Stuck>(
                 event: ChangeEvent::Insert,
                 id: id.clone(),
                 body: Some(body.clone()),
+                correlation: Default::default(),
             })
             .collect();
         let batch = process_batch(

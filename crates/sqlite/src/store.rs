@@ -507,6 +507,7 @@ impl ChangeStream for SqliteStore {
                             event,
                             id,
                             body: row.get(3)?,
+                            correlation: Default::default(),
                         },
                         source: (),
                     })

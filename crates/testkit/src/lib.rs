@@ -45,6 +45,7 @@ pub async fn process<P: Processor>(processor: P, bodies: &[&str]) -> Vec<MemoryI
             event: ChangeEvent::Insert,
             id: id(i),
             body: Some((*body).to_owned()),
+            correlation: Default::default(),
         })
         .collect();
     process_batch(

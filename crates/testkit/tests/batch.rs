@@ -56,6 +56,7 @@ fn record(seq: u32, event: ChangeEvent, id: &str, body: Option<&str>) -> ChangeR
         event,
         id: RequestId::parse(id).unwrap(),
         body: body.map(str::to_owned),
+        correlation: Default::default(),
     }
 }
 

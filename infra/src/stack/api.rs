@@ -22,6 +22,11 @@ use crate::{
 };
 
 pub const STAGE: &str = "prod";
+/// The stage's access log group, one JSON line per request.
+pub const ACCESS_LOGS: &str = "ApiAccessLogs";
+/// The access log's fields with the ids the item records as `request_id` and `trace_id`.
+pub const ACCESS_LOG_REQUEST_ID: &str = "extendedRequestId";
+pub const ACCESS_LOG_TRACE_ID: &str = "xrayTraceId";
 /// The REST API's name (an `Fn::Sub`): API Gateway's metrics carry it as `ApiName`.
 pub const NAME: &str = "${AWS::StackName}-requests";
 /// Requests per second (steady, burst) for each API key, and for the stage as a whole.
@@ -324,7 +329,7 @@ impl Api {
         // Stage logs need API Gateway's CloudWatch role, an account-wide setting: `cargo
         // xtask deploy`'s bootstrap step sets it when the account has none.
         let access_logs = template.add(
-            "ApiAccessLogs",
+            ACCESS_LOGS,
             Resource::new(LogGroup {
                 log_group_name: None,
                 retention_in_days: 30,
@@ -342,7 +347,9 @@ impl Api {
                 retention_in_days: 30,
             }),
         );
-        let format = json!({
+        // The ids the item records too (`request_id`, `trace_id`): one query finds this line
+        // and the processor's lines about the request (`cargo xtask logs`).
+        let mut format = json!({
             "requestId": "$context.requestId",
             "ip": "$context.identity.sourceIp",
             "requestTime": "$context.requestTimeEpoch",
@@ -356,6 +363,8 @@ impl Api {
             "error": "$context.error.message",
             "apiKeyId": "$context.identity.apiKeyId",
         });
+        format[ACCESS_LOG_REQUEST_ID] = "$context.extendedRequestId".into();
+        format[ACCESS_LOG_TRACE_ID] = "$context.xrayTraceId".into();
         template.add(
             "ApiStage",
             Resource::new(Stage {

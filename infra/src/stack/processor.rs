@@ -23,6 +23,8 @@ use crate::{
 /// The environment the function reads (`storefirst_lambda::Config`).
 pub const TABLE_VAR: &str = "TABLE_NAME";
 pub const RETENTION_VAR: &str = "SUCCEEDED_RETENTION_SECONDS";
+/// The function's log group.
+pub const PROCESSOR_LOGS: &str = "StreamProcessorLogs";
 
 /// Where the function's code comes from: the S3 object `deploy` uploads.
 pub struct Artifact {
@@ -58,7 +60,7 @@ impl Processor {
             .retain(),
         );
         let logs = template.add(
-            "StreamProcessorLogs",
+            PROCESSOR_LOGS,
             Resource::new(LogGroup {
                 log_group_name: None,
                 retention_in_days: 30,

@@ -29,6 +29,8 @@ struct Variant {
     header_id: Option<&'static str>,
     /// A browser's: Origin, Access-Control-Request-Method.
     extra_headers: &'static [(&'static str, &'static str)],
+    /// `$context.xrayTraceId`: set where the stage traces the request.
+    trace_id: Option<&'static str>,
 }
 
 impl Variant {
@@ -40,9 +42,10 @@ impl Variant {
         query_id: None,
         header_id: None,
         extra_headers: &[],
+        trace_id: Some("1-6749a1b2-0123456789abcdef01234567"),
     };
 
-    const ALL: [Variant; 6] = [
+    const ALL: [Variant; 7] = [
         Variant::PLAIN,
         Variant {
             name: "without Content-Length",
@@ -69,6 +72,11 @@ impl Variant {
             name: "id in the query string and a header",
             query_id: Some("from-query"),
             header_id: Some("from-header"),
+            ..Variant::PLAIN
+        },
+        Variant {
+            name: "not traced",
+            trace_id: None,
             ..Variant::PLAIN
         },
     ];
@@ -218,7 +226,7 @@ impl Api for Gateway {
             Some(hostile) => hostile.to_owned(),
             None => unique.clone(),
         };
-        let context = json!({
+        let mut context = json!({
             "requestId": request_id,
             "extendedRequestId": STANDARD.encode(format!("x{unique}\u{fb}\u{ff}")),
             "requestTimeEpoch": now_millis(),
@@ -226,6 +234,9 @@ impl Api for Gateway {
             "stage": "prod",
             "httpMethod": method,
         });
+        if let Some(trace_id) = variant.trace_id {
+            context["xrayTraceId"] = trace_id.into();
+        }
         // API Gateway decodes the body as UTF-8, bytes that are not as U+FFFD, and may hand
         // an empty body over as {}.
         let mut body = String::from_utf8_lossy(body).into_owned();
@@ -600,6 +611,65 @@ async fn put_is_idempotent_and_conflicts_are_409() {
     let aws = gateway.call("GET", id, b"").await;
     check_same("GET", &aws, &local.call("GET", id, b"").await);
     assert_eq!(aws.json["request"], first);
+}
+
+/// The item names the API request that stored it, for the processor's log lines: POST's id
+/// is that request's extended id made URL-safe, a PUT retry keeps the first request's ids.
+#[tokio::test]
+async fn the_item_records_the_api_requests_ids() {
+    let gateway = Gateway::new().await;
+    let body = br#"{"dish":"margherita"}"#;
+    let traced = Variant::PLAIN;
+    let untraced = Variant::ALL
+        .into_iter()
+        .find(|variant| variant.trace_id.is_none())
+        .expect("an untraced variant");
+    let ids = |item: &Value| {
+        let attribute = |name: &str| item["Item"][name]["S"].as_str().map(str::to_owned);
+        (attribute("request_id"), attribute("trace_id"))
+    };
+
+    let posted = gateway.call_as("POST", None, body, &traced).await;
+    let id = posted.json["id"].as_str().expect("an id").to_owned();
+    let (request_id, trace_id) = ids(&gateway.item(&id).await);
+    let request_id = request_id.expect("POST records the request id");
+    assert_eq!(
+        request_id
+            .replace('+', "-")
+            .replace('/', "_")
+            .trim_end_matches('=')
+            .to_owned(),
+        id
+    );
+    assert_eq!(trace_id.as_deref(), traced.trace_id);
+
+    gateway
+        .call_as("PUT", Some("traced-later"), body, &untraced)
+        .await;
+    let (first_request, trace_id) = ids(&gateway.item("traced-later").await);
+    assert!(first_request.is_some(), "PUT records the request id");
+    assert_eq!(
+        trace_id.as_deref(),
+        Some(""),
+        "an empty trace id where the stage traced nothing"
+    );
+    let retry = gateway
+        .call_as("PUT", Some("traced-later"), body, &traced)
+        .await;
+    assert_eq!(retry.status, 202, "{retry:?}");
+    assert_eq!(
+        ids(&gateway.item("traced-later").await),
+        (first_request, Some(String::new())),
+        "a retry changes nothing, the ids included"
+    );
+
+    let posted = gateway.call_as("POST", None, body, &untraced).await;
+    let id = posted.json["id"].as_str().expect("an id").to_owned();
+    let (request_id, trace_id) = ids(&gateway.item(&id).await);
+    assert!(
+        request_id.is_some() && trace_id.as_deref() == Some(""),
+        "untraced POST: {id}"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod ci_role;
 mod e2e;
 mod iam;
+mod logs;
 mod moto;
 mod recorded;
 mod security;

@@ -122,6 +122,7 @@ fn every_fixture_record_decodes_to_its_change_record_or_its_reason() {
             event,
             id: RequestId::parse(id).unwrap(),
             body: body.clone(),
+            correlation: Default::default(),
         })
     };
     let (insert, modify) = (bodies("insert.json"), bodies("modify.json"));

@@ -3,6 +3,7 @@
 
 mod artifact;
 mod contract;
+mod correlation;
 mod fixtures;
 mod moto;
 mod runtime_api;

@@ -111,7 +111,8 @@ async fn the_binary_speaks_the_lambda_runtime_api() {
     assert!(
         lines
             .iter()
-            .any(|line| line["span"]["requestId"] == id.as_str()
+            .any(|line| line["spans"][0]["requestId"] == id.as_str()
+                && line["span"]["name"] == "record"
                 && line["fields"]["seq"] == bad[0].as_str()),
         "no log line with requestId {id} and seq {}\n{logs}",
         bad[0]

@@ -44,6 +44,7 @@ impl MemoryStream {
                         event: *event,
                         id: RequestId::parse(&format!("r{cursor}")).expect("an id"),
                         body: Some("{}".to_owned()),
+                        correlation: Default::default(),
                     },
                     source: (),
                 }
