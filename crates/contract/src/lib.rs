@@ -113,6 +113,10 @@ impl Target {
                 |t| bad_input(t).boxed(),
             ),
             ("bodies round-trip byte for byte", |t| verbatim(t).boxed()),
+            (
+                "a callback URL that is not https to a public name is 400 and stores nothing",
+                |t| bad_callback(t).boxed(),
+            ),
         ];
         let runs = checks.iter().map(|(name, check)| async move {
             let started = Instant::now();
@@ -191,6 +195,26 @@ impl Target {
         let response = self
             .send(method, path, key, Some("application/json"), body.into())
             .await?;
+        self.note_accepted(&response);
+        Ok(response)
+    }
+
+    /// A PUT of `body` naming `callback` in `x-callback-url`.
+    async fn put_with_callback(
+        &self,
+        id: &str,
+        body: &str,
+        callback: &str,
+    ) -> Result<Response, String> {
+        let url = format!("{}/requests/{id}", self.base_url);
+        let request = self
+            .client
+            .put(&url)
+            .header("x-api-key", &self.api_key)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-callback-url", callback)
+            .body(body.to_owned());
+        let response = Self::receive(&Method::PUT, &url, request.send().await).await?;
         self.note_accepted(&response);
         Ok(response)
     }
@@ -383,6 +407,29 @@ async fn put_conflict(t: &Target) -> Result<(), String> {
         "the conflicting body replaced the stored one: {item}"
     );
     Ok(())
+}
+
+/// Refused wherever the runtime stands on webhooks: a runtime that delivers them refuses
+/// these URLs, one that does not refuses every callback.
+async fn bad_callback(t: &Target) -> Result<(), String> {
+    let id = t.id("bad-callback");
+    for callback in [
+        "http://example.com/hook",
+        "https://10.0.0.1/hook",
+        "https://user:secret@example.com/hook",
+        "hook",
+    ] {
+        expect_error(
+            &t.put_with_callback(&id, ORDER, callback).await?,
+            StatusCode::BAD_REQUEST,
+            &format!("PUT with x-callback-url {callback}"),
+        )?;
+    }
+    expect_error(
+        &t.get(&id).await?,
+        StatusCode::NOT_FOUND,
+        "GET after refused callbacks",
+    )
 }
 
 async fn unknown_id(t: &Target) -> Result<(), String> {
