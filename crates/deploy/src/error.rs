@@ -123,6 +123,11 @@ pub enum Error {
     )]
     NotARequestId(String),
     #[error(
+        "there is no stack {0} in this account and region: check --stack, --region and \
+         --profile"
+    )]
+    NoStack(String),
+    #[error(
         "stack {stack} has no {logical_id} log group: deploy this version first \
          (`cargo xtask deploy --stack {stack}`)"
     )]

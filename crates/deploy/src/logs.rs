@@ -139,6 +139,9 @@ fn standard_base64(id: &str) -> String {
 
 /// The stack's access log group and the function's log group, from its resources.
 pub async fn log_groups(aws: &Aws, stack: &str) -> Result<(String, String), Error> {
+    if crate::stack::describe(aws, stack).await?.is_none() {
+        return Err(Error::NoStack(stack.to_owned()));
+    }
     let resources = aws
         .cloudformation
         .describe_stack_resources()

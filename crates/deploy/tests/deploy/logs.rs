@@ -154,6 +154,18 @@ async fn the_query_runs_over_the_stacks_log_groups_and_the_lines_come_oldest_fir
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_stack_says_what_to_check() {
+    let aws = aws(&moto_url()).await;
+    let stack = unique("no-such-stack");
+    let error = log_groups(&aws, &stack).await.expect_err("no such stack");
+    assert!(
+        matches!(&error, Error::NoStack(name) if *name == stack),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--region"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_stack_without_the_log_groups_says_to_deploy() {
     let aws = aws(&moto_url()).await;
     let stack = stack_with_log_groups(json!({
