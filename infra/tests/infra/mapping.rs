@@ -8,6 +8,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use storefirst_domain::{DEFAULT_BODY_LIMIT, Outcome, OutcomeStore, RequestId, now_millis};
+use storefirst_infra::stack::api::{ACCESS_LOG_REQUEST_ID, ACCESS_LOG_TRACE_ID};
 use storefirst_lambda::DynamoStore;
 use storefirst_pipeline::{api, cors::AllowedOrigins};
 use storefirst_sqlite::SqliteStore;
@@ -670,6 +671,19 @@ async fn the_item_records_the_api_requests_ids() {
         request_id.is_some() && trace_id.as_deref() == Some(""),
         "untraced POST: {id}"
     );
+}
+
+/// The access log names a request by the same ids, which `cargo xtask logs` looks for, and
+/// by its path, where GETs and PUTs carry the id.
+#[test]
+fn the_access_log_has_the_ids_the_item_records() {
+    let format = resource("ApiStage")["Properties"]["AccessLogSetting"]["Format"]
+        .as_str()
+        .expect("a format");
+    let format: Value = serde_json::from_str(format).expect("a JSON format");
+    assert_eq!(format[ACCESS_LOG_REQUEST_ID], "$context.extendedRequestId");
+    assert_eq!(format[ACCESS_LOG_TRACE_ID], "$context.xrayTraceId");
+    assert_eq!(format["path"], "$context.path");
 }
 
 #[tokio::test]
