@@ -24,6 +24,9 @@ pub use store::SqliteStore;
 /// Webhook attempts under way at once, at most: each is bounded by its timeout, so a
 /// receiver that hangs holds one of them for that long.
 pub const WEBHOOK_CONCURRENCY: usize = 64;
+/// Of those, to one receiver (scheme, host and port) at once, at most: a receiver that
+/// hangs holds this many, and the rest stay free for the others.
+pub const WEBHOOK_PER_RECEIVER: usize = 8;
 
 /// The embedded default: SQLite, its own stream, the processor in-process.
 pub async fn start<P: Processor>(
@@ -44,6 +47,7 @@ pub async fn start<P: Processor>(
             .map_err(|e| StartError::Config(format!("cannot build the webhook client: {e}")))?,
         policy: config.webhook_retry,
         concurrency: WEBHOOK_CONCURRENCY,
+        per_receiver: WEBHOOK_PER_RECEIVER,
     };
     let console = Console {
         read: store.clone(),

@@ -1,6 +1,10 @@
 //! The delivery loop: claims due deliveries, runs each in its own bounded task, settles it.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use rand::Rng;
 use storefirst_domain::{Answer, RetryPolicy, now_millis};
@@ -21,16 +25,23 @@ pub struct Notifier<O> {
     pub policy: RetryPolicy,
     /// Attempts under way at once, at most.
     pub concurrency: usize,
+    /// Attempts under way to one receiver at once, at most: a receiver that hangs holds
+    /// this many slots, never all of them.
+    pub per_receiver: usize,
 }
+
+/// Attempts under way, by receiver.
+type InFlight = Arc<Mutex<HashMap<String, usize>>>;
 
 impl<O: Outbox> Notifier<O> {
     /// Delivers until `stopping`; attempts under way then are left to their lease.
     pub async fn run(self, mut stopping: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        let in_flight = InFlight::default();
         let mut commits = self.outbox.commits();
         while !*stopping.borrow() {
             commits.borrow_and_update();
-            let wait = match self.round(&slots).await {
+            let wait = match self.round(&slots, &in_flight).await {
                 Ok(wait) => wait,
                 Err(fault) => {
                     tracing::warn!(%fault, "reading the webhook deliveries failed; retrying");
@@ -46,7 +57,11 @@ impl<O: Outbox> Notifier<O> {
     }
 
     /// Starts what is due and free slots allow; answers how long until it looks again.
-    async fn round(&self, slots: &Arc<Semaphore>) -> Result<Duration, StoreFault> {
+    async fn round(
+        &self,
+        slots: &Arc<Semaphore>,
+        in_flight: &InFlight,
+    ) -> Result<Duration, StoreFault> {
         let now = now_millis();
         let free = slots.available_permits();
         match self.outbox.next_due().await? {
@@ -54,12 +69,33 @@ impl<O: Outbox> Notifier<O> {
             Some(at) if at <= now && free == 0 => Ok(POLL),
             Some(at) if at <= now => {
                 let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-                for due in self.outbox.claim(now, lease_until, free).await? {
+                let running = lock(in_flight).clone();
+                let claimed = self
+                    .outbox
+                    .claim(now, lease_until, free, self.per_receiver, &running)
+                    .await?;
+                if claimed.is_empty() {
+                    // What is due waits for its receiver's attempts under way to end.
+                    return Ok(POLL);
+                }
+                for due in claimed {
                     let slot = slots.clone().acquire_owned().await.expect("never closed");
-                    let (outbox, sender, policy) =
-                        (self.outbox.clone(), self.sender.clone(), self.policy);
+                    *lock(in_flight).entry(due.receiver.clone()).or_default() += 1;
+                    let (outbox, sender, policy, in_flight) = (
+                        self.outbox.clone(),
+                        self.sender.clone(),
+                        self.policy,
+                        in_flight.clone(),
+                    );
                     tokio::spawn(async move {
                         attempt(&outbox, &sender, &policy, &due).await;
+                        let mut running = lock(&in_flight);
+                        if let Some(count) = running.get_mut(&due.receiver) {
+                            *count -= 1;
+                            if *count == 0 {
+                                running.remove(&due.receiver);
+                            }
+                        }
                         drop(slot);
                     });
                 }
@@ -70,6 +106,12 @@ impl<O: Outbox> Notifier<O> {
             None => Ok(POLL),
         }
     }
+}
+
+fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+    in_flight
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One attempt, settled. A settle that fails leaves the lease to bring it back.

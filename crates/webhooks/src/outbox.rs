@@ -1,6 +1,6 @@
 //! The notifier's port: where deliveries wait, are claimed and are settled.
 
-use std::future::Future;
+use std::{collections::HashMap, future::Future};
 
 use storefirst_domain::RequestId;
 use storefirst_pipeline::StoreFault;
@@ -11,6 +11,8 @@ use tokio::sync::watch;
 pub struct Due {
     pub id: RequestId,
     pub url: String,
+    /// The receiver: the URL's scheme, host and port (up to the path's `/`).
+    pub receiver: String,
     /// Stable across the attempts of one delivery, so receivers can deduplicate.
     pub webhook_id: String,
     /// Attempts including this one.
@@ -38,14 +40,18 @@ pub enum Settled {
 
 /// Deliveries kept by a store.
 pub trait Outbox: Clone + Send + Sync + 'static {
-    /// Claims up to `limit` deliveries due by `now` (epoch ms), counting an attempt for each
-    /// and leasing it until `lease_until`: one that is not settled by then (the process
-    /// died mid-delivery) is due again.
+    /// Claims up to `limit` deliveries due by `now` (epoch ms), oldest first, counting an
+    /// attempt for each and leasing it until `lease_until`: one that is not settled by then
+    /// (the process died mid-delivery) is due again. At most `per_receiver` attempts to one
+    /// receiver are under way at once: `in_flight` counts those already running, by
+    /// [`Due::receiver`].
     fn claim(
         &self,
         now: i64,
         lease_until: i64,
         limit: usize,
+        per_receiver: usize,
+        in_flight: &HashMap<String, usize>,
     ) -> impl Future<Output = Result<Vec<Due>, StoreFault>> + Send;
 
     /// Records how the attempt `due` ended.

@@ -78,6 +78,7 @@ async fn receiver(secret: &str, answer: StatusCode, delay: Duration) -> (u16, Ar
 fn due(url: String) -> Due {
     Due {
         id: RequestId::parse("r-1").unwrap(),
+        receiver: url.clone(),
         url,
         webhook_id: "msg_1".into(),
         attempts: 1,

@@ -328,27 +328,39 @@ async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
     let local = spawn(&dir.path().join("w.db"), true);
     let api = Api::of(&local);
-    let (receiver, base) = Receiver::start().await;
+    // Two receivers: one that answers, one (another port) that never does in time.
+    let (healthy, base) = Receiver::start().await;
+    let (hanging, stuck) = Receiver::start().await;
 
-    let alone = latencies(&api, &receiver, "ok", &format!("{base}/ok"), 20).await;
-    for _ in 0..20 {
-        api.post(Some(&format!("{base}/hang"))).await;
+    let alone = latencies(&api, &healthy, "ok", &format!("{base}/ok"), 20).await;
+    // More than there are attempts at once (64): the hanging receiver gets its share (8).
+    for _ in 0..100 {
+        api.post(Some(&format!("{stuck}/hang"))).await;
     }
     eventually(
         Duration::from_secs(10),
-        "the hanging receiver holds deliveries",
-        || async { receiver.seen("hang").len() >= 10 },
+        "the hanging receiver holds its share of attempts",
+        || async { hanging.seen("hang").len() >= 8 },
     )
     .await;
-    let beside = latencies(&api, &receiver, "ok", &format!("{base}/ok"), 20).await;
+    let beside = latencies(&api, &healthy, "ok", &format!("{base}/ok"), 20).await;
     let worst = |all: &[Duration]| all.iter().max().copied().unwrap();
     println!(
         "healthy receiver, 202 to receipt, worst of 20: alone {:?}, beside a hanging one {:?}",
         worst(&alone),
         worst(&beside)
     );
-    // The hanging receiver holds each of its attempts for the 5 s timeout.
+    // The hanging receiver holds each of its attempts for the 5 s timeout, and never more
+    // than its share of them at once.
     assert!(worst(&beside) < Duration::from_secs(1), "{beside:?}");
+    // Within one timeout of the first attempt, no second round of attempts can start.
+    let seen = hanging.seen("hang");
+    let first = seen[0].at;
+    let held = seen
+        .iter()
+        .filter(|d| d.at < first + Duration::from_secs(4))
+        .count();
+    assert_eq!(held, 8, "attempts to the hanging receiver at once");
     assert!(local.terminate());
 }
 

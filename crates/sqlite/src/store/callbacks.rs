@@ -1,6 +1,8 @@
 //! Webhooks in SQLite: a request's callback beside its item (`callbacks`), scheduled by a
 //! trigger in the outcome's own transaction, claimed and settled by the notifier.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use storefirst_domain::{Callback, CallbackStatus, CallbackUrl, RequestId, now_millis};
 use storefirst_pipeline::{Item, StoreFault, ports::Ingest};
@@ -72,33 +74,51 @@ impl Outbox for SqliteStore {
         now: i64,
         lease_until: i64,
         limit: usize,
+        per_receiver: usize,
+        in_flight: &HashMap<String, usize>,
     ) -> Result<Vec<Due>, StoreFault> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let per_receiver = i64::try_from(per_receiver).unwrap_or(i64::MAX);
+        let in_flight = serde_json::to_string(in_flight).expect("counts serialize");
         let claimed = self
             .writer
             .write(move |conn| {
-                let claimed = conn
-                    .prepare_cached(
-                        "UPDATE callbacks SET due_at = ?2, attempts = attempts + 1
-                         WHERE id IN (SELECT id FROM callbacks WHERE due_at <= ?1
-                                      ORDER BY due_at LIMIT ?3)
-                         RETURNING id, url, webhook_id, attempts, first_due_at",
-                    )?
-                    .query_map(params![now, lease_until, limit], |row| {
+                // The receiver is the URL up to the `/` after its host (URLs are stored in
+                // their parsed form, which always has it): the oldest due per receiver,
+                // as many as it has room for.
+                conn.prepare_cached(
+                    "UPDATE callbacks SET due_at = ?2, attempts = attempts + 1
+                     WHERE id IN (
+                         SELECT id FROM (
+                             SELECT id, due_at, receiver, row_number() OVER (
+                                 PARTITION BY receiver ORDER BY due_at, id) AS nth
+                             FROM (SELECT id, due_at,
+                                       substr(url, 1, instr(substr(url, 9), '/') + 8) AS receiver
+                                   FROM callbacks WHERE due_at <= ?1))
+                         WHERE nth <= ?4 - coalesce(
+                             (SELECT value FROM json_each(?5) WHERE key = receiver), 0)
+                         ORDER BY due_at LIMIT ?3)
+                     RETURNING id, url, webhook_id, attempts, first_due_at,
+                               substr(url, 1, instr(substr(url, 9), '/') + 8)",
+                )?
+                .query_map(
+                    params![now, lease_until, limit, per_receiver, in_flight],
+                    |row| {
                         Ok((
                             row.get::<_, String>(0)?,
                             row.get::<_, String>(1)?,
                             row.get::<_, String>(2)?,
                             row.get::<_, u32>(3)?,
                             row.get::<_, i64>(4)?,
+                            row.get::<_, String>(5)?,
                         ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(claimed)
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
         let mut due = Vec::with_capacity(claimed.len());
-        for (id, url, webhook_id, attempts, first_due_at) in claimed {
+        for (id, url, webhook_id, attempts, first_due_at, receiver) in claimed {
             let Ok(id) = RequestId::parse(&id) else {
                 continue;
             };
@@ -110,6 +130,7 @@ impl Outbox for SqliteStore {
             due.push(Due {
                 id,
                 url,
+                receiver,
                 webhook_id,
                 attempts,
                 first_due_at,
@@ -226,7 +247,11 @@ mod tests {
         let rejected = Outcome::Rejected { error: "no".into() };
         store.record_outcome(&id, &rejected).await.unwrap();
         let due_at = store.next_due().await.unwrap().expect("due once finished");
-        let claimed = store.claim(due_at, due_at + 60_000, 10).await.unwrap();
+        let none = HashMap::new();
+        let claimed = store
+            .claim(due_at, due_at + 60_000, 10, 10, &none)
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].attempts, 1);
         let document: serde_json::Value = serde_json::from_slice(&claimed[0].document).unwrap();
@@ -260,7 +285,7 @@ mod tests {
                 .is_some_and(|at| at <= now_millis())
         );
         let again = store
-            .claim(now_millis(), now_millis() + 1, 10)
+            .claim(now_millis(), now_millis() + 1, 10, 10, &none)
             .await
             .unwrap();
         assert_eq!(
