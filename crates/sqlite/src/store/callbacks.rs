@@ -294,4 +294,46 @@ mod tests {
         );
         assert_eq!(again[0].attempts, 1, "counted anew");
     }
+
+    #[tokio::test]
+    async fn a_claim_leaves_a_receiver_no_more_than_its_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let finished = Outcome::Rejected { error: "no".into() };
+        for (id, url) in [
+            ("a1", "https://a.example.com/x"),
+            ("a2", "https://a.example.com/y"),
+            ("a3", "https://a.example.com:8443/x"),
+            ("b1", "https://b.example.com/x"),
+            ("b2", "https://b.example.com/x"),
+            ("b3", "https://b.example.com/x"),
+        ] {
+            let id = RequestId::parse(id).unwrap();
+            let body = RequestBody::parse(br#"{"a":1}"#, DEFAULT_BODY_LIMIT).unwrap();
+            let url = CallbackUrl::parse(url, Receivers::Public).unwrap();
+            store.accept(id.clone(), body, Some(url)).await.unwrap();
+            store.record_outcome(&id, &finished).await.unwrap();
+        }
+        // a.example.com has one attempt under way; its port 8443 is another receiver.
+        let running = HashMap::from([("https://a.example.com/".to_owned(), 1)]);
+        let now = now_millis();
+        let claimed = store
+            .claim(now, now + 60_000, 10, 2, &running)
+            .await
+            .unwrap();
+        let mut ids: Vec<&str> = claimed.iter().map(|due| due.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["a1", "a3", "b1", "b2"]);
+        let receivers: Vec<&str> = claimed.iter().map(|due| due.receiver.as_str()).collect();
+        assert!(
+            receivers.contains(&"https://a.example.com:8443/"),
+            "{receivers:?}"
+        );
+        // The limit counts too.
+        let rest = store
+            .claim(now, now + 60_000, 1, 8, &HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+    }
 }
