@@ -197,9 +197,9 @@ impl Ingest for DynamoRequests {
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(item::names(&[update, condition])))
-            .set_expression_attribute_values(callback.map(|url| {
-                HashMap::from([(":callback".to_owned(), string(url.as_str()))])
-            }))
+            .set_expression_attribute_values(
+                callback.map(|url| HashMap::from([(":callback".to_owned(), string(url.as_str()))])),
+            )
             .expression_attribute_values(":request", string(body.as_str()))
             .expression_attribute_values(":pending", string(Status::Pending.as_str()))
             .expression_attribute_values(":zero", number(0))

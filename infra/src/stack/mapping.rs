@@ -150,8 +150,20 @@ impl MappingTemplates {
                 .collect()
         };
         Self {
-            post_request: fill(&[NOTHING_REFUSED, POST_ID, BODY_GUARD, CALLBACK_GUARD, POST_REQUEST]),
-            put_request: fill(&[NOTHING_REFUSED, ID_GUARD, BODY_GUARD, CALLBACK_GUARD, PUT_REQUEST]),
+            post_request: fill(&[
+                NOTHING_REFUSED,
+                POST_ID,
+                BODY_GUARD,
+                CALLBACK_GUARD,
+                POST_REQUEST,
+            ]),
+            put_request: fill(&[
+                NOTHING_REFUSED,
+                ID_GUARD,
+                BODY_GUARD,
+                CALLBACK_GUARD,
+                PUT_REQUEST,
+            ]),
             get_request: fill(&[NOTHING_REFUSED, ID_GUARD, GET_REQUEST]),
             // Every answer of a method ends with its CORS headers.
             post_accepted: fill(&[POST_ID, post_location, ACCEPTED, CORS_ORIGIN, CORS_HEADERS]),
