@@ -3,7 +3,6 @@
 
 mod artifact;
 mod contract;
-mod correlation;
 mod fixtures;
 mod moto;
 mod runtime_api;

@@ -1,5 +1,9 @@
 //! The API's ids on the item reach every log line the function writes about the record,
 //! the processor's own included: what `cargo xtask logs` queries for.
+//!
+//! A test binary of its own: a thread's `set_default` subscriber can miss events whose
+//! callsites other tests' threads register at the same time (tracing caches their interest
+//! globally), which made this test fail now and then beside the others.
 
 use std::{
     io::Write,
