@@ -205,13 +205,9 @@ pub(crate) async fn require_api_key<S: Ingest>(
     request: Request,
     next: Next,
 ) -> Response {
-    // Exactly one key: with two, which one counts would be a proxy's guess.
-    let mut keys = request.headers().get_all("x-api-key").iter();
-    let presented = match (keys.next(), keys.next()) {
-        (Some(key), None) => Some(key.as_bytes()),
-        _ => None,
-    };
-    if presented.is_some_and(|key| constant_time_eq(key, state.api_key.as_bytes())) {
+    // Exactly one key: two are refused like none.
+    let presented = single(request.headers(), "x-api-key").ok().flatten();
+    if presented.is_some_and(|key| constant_time_eq(key.as_bytes(), state.api_key.as_bytes())) {
         next.run(request).await
     } else {
         refuse(ApiError::Forbidden, request.body())
@@ -233,6 +229,18 @@ fn close(response: &mut Response) {
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// A header sent more than once where the contract takes one.
+struct Repeated;
+
+/// The header `name`'s one value, if sent; sent twice, which one counts would be a guess.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a HeaderValue>, Repeated> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (value, None) => Ok(value),
+        (_, Some(_)) => Err(Repeated),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -283,12 +291,10 @@ fn callback<S: Ingest>(
     state: &AppState<S>,
     headers: &HeaderMap,
 ) -> Result<Option<CallbackUrl>, ApiError> {
-    let mut values = headers.get_all("x-callback-url").iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return match headers.contains_key("x-callback-url") {
-            true => Err(InvalidCallback::Repeated.into()),
-            false => Ok(None),
-        };
+    let Some(value) =
+        single(headers, "x-callback-url").map_err(|Repeated| InvalidCallback::Repeated)?
+    else {
+        return Ok(None);
     };
     let text = value
         .to_str()
@@ -360,4 +366,19 @@ async fn read_body<S>(
         })?
         .to_bytes();
     Ok(RequestBody::parse(&bytes, limit)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_counts_only_when_sent_once() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(single(&headers, "x-api-key"), Ok(None)));
+        headers.append("x-api-key", HeaderValue::from_static("a"));
+        assert!(matches!(single(&headers, "x-api-key"), Ok(Some(key)) if key == "a"));
+        headers.append("x-api-key", HeaderValue::from_static("a"));
+        assert!(matches!(single(&headers, "x-api-key"), Err(Repeated)));
+    }
 }
