@@ -250,8 +250,7 @@ impl<T: AsyncWrite + Unpin> Socket<T> {
 
 /// Where hyper's own error answer starts in `buf`, if it is there.
 fn hyper_answer_at(buf: &[u8]) -> Option<usize> {
-    (0..buf.len())
-        .find(|&at| buf[at..].starts_with(b"HTTP/1.1 4") && hyper_answer(&buf[at..]).is_some())
+    memchr::memmem::find_iter(buf, b"HTTP/1.1 4").find(|&at| hyper_answer(&buf[at..]).is_some())
 }
 
 /// hyper's own error answer at the start of `buf`: its length and the JSON answer that
