@@ -59,6 +59,24 @@ pub const ALL: [&str; 15] = [
     TRACE_ID,
 ];
 
+/// The notifier's event filter (Lambda event filtering syntax): only the change that
+/// finishes an item with a callback, `pending` to `succeeded` or `failed`. The notifier's
+/// own writes of the delivery state change a finished item, so they never pass, and
+/// neither do the processor's retries (still `pending`) or a redrive (back to `pending`).
+pub fn notifier_filter_pattern() -> String {
+    serde_json::json!({
+        "eventName": ["MODIFY"],
+        "dynamodb": {
+            "OldImage": { STATUS: { "S": [Status::Pending.as_str()] } },
+            "NewImage": {
+                STATUS: { "S": [Status::Succeeded.as_str(), Status::Failed.as_str()] },
+                CALLBACK_URL: { "S": [{ "exists": true }] },
+            },
+        },
+    })
+    .to_string()
+}
+
 /// The `ExpressionAttributeNames` of `expressions`: each placeholder is `#` and the
 /// attribute's name, so an expression cannot name an attribute the schema lacks.
 ///
