@@ -7,6 +7,7 @@
 
 mod config;
 mod decode;
+pub mod filter;
 mod handler;
 pub mod item;
 pub mod logging;
