@@ -9,7 +9,6 @@ use aws_sdk_dynamodb::{
     },
     types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
 };
-use serde_json::Value;
 use storefirst_domain::{CallbackUrl, RequestBody, RequestId, Status, now_millis};
 use storefirst_lambda::item::{self, Stored};
 use storefirst_pipeline::{
@@ -28,6 +27,8 @@ pub use read_model::DynamoReadModel;
 pub struct DynamoRequests {
     client: aws_sdk_dynamodb::Client,
     table: Arc<str>,
+    /// Whether a notifier delivers the table's webhooks (the Lambda mode's, or the stack's).
+    delivers_webhooks: bool,
 }
 
 /// put-request.vtl's UpdateItem: every SET keeps what is there.
@@ -49,7 +50,15 @@ impl DynamoRequests {
         Self {
             client,
             table: table.into(),
+            delivers_webhooks: false,
         }
+    }
+
+    /// The same calls, for a table whose webhooks a notifier delivers: the API then takes
+    /// `x-callback-url`.
+    pub fn delivering_webhooks(mut self) -> Self {
+        self.delivers_webhooks = true;
+        self
     }
 
     async fn read(&self, id: &str) -> Result<Option<Stored>, StoreFault> {
@@ -170,10 +179,10 @@ impl DynamoRequests {
 }
 
 impl Ingest for DynamoRequests {
-    /// Nothing delivers webhooks from this store yet, so the API refuses `x-callback-url`
-    /// rather than store a callback nobody delivers; the store itself keeps one.
+    /// Only where a notifier runs ([`DynamoRequests::delivering_webhooks`]); elsewhere the
+    /// API refuses `x-callback-url` rather than store a callback nobody delivers.
     fn delivers_webhooks(&self) -> bool {
-        false
+        self.delivers_webhooks
     }
 
     /// PUT: put-request.vtl's UpdateItem. A same-body retry changes nothing and answers
@@ -277,28 +286,11 @@ impl Ingest for DynamoRequests {
             .read(id.as_str())
             .await?
             .filter(|item| live(item, now_secs))
-            .map(shown))
+            .map(Stored::shown))
     }
 }
 
 /// Whether `item` is not past its TTL at `now_secs`, as GET sees it.
 fn live(item: &Stored, now_secs: i64) -> bool {
     item.expires_at.is_none_or(|at| at > now_secs)
-}
-
-/// An item as GET shows it.
-fn shown(item: Stored) -> Item {
-    Item {
-        id: item.id,
-        status: item.status,
-        request: item.request,
-        result: item
-            .result
-            .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
-        error: item.error,
-        attempts: item.attempts,
-        created_at: item.created_at,
-        updated_at: item.updated_at,
-        callback: item.callback,
-    }
 }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::Value;
 use storefirst_domain::{ChangeEvent, now_millis};
-use storefirst_lambda::{DecodeError, decode, stream_record::lambda_record};
+use storefirst_lambda::{DecodeError, decode, filter::Pattern, stream_record::lambda_record};
 use storefirst_pipeline::{
     StoreFault,
     ports::{Access, ChangeStream, DeadLetter, StreamBatch, StreamRow, Wakeup},
@@ -54,6 +54,9 @@ impl fmt::Display for Position {
 pub struct DynamoStream {
     table: DynamoTable,
     ledger: ShardLedger,
+    /// The event source mapping's filter: records it does not let through are passed
+    /// over (and checkpointed past) as Lambda drops them.
+    filter: Option<Pattern>,
     /// The next iterator of the last read, and the position it starts after: the next
     /// read from there continues without a GetShardIterator.
     iterator: Arc<std::sync::Mutex<Option<(Position, String)>>>,
@@ -64,8 +67,15 @@ impl DynamoStream {
         Self {
             table,
             ledger,
+            filter: None,
             iterator: Arc::default(),
         }
+    }
+
+    /// Reads only the records `filter` lets through, as a mapping with `FilterCriteria`.
+    pub fn filtered(mut self, filter: Pattern) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     pub fn ledger(&self) -> &ShardLedger {
@@ -186,6 +196,13 @@ impl DynamoStream {
             return None;
         }
         let source = lambda_record(record, &self.table.stream_arn);
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|filter| !filter.matches(&source))
+        {
+            return None;
+        }
         let parsed = serde_json::from_value(source.clone())
             .map_err(|e| e.to_string())
             .and_then(|lambda| {
