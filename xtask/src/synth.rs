@@ -1,11 +1,14 @@
-//! `cargo xtask synth`: writes the CloudFormation template and its diagram; the linters.
+//! `cargo xtask synth`: writes the CloudFormation template, its diagram and the API's OpenAPI
+//! document; the linters.
 
 use anyhow::{Context, bail};
 use clap::Args;
+use storefirst_pipeline::openapi;
 use xshell::{Shell, cmd};
 
 /// Synthesizes the stack (infra/) to infra/storefirst.template.json and its Mermaid
-/// diagram to infra/storefirst.mmd.
+/// diagram to infra/storefirst.mmd, and writes the HTTP contract's OpenAPI document beside
+/// them (infra/storefirst.openapi.json).
 #[derive(Args)]
 pub struct Synth {}
 
@@ -21,6 +24,7 @@ impl Synth {
                 storefirst_infra::DIAGRAM_PATH,
                 storefirst_infra::mermaid(&json),
             ),
+            (openapi::DOCUMENT_PATH, openapi::text().to_owned()),
         ] {
             let path = root.join(path);
             sh.write_file(&path, text)?;

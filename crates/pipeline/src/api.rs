@@ -21,6 +21,7 @@ use storefirst_domain::{
 
 use crate::{
     cors::AllowedOrigins,
+    openapi::{self, API_KEY_HEADER, CALLBACK_URL_HEADER},
     ports::{Accepted, Behind, Ingest, StoreFault},
 };
 
@@ -61,9 +62,9 @@ impl<S: Ingest> AppState<S> {
 
 pub fn app<S: Ingest>(state: AppState<S>) -> Router {
     Router::new()
-        .route("/requests", post(post_request::<S>))
+        .route(openapi::REQUESTS, post(post_request::<S>))
         .route(
-            "/requests/{id}",
+            openapi::REQUEST,
             get(get_request::<S>).put(put_request::<S>),
         )
         .fallback(|| async {
@@ -74,6 +75,8 @@ pub fn app<S: Ingest>(state: AppState<S>) -> Router {
             state.clone(),
             require_api_key::<S>,
         ))
+        // After the key check: the contract is public, as a client generator fetches it.
+        .route(openapi::ROUTE, get(contract))
         // Outside the key check: a preflight comes without the key, and a 403 is readable.
         .layer(middleware::from_fn_with_state(
             state.cors.clone(),
@@ -83,10 +86,8 @@ pub fn app<S: Ingest>(state: AppState<S>) -> Router {
         .with_state(state)
 }
 
-/// A request's target longer than this is refused with 414 (API Gateway's edge limit).
-pub const URI_LIMIT: usize = 8 * 1024;
-/// A request line and headers larger than this together are refused with 431.
-pub const HEAD_LIMIT: usize = 16 * 1024;
+// Stated by the contract's document; enforced here.
+pub use crate::openapi::{HEAD_LIMIT, URI_LIMIT};
 
 /// The head's limits, checked here rather than by hyper so the answer is JSON: hyper's own
 /// (at a larger cap, see `server`) has an empty body.
@@ -206,7 +207,7 @@ pub(crate) async fn require_api_key<S: Ingest>(
     next: Next,
 ) -> Response {
     // Exactly one key: two are refused like none.
-    let presented = single(request.headers(), "x-api-key").ok().flatten();
+    let presented = single(request.headers(), API_KEY_HEADER).ok().flatten();
     if presented.is_some_and(|key| constant_time_eq(key.as_bytes(), state.api_key.as_bytes())) {
         next.run(request).await
     } else {
@@ -245,6 +246,15 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a HeaderVal
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// The OpenAPI document of this contract.
+async fn contract() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::text(),
+    )
+        .into_response()
 }
 
 async fn post_request<S: Ingest>(
@@ -292,7 +302,7 @@ fn callback<S: Ingest>(
     headers: &HeaderMap,
 ) -> Result<Option<CallbackUrl>, ApiError> {
     let Some(value) =
-        single(headers, "x-callback-url").map_err(|Repeated| InvalidCallback::Repeated)?
+        single(headers, CALLBACK_URL_HEADER).map_err(|Repeated| InvalidCallback::Repeated)?
     else {
         return Ok(None);
     };

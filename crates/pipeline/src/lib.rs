@@ -1,5 +1,6 @@
 //! The local runtime's pipeline, whatever the store: the HTTP API of the contract
-//! (`api`) and its CORS (`cors`), the console's page and read-only API (`console`), the accept loop (`server`), the poller with the event
+//! (`api`), its CORS (`cors`) and its OpenAPI document (`openapi`), the console's page and
+//! read-only API (`console`), the accept loop (`server`), the poller with the event
 //! source mapping's semantics (`poller`), redrive, and the assembly that starts and stops
 //! them (`runtime`), all over the ports in `ports`, and the line that says where it
 //! listens (`listening`).
@@ -10,6 +11,7 @@ pub mod api;
 pub mod console;
 pub mod cors;
 pub mod listening;
+pub mod openapi;
 pub mod poller;
 pub mod ports;
 mod redrive;
