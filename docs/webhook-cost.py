@@ -23,54 +23,48 @@ MILLION = 1_000_000
 KIB = 1024
 GB = 1024**3  # AWS bills data and log volume in binary gigabytes
 
-# Prices in USD. "confirmed" names the stored AWS-published page that states the figure;
-# the others could not be confirmed from a stored AWS page (the pricing pages render
-# their tables in the browser) and name where the figure was read instead.
+# Prices in USD, read 2026-12-01. The stored copies of the AWS pricing pages do not hold
+# their tables (the browser renders them): "confirmed" names another AWS page that states
+# the figure; "price list" names the AWS Price List API offer (version, SKU) as quoted by
+# public cost notes that read it on 2026-10-03 (not read here), beside third-party pages.
+# An offer <offer>/<version> is https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/<offer>/<version>/us-east-1/index.json
 PRICES = {
-    # https://aws.amazon.com/api-gateway/pricing/ ; confirmed: AWS whitepaper "Best
-    # Practices for Designing Amazon API Gateway Private APIs", Cost optimization, table 4
-    # (https://docs.aws.amazon.com/whitepapers/latest/best-practices-api-gateway-private-apis-integration/cost-optimization.html),
-    # read 2026-12-01: REST API, first 333 million requests a month.
+    # https://aws.amazon.com/api-gateway/pricing/ ; REST API, first 333 million requests a
+    # month; confirmed: AWS whitepaper, best practices for private APIs, cost optimization,
+    # table 4 (https://docs.aws.amazon.com/whitepapers/latest/best-practices-api-gateway-private-apis-integration/cost-optimization.html).
     "apigw_rest_per_million": 3.50,
-    # https://aws.amazon.com/dynamodb/pricing/on-demand/ ; on-demand throughput halved
-    # from 1 November 2024 ($1.25 and $0.25 before). Not confirmed from a stored AWS page;
-    # read 2026-12-01 in https://airbyte.com/data-engineering-resources/dynamodb-pricing
-    # (dated 2025-07-21) and in AWS Price List API figures quoted by public code
-    # ($0.0000006250 per WRU, $0.0000001250 per RRU). Standard table class.
+    # https://aws.amazon.com/dynamodb/pricing/on-demand/ ; Standard table class, halved from
+    # 1 November 2024 ($1.25 and $0.25 before). Price list AmazonDynamoDB/20260911124422,
+    # SKUs FGXVD96DKJMUASY3 (write) and 4W4ZMC46EHE8XTTZ (read); also
+    # https://airbyte.com/data-engineering-resources/dynamodb-pricing (2025-07-21).
     "ddb_wru_per_million": 0.625,
     "ddb_rru_per_million": 0.125,
     # https://aws.amazon.com/lambda/pricing/ ; requests confirmed: AWS whitepaper "How AWS
-    # Pricing Works", Lambda (https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/lambda.html),
-    # read 2026-12-01. Arm duration: 20% below x86's $0.0000166667 per GB-second (AWS News
-    # Blog, 2021-09-29, https://aws.amazon.com/blogs/aws/aws-lambda-functions-powered-by-aws-graviton2-processor-run-your-functions-on-arm-and-get-up-to-34-better-price-performance/),
-    # first 7.5 billion GB-seconds a month (AWS Compute Blog, "Introducing tiered pricing
-    # for AWS Lambda", https://aws.amazon.com/blogs/compute/introducing-tiered-pricing-for-aws-lambda/).
+    # Pricing Works", Lambda (https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/lambda.html).
+    # Arm duration: 20% below x86's $0.0000166667 (AWS News Blog, 2021-09-29,
+    # https://aws.amazon.com/blogs/aws/aws-lambda-functions-powered-by-aws-graviton2-processor-run-your-functions-on-arm-and-get-up-to-34-better-price-performance/),
+    # first 7.5 billion GB-seconds a month (https://aws.amazon.com/blogs/compute/introducing-tiered-pricing-for-aws-lambda/).
     "lambda_per_million_requests": 0.20,
     "lambda_arm_per_gb_second": 0.0000133334,
-    # https://aws.amazon.com/sqs/pricing/ ; standard queue, 1 million to 100 billion
-    # requests a month; every 64 KiB chunk of a request's payload is one request. Not
-    # confirmed from a stored AWS page; read 2026-12-01 in
-    # https://cloudburn.io/blog/amazon-sqs-pricing (dated 2026-03-14) and
-    # https://www.factualminds.com/blog/amazon-sqs-pricing-64kb-rule-fifo-vs-standard/ (2026-06-13).
+    # https://aws.amazon.com/sqs/pricing/ ; standard queue, 1 million to 100 billion requests
+    # a month, each 64 KiB chunk of a payload one request. Price list
+    # AWSQueueService/20260911124607, SKU 8RN6B8U4MERHRXP3; also
+    # https://cloudburn.io/blog/amazon-sqs-pricing (2026-03-14).
     "sqs_standard_per_million": 0.40,
-    # https://aws.amazon.com/secrets-manager/pricing/ . Not confirmed from a stored AWS
-    # page; read 2026-12-01 in https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms
-    # and in a transcription of the AWS page's pricing examples dated 2026-09-20
-    # (api-evangelist/amazon-secrets-manager, plans/amazon-secrets-manager-plans-pricing.yml).
+    # https://aws.amazon.com/secrets-manager/pricing/ . Price list
+    # AWSSecretsManager/20260911124610, SKUs BJ3PQ9BYGU6P632F and 4MDZ5VNEJPMUTG9B.
     "secret_per_month": 0.40,
     "secrets_api_per_10k": 0.05,
-    # https://aws.amazon.com/cloudwatch/pricing/ ; Logs, Standard class, data ingested; for
-    # Lambda logs the first tier (10 TB) of the tiered pricing of 1 May 2025. Not confirmed
-    # from a stored AWS page; read 2026-12-01 in https://www.duckbillgroup.com/?p=9080 (the
-    # first tier equals the former flat $0.50) and https://hykell.com/knowledge-base/aws-cloudwatch-logs-pricing .
+    # https://aws.amazon.com/cloudwatch/pricing/ ; Logs ingestion, Standard class (Lambda's
+    # logs: the first 10 TB of the tiers of 1 May 2025). Price list
+    # AmazonCloudWatch/20260922021715, SKU 96K55R2PV3ZZZ3AM; also https://www.duckbillgroup.com/?p=9080 .
     "logs_per_gb": 0.50,
-    # https://aws.amazon.com/ec2/pricing/on-demand/ ; data transfer out to the internet,
-    # first 10 TB a month (API Gateway's answers and Lambda's webhook POSTs alike). Not
-    # confirmed from a stored AWS page; read 2026-12-01 in https://wring.co/blog/aws-data-transfer-pricing-guide
-    # and https://www.egresscost.com/aws .
+    # https://aws.amazon.com/ec2/pricing/on-demand/ ; out to the internet, first 10 TB a
+    # month (API Gateway's answers and Lambda's POSTs alike). Price list
+    # AWSDataTransfer/20260916132208, DataTransfer-Out-Bytes; also https://wring.co/blog/aws-data-transfer-pricing-guide .
     "transfer_out_per_gb": 0.09,
-    # https://aws.amazon.com/cloudwatch/pricing/ ; one standard-resolution alarm a month.
-    # Not confirmed from a stored AWS page.
+    # https://aws.amazon.com/cloudwatch/pricing/ ; a standard-resolution alarm a month.
+    # Price list AmazonCloudWatch/20260922021715, SKU EVETVUGEN3MUTMXM.
     "alarm_per_month": 0.10,
 }
 
