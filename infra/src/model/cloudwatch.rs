@@ -7,7 +7,7 @@ use crate::model::{Expr, ResourceType};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Alarm {
-    pub alarm_description: &'static str,
+    pub alarm_description: String,
     pub namespace: &'static str,
     pub metric_name: &'static str,
     pub dimensions: Vec<Dimension>,

@@ -47,20 +47,43 @@ pub struct LoggingConfig {
     pub log_group: Expr,
 }
 
+/// A mapping from a stream or a queue to a function.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EventSourceMapping {
     pub event_source_arn: Expr,
     pub function_name: Expr,
-    pub starting_position: &'static str,
     pub batch_size: u32,
-    pub maximum_batching_window_in_seconds: u64,
-    pub maximum_retry_attempts: u32,
-    pub bisect_batch_on_function_error: bool,
-    pub maximum_record_age_in_seconds: u64,
     pub function_response_types: Vec<&'static str>,
-    pub filter_criteria: FilterCriteria,
-    pub destination_config: DestinationConfig,
+    /// What only a stream source takes; none for a queue.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_criteria: Option<FilterCriteria>,
+    /// A queue source's bound on concurrent invocations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling_config: Option<ScalingConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScalingConfig {
+    pub maximum_concurrency: u32,
+}
+
+/// A stream source's position, batching and retries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSource {
+    pub starting_position: &'static str,
+    pub maximum_batching_window_in_seconds: u64,
+    /// -1: until the record expires from the stream.
+    pub maximum_retry_attempts: i64,
+    pub bisect_batch_on_function_error: bool,
+    /// -1: the stream's retention.
+    pub maximum_record_age_in_seconds: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_config: Option<DestinationConfig>,
 }
 
 impl ResourceType for EventSourceMapping {
@@ -72,6 +95,15 @@ impl ResourceType for EventSourceMapping {
 #[serde(rename_all = "PascalCase")]
 pub struct FilterCriteria {
     pub filters: Vec<Filter>,
+}
+
+impl FilterCriteria {
+    /// One filter: `pattern`, an event pattern as JSON text.
+    pub fn pattern(pattern: String) -> Self {
+        Self {
+            filters: vec![Filter { pattern }],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

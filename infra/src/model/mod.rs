@@ -9,6 +9,7 @@ mod expr;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod secretsmanager;
 pub mod sqs;
 mod template;
 

@@ -1,18 +1,22 @@
 //! The CloudWatch dashboard: the API's traffic and errors, what the stream function did
 //! with the records (its own metrics, written as EMF lines: `storefirst_domain::metrics`),
-//! how far it trails the stream, its failures, and the dead-letter queue.
+//! how far it trails the stream, its failures, and the dead-letter queue; the webhooks:
+//! the notifier's failures and how far it trails, its delivery queue and dead letters.
 
 use serde_json::{Value, json};
 use storefirst_domain::metrics::{COUNTS, DIMENSION, NAMESPACE, OUTCOME_LATENCY};
 
 use crate::{
     model::{Expr, Resource, Template, cloudwatch::Dashboard},
-    stack::{api, processor::Processor},
+    stack::{api, notifier::Notifier, processor::Processor},
 };
 
 /// `Fn::Sub` variables the body names.
 const FUNCTION: &str = "${Function}";
 const QUEUE: &str = "${Queue}";
+const NOTIFIER: &str = "${Notifier}";
+const WEBHOOK_QUEUE: &str = "${WebhookQueue}";
+const WEBHOOK_DEAD_LETTERS: &str = "${WebhookDeadLetters}";
 const REGION: &str = "${AWS::Region}";
 
 /// A line of a metric widget: namespace, name, then dimension pairs.
@@ -39,11 +43,14 @@ fn widget(title: &str, stat: &str, lines: Vec<Value>) -> Value {
     })
 }
 
-/// The dashboard's body, with `${Function}`, `${Queue}` and the API's name to substitute.
+/// The dashboard's body, with `${Function}`, `${Queue}`, `${Notifier}`, `${WebhookQueue}`,
+/// `${WebhookDeadLetters}` and the API's name to substitute.
 pub fn body() -> String {
     let api = [("ApiName", api::NAME), ("Stage", api::STAGE)];
     let function = [("FunctionName", FUNCTION)];
     let own = [(DIMENSION, FUNCTION)];
+    let notifier = [("FunctionName", NOTIFIER)];
+    let queue = |name| [("QueueName", name)];
     let widgets = vec![
         widget(
             "API requests",
@@ -93,14 +100,61 @@ pub fn body() -> String {
             vec![line(
                 "AWS/SQS",
                 "ApproximateNumberOfMessagesVisible",
-                &[("QueueName", QUEUE)],
+                &queue(QUEUE),
+            )],
+        ),
+        widget(
+            "Notifier errors, throttles",
+            "Sum",
+            vec![
+                line("AWS/Lambda", "Errors", &notifier),
+                line("AWS/Lambda", "Throttles", &notifier),
+            ],
+        ),
+        widget(
+            "Notifier duration, iterator age (ms)",
+            "Maximum",
+            vec![
+                line("AWS/Lambda", "Duration", &notifier),
+                line("AWS/Lambda", "IteratorAge", &notifier),
+            ],
+        ),
+        // Deliveries due, retries waiting out their delay, and the give-ups.
+        widget(
+            "Webhooks waiting, given up",
+            "Maximum",
+            vec![
+                line(
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    &queue(WEBHOOK_QUEUE),
+                ),
+                line(
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesDelayed",
+                    &queue(WEBHOOK_QUEUE),
+                ),
+                line(
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    &queue(WEBHOOK_DEAD_LETTERS),
+                ),
+            ],
+        ),
+        widget(
+            "Oldest webhook waiting (s)",
+            "Maximum",
+            vec![line(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                &queue(WEBHOOK_QUEUE),
             )],
         ),
     ];
     json!({ "widgets": widgets }).to_string()
 }
 
-pub fn add(template: &mut Template, processor: &Processor) {
+pub fn add(template: &mut Template, processor: &Processor, notifier: &Notifier) {
     template.add(
         "Dashboard",
         Resource::new(Dashboard {
@@ -109,6 +163,12 @@ pub fn add(template: &mut Template, processor: &Processor) {
                 [
                     ("Function", processor.function.r#ref()),
                     ("Queue", processor.dead_letters.get_att("QueueName")),
+                    ("Notifier", notifier.function.r#ref()),
+                    ("WebhookQueue", notifier.queue.get_att("QueueName")),
+                    (
+                        "WebhookDeadLetters",
+                        notifier.dead_letters.get_att("QueueName"),
+                    ),
                 ],
             ),
         }),

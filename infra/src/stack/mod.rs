@@ -4,7 +4,9 @@ pub mod alarms;
 pub mod api;
 pub mod cors;
 pub mod dashboard;
+pub mod function;
 pub mod mapping;
+pub mod notifier;
 pub mod processor;
 pub mod table;
 
@@ -12,33 +14,41 @@ use storefirst_domain::StreamSettings;
 
 use crate::model::{Condition, Expr, Parameter, Template};
 use api::Api;
-use processor::{Artifact, Processor};
+use function::Artifact;
+use notifier::Notifier;
+use processor::Processor;
 use table::RequestsTable;
 
-/// The parameter that switches the event source mapping off, and its condition.
+/// The parameter that switches the event source mappings off, and its condition.
 pub const STREAM_PROCESSING: &str = "StreamProcessing";
 pub const STREAM_PROCESSING_ENABLED: &str = "StreamProcessingEnabled";
 /// The parameters `cargo xtask deploy` fills: the assets bucket, and the key of each
 /// function's zip in it.
 pub const ARTIFACT_BUCKET: &str = "ArtifactBucket";
 pub const STREAM_PROCESSOR_KEY: &str = "StreamProcessorKey";
+pub const NOTIFIER_KEY: &str = "NotifierKey";
 const HAS_ALARM_TOPIC: &str = "HasAlarmTopic";
 
 /// The whole stack, reading the one stream configuration the local runtime reads.
 pub fn stack(settings: &StreamSettings) -> Template {
     let mut template = Template::new(
         "storefirst: a storage-first asynchronous API. Requests are stored in DynamoDB before \
-         the 202; the table's stream drives the stream-processor function.",
+         the 202; the table's stream drives the stream-processor function, and the notifier \
+         function, which delivers webhooks through an SQS queue.",
     );
     let bucket = template.parameter(
         ARTIFACT_BUCKET,
         Parameter::string(
-            "The S3 bucket that holds the function's zip (cargo xtask deploy uploads it)",
+            "The S3 bucket that holds the functions' zips (cargo xtask deploy uploads them)",
         ),
     );
     let key = template.parameter(
         STREAM_PROCESSOR_KEY,
         Parameter::string("The S3 key of the stream-processor zip, named by its content hash"),
+    );
+    let notifier_key = template.parameter(
+        NOTIFIER_KEY,
+        Parameter::string("The S3 key of the notifier zip, named by its content hash"),
     );
     let switch = template.parameter(
         STREAM_PROCESSING,
@@ -46,8 +56,8 @@ pub fn stack(settings: &StreamSettings) -> Template {
             default: Some("enabled"),
             allowed_values: vec!["enabled", "disabled"],
             ..Parameter::string(
-                "disabled leaves out the event source mapping: for emulators, where a mapping \
-                 would consume the stream without running the function",
+                "disabled leaves out the event source mappings: for emulators, where a mapping \
+                 would consume the stream or the queue without running the function",
             )
         },
     );
@@ -79,6 +89,15 @@ pub fn stack(settings: &StreamSettings) -> Template {
         settings,
         STREAM_PROCESSING_ENABLED,
     );
+    let notifier = Notifier::add(
+        &mut template,
+        &table,
+        Artifact {
+            bucket: bucket.r#ref(),
+            key: notifier_key.r#ref(),
+        },
+        STREAM_PROCESSING_ENABLED,
+    );
     let cors_origins = cors::add(&mut template);
     let api = Api::add(&mut template, &table, cors_origins.clone());
     let actions = Expr::if_(
@@ -86,8 +105,8 @@ pub fn stack(settings: &StreamSettings) -> Template {
         Expr::List(vec![topic.r#ref()]),
         Expr::no_value(),
     );
-    alarms::add(&mut template, &processor, actions);
-    dashboard::add(&mut template, &processor);
+    alarms::add(&mut template, &processor, &notifier, actions);
+    dashboard::add(&mut template, &processor, &notifier);
 
     let outputs = [
         (
@@ -110,6 +129,22 @@ pub fn stack(settings: &StreamSettings) -> Template {
             "StreamProcessorName",
             "The stream-processor function",
             processor.function.r#ref(),
+        ),
+        (
+            "WebhookSecretArn",
+            "The webhook signing secret: receivers verify with whsec_ and its value \
+             (aws secretsmanager get-secret-value --secret-id <arn>)",
+            notifier.secret.r#ref(),
+        ),
+        (
+            "WebhookQueueUrl",
+            "The webhook delivery queue",
+            notifier.queue.r#ref(),
+        ),
+        (
+            "WebhookDeadLettersUrl",
+            "Webhook deliveries given up on: cargo xtask redrive sends them again",
+            notifier.dead_letters.r#ref(),
         ),
         (
             "CorsOrigins",

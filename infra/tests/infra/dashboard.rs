@@ -1,6 +1,6 @@
 //! The dashboard graphs what it should, by the names the services publish: the stream
 //! function's own metrics exactly as its EMF lines name them, API Gateway's by the REST
-//! API's name and stage, Lambda's by the function, SQS's by the dead-letter queue.
+//! API's name and stage, Lambda's by the function, SQS's by the queue.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +22,9 @@ fn body() -> Value {
         json!({
             "Function": { "Ref": "StreamProcessor" },
             "Queue": { "Fn::GetAtt": ["DeadLetterQueue", "QueueName"] },
+            "Notifier": { "Ref": "NotifierFunction" },
+            "WebhookQueue": { "Fn::GetAtt": ["WebhookQueue", "QueueName"] },
+            "WebhookDeadLetters": { "Fn::GetAtt": ["WebhookDeadLetters", "QueueName"] },
         })
     );
     serde_json::from_str(sub[0].as_str().unwrap()).expect("the body is JSON")
@@ -66,8 +69,21 @@ fn the_dashboard_names_each_metric_as_its_service_publishes_it() {
                 ("ApiName", api_name.as_str().unwrap()),
                 ("Stage", stage.as_str().unwrap()),
             ]),
+            "AWS/Lambda" if dimensions == pairs(&[("FunctionName", "${Notifier}")]) => {
+                names.insert(format!("notifier {name}"));
+                continue;
+            }
             "AWS/Lambda" => pairs(&[("FunctionName", "${Function}")]),
-            "AWS/SQS" => pairs(&[("QueueName", "${Queue}")]),
+            "AWS/SQS" => {
+                let queue = &dimensions[0].1;
+                assert!(
+                    ["${Queue}", "${WebhookQueue}", "${WebhookDeadLetters}"]
+                        .contains(&queue.as_str()),
+                    "{name} of {queue}"
+                );
+                names.insert(format!("{queue} {name}"));
+                pairs(&[("QueueName", queue.as_str())])
+            }
             ns if ns == metrics::NAMESPACE => pairs(&[(metrics::DIMENSION, "${Function}")]),
             other => panic!("{name} in an unexpected namespace {other}"),
         };
@@ -83,7 +99,12 @@ fn the_dashboard_names_each_metric_as_its_service_publishes_it() {
         "AWS/Lambda Duration",
         "AWS/Lambda Throttles",
         "AWS/Lambda IteratorAge",
-        "AWS/SQS ApproximateNumberOfMessagesVisible",
+        "${Queue} ApproximateNumberOfMessagesVisible",
+        "${WebhookQueue} ApproximateNumberOfMessagesVisible",
+        "${WebhookQueue} ApproximateAgeOfOldestMessage",
+        "${WebhookDeadLetters} ApproximateNumberOfMessagesVisible",
+        "notifier Errors",
+        "notifier IteratorAge",
     ];
     for name in wanted {
         assert!(

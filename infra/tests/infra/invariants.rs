@@ -11,10 +11,7 @@ use storefirst_infra::model::{
 use crate::support::{VTL_PYTHON_VAR, required_var, resource, resources_of, template};
 
 fn queue() -> sqs::Queue {
-    sqs::Queue {
-        message_retention_period: 60,
-        sqs_managed_sse_enabled: true,
-    }
+    sqs::Queue::encrypted(60)
 }
 
 /// A template with a queue `Q`, a parameter `P` and a condition `C`, plus `extra`.
@@ -151,11 +148,21 @@ fn iam_is_least_privilege() {
             assert!(!action.contains('*'), "{id}: wildcard action {action}");
         }
         // ListStreams has no resource-level permissions: the one place "*" is required.
-        if statement["Resource"] == json!(["*"]) {
+        if statement["Resource"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("*"))
+        {
             assert_eq!(statement["Action"], json!(["dynamodb:ListStreams"]), "{id}");
         }
     }
     let table_arn = json!([{"Fn::GetAtt": ["RequestsTable", "Arn"]}]);
+    let stream_arn = json!([{"Fn::GetAtt": ["RequestsTable", "StreamArn"]}]);
+    let stream_reads = json!([
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator"
+    ]);
     let grants = |holder: &str| -> Vec<(Value, Value)> {
         all.iter()
             .filter(|(id, _)| *id == holder)
@@ -176,15 +183,8 @@ fn iam_is_least_privilege() {
     assert_eq!(
         grants("StreamProcessorPolicy"),
         vec![
-            (json!(["dynamodb:UpdateItem"]), table_arn),
-            (
-                json!([
-                    "dynamodb:DescribeStream",
-                    "dynamodb:GetRecords",
-                    "dynamodb:GetShardIterator"
-                ]),
-                json!([{"Fn::GetAtt": ["RequestsTable", "StreamArn"]}])
-            ),
+            (json!(["dynamodb:UpdateItem"]), table_arn.clone()),
+            (stream_reads.clone(), stream_arn.clone()),
             (json!(["dynamodb:ListStreams"]), json!(["*"])),
             (
                 json!(["sqs:SendMessage"]),
@@ -195,6 +195,39 @@ fn iam_is_least_privilege() {
                 json!([{"Fn::GetAtt": ["StreamProcessorLogs", "Arn"]}])
             ),
         ]
+    );
+    let queue = json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]});
+    assert_eq!(
+        grants("NotifierPolicy"),
+        vec![
+            (json!(["dynamodb:UpdateItem"]), table_arn),
+            (stream_reads, stream_arn),
+            (json!(["dynamodb:ListStreams"]), json!(["*"])),
+            (
+                json!(["sqs:SendMessage"]),
+                json!([queue, {"Fn::GetAtt": ["WebhookDeadLetters", "Arn"]}])
+            ),
+            (
+                json!([
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes"
+                ]),
+                json!([queue])
+            ),
+            (
+                json!(["secretsmanager:GetSecretValue"]),
+                json!([{"Ref": "WebhookSecret"}])
+            ),
+            (
+                json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
+                json!([{"Fn::GetAtt": ["NotifierLogs", "Arn"]}])
+            ),
+        ]
+    );
+    assert_eq!(
+        resource("NotifierPolicy")["Properties"]["Roles"],
+        json!([{"Ref": "NotifierRole"}])
     );
 }
 
@@ -304,7 +337,7 @@ fn stateful_resources_are_retained_and_the_table_streams_and_expires() {
     );
     assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
     // A failed first create holds no data: it leaves nothing behind to orphan.
-    for id in ["RequestsTable", "DeadLetterQueue"] {
+    for id in ["RequestsTable", "DeadLetterQueue", "WebhookDeadLetters"] {
         assert_eq!(
             resource(id)["DeletionPolicy"],
             "RetainExceptOnCreate",
@@ -312,9 +345,162 @@ fn stateful_resources_are_retained_and_the_table_streams_and_expires() {
         );
         assert_eq!(resource(id)["UpdateReplacePolicy"], "Retain", "{id}");
     }
-    let queue = &resource("DeadLetterQueue")["Properties"];
-    assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600);
+    for id in ["DeadLetterQueue", "WebhookDeadLetters"] {
+        let queue = &resource(id)["Properties"];
+        assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600, "{id}");
+        assert_eq!(queue["SqsManagedSseEnabled"], true, "{id}");
+    }
+}
+
+#[test]
+fn the_notifier_runs_as_the_processor_does_with_the_environment_it_reads() {
+    let processor = &resource("StreamProcessor")["Properties"];
+    let function = &resource("NotifierFunction")["Properties"];
+    for property in [
+        "Runtime",
+        "Architectures",
+        "Handler",
+        "MemorySize",
+        "Code",
+        "LoggingConfig",
+    ] {
+        let (ours, theirs) = (&function[property], &processor[property]);
+        match property {
+            "Code" => {
+                assert_eq!(ours["S3Bucket"], theirs["S3Bucket"]);
+                assert_eq!(ours["S3Key"], json!({"Ref": "NotifierKey"}));
+            }
+            "LoggingConfig" => {
+                assert_eq!(ours["LogFormat"], theirs["LogFormat"]);
+                assert_eq!(ours["LogGroup"], json!({"Ref": "NotifierLogs"}));
+            }
+            _ => assert_eq!(ours, theirs, "{property}"),
+        }
+    }
+    assert_eq!(
+        function["Role"],
+        json!({"Fn::GetAtt": ["NotifierRole", "Arn"]})
+    );
+    assert_eq!(
+        function["Timeout"],
+        storefirst_infra::stack::notifier::TIMEOUT.as_secs()
+    );
+    assert_eq!(
+        function["Environment"]["Variables"],
+        json!({
+            "TABLE_NAME": {"Ref": "RequestsTable"},
+            "DELIVERY_QUEUE_URL": {"Ref": "WebhookQueue"},
+            "DEAD_LETTER_QUEUE_URL": {"Ref": "WebhookDeadLetters"},
+            "WEBHOOK_SECRET_ARN": {"Ref": "WebhookSecret"},
+        })
+    );
+    assert_eq!(
+        resource("NotifierLogs")["Properties"]["RetentionInDays"],
+        resource("StreamProcessorLogs")["Properties"]["RetentionInDays"]
+    );
+    // Loopback receivers are for storefirst-local's Lambda mode only.
+    let text = template().to_string();
+    assert!(
+        !text.contains("STOREFIRST_ALLOW_LOOPBACK_WEBHOOKS"),
+        "the stack must never let the notifier deliver to loopback addresses"
+    );
+    assert_eq!(
+        storefirst_infra::stack::notifier::ALLOW_LOOPBACK_VAR,
+        "STOREFIRST_ALLOW_LOOPBACK_WEBHOOKS"
+    );
+}
+
+#[test]
+fn the_notifier_is_fed_by_the_stream_filter_and_by_its_queue() {
+    let stream = resource("NotifierStreamMapping");
+    let p = &stream["Properties"];
+    assert_eq!(
+        p["EventSourceArn"],
+        json!({"Fn::GetAtt": ["RequestsTable", "StreamArn"]})
+    );
+    assert_eq!(p["FunctionName"], json!({"Ref": "NotifierFunction"}));
+    assert_eq!(
+        p["FilterCriteria"],
+        json!({"Filters": [{"Pattern": storefirst_lambda::item::notifier_filter_pattern()}]})
+    );
+    assert_eq!(
+        p["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(p["BatchSize"], 100);
+    // As the processor's: a mapping created after the table's first writes still sees them.
+    assert_eq!(
+        p["StartingPosition"],
+        resource("StreamMapping")["Properties"]["StartingPosition"]
+    );
+    // An enqueue that fails is retried while the record is in the stream.
+    assert_eq!(p["MaximumRetryAttempts"], -1);
+    assert_eq!(p["MaximumRecordAgeInSeconds"], -1);
+
+    let queue = resource("NotifierQueueMapping");
+    let q = &queue["Properties"];
+    assert_eq!(
+        q["EventSourceArn"],
+        json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]})
+    );
+    assert_eq!(q["FunctionName"], json!({"Ref": "NotifierFunction"}));
+    assert_eq!(q["BatchSize"], 10);
+    assert_eq!(
+        q["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert!(q["ScalingConfig"]["MaximumConcurrency"].as_u64().is_some());
+    for key in ["StartingPosition", "FilterCriteria", "DestinationConfig"] {
+        assert!(q.get(key).is_none(), "a queue mapping takes no {key}");
+    }
+    for mapping in [stream, queue] {
+        assert_eq!(mapping["Condition"], "StreamProcessingEnabled");
+        assert_eq!(mapping["DependsOn"], json!(["NotifierPolicy"]));
+    }
+}
+
+#[test]
+fn the_delivery_queue_hides_a_message_while_it_is_tried_and_dead_letters_after_five() {
+    let queue = &resource("WebhookQueue")["Properties"];
+    let timeout = resource("NotifierFunction")["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    // AWS's advice for a queue that feeds a function.
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
     assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(
+        queue["RedrivePolicy"],
+        json!({
+            "deadLetterTargetArn": {"Fn::GetAtt": ["WebhookDeadLetters", "Arn"]},
+            "maxReceiveCount": 5,
+        })
+    );
+    // A delivery is delayed at most 15 minutes at a time: it never outlives the queue.
+    assert!(queue["MessageRetentionPeriod"].as_u64().unwrap() > 900);
+}
+
+#[test]
+fn the_webhook_secret_is_generated_never_written_in_the_template() {
+    let secret = resource("WebhookSecret");
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    let p = &secret["Properties"];
+    assert!(p.get("SecretString").is_none(), "a value in the template");
+    // 64 letters and digits: base64 of 48 bytes, without padding.
+    assert_eq!(
+        p["GenerateSecretString"],
+        json!({"PasswordLength": 64, "ExcludePunctuation": true, "IncludeSpace": false})
+    );
+    let outputs = &template()["Outputs"];
+    for (output, value) in [
+        ("WebhookSecretArn", json!({"Ref": "WebhookSecret"})),
+        ("WebhookQueueUrl", json!({"Ref": "WebhookQueue"})),
+        (
+            "WebhookDeadLettersUrl",
+            json!({"Ref": "WebhookDeadLetters"}),
+        ),
+    ] {
+        assert_eq!(outputs[output]["Value"], value, "{output}");
+    }
 }
 
 #[test]
@@ -456,7 +642,7 @@ fn partitions_and_url_suffixes_come_from_pseudo_parameters() {
 }
 
 #[test]
-fn alarms_watch_dead_letters_iterator_age_and_errors() {
+fn alarms_watch_dead_letters_give_ups_iterator_age_and_errors() {
     let watched: BTreeSet<&str> = resources_of("AWS::CloudWatch::Alarm")
         .iter()
         .map(|(_, a)| a["Properties"]["MetricName"].as_str().unwrap())
@@ -469,6 +655,27 @@ fn alarms_watch_dead_letters_iterator_age_and_errors() {
             "IteratorAge"
         ])
     );
+    let give_ups = &resource("WebhookGiveUpsAlarm")["Properties"];
+    assert_eq!(
+        give_ups["Dimensions"],
+        json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["WebhookDeadLetters", "QueueName"]}}])
+    );
+    assert_eq!(give_ups["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(give_ups["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(give_ups["Threshold"], 0.0);
+    // Each function's iterator age and errors.
+    for function in ["StreamProcessor", "NotifierFunction"] {
+        let watching: BTreeSet<&str> = resources_of("AWS::CloudWatch::Alarm")
+            .iter()
+            .filter(|(_, a)| a["Properties"]["Dimensions"][0]["Value"] == json!({"Ref": function}))
+            .map(|(_, a)| a["Properties"]["MetricName"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            watching,
+            BTreeSet::from(["Errors", "IteratorAge"]),
+            "{function}"
+        );
+    }
     let outputs: BTreeSet<&String> = template()["Outputs"].as_object().unwrap().keys().collect();
     for output in ["ApiUrl", "TableName", "DeadLetterQueueUrl", "ApiKeyId"] {
         assert!(outputs.contains(&output.to_owned()), "output {output}");
