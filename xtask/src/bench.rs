@@ -6,10 +6,11 @@ use xshell::{Shell, cmd};
 
 use crate::tools;
 
-/// Measures ingest, processing latency, memory and the Lambda handler (batch time in
-/// memory and against moto server's DynamoDB, cold start beside Node.js, the first
-/// invocation with and without the init's connection warm-up against moto server) of the
-/// release builds, side by side.
+/// Measures ingest, processing latency, memory, webhooks (202 to delivery at light load and
+/// at the highest ingest rate, deliveries per second, a healthy receiver beside a hanging
+/// one) and the Lambda handler (batch time in memory and against moto server's DynamoDB,
+/// cold start beside Node.js, the first invocation with and without the init's connection
+/// warm-up against moto server) of the release builds, side by side.
 #[derive(Args)]
 pub struct Bench {
     /// Seconds measured per load level.
@@ -18,10 +19,10 @@ pub struct Bench {
     /// Concurrent clients, one load level each.
     #[arg(long, default_value = "1,8,32,128")]
     clients: String,
-    /// Which parts to run: ingest, lambda, lambda-dynamodb, warm-up.
-    #[arg(long, default_value = "ingest,lambda,lambda-dynamodb,warm-up")]
+    /// Which parts to run: ingest, webhooks, lambda, lambda-dynamodb, warm-up.
+    #[arg(long, default_value = "ingest,webhooks,lambda,lambda-dynamodb,warm-up")]
     only: String,
-    /// Extra arguments for `storefirst-local` in the ingest part, to compare settings,
+    /// Extra arguments for `storefirst-local` in the ingest and webhooks parts, to compare settings,
     /// e.g. `--local-arg=--concurrency=32`.
     #[arg(long, allow_hyphen_values = true)]
     local_arg: Vec<String>,

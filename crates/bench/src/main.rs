@@ -3,6 +3,7 @@
 
 mod lambda;
 mod loadgen;
+mod webhooks;
 
 use std::{
     net::SocketAddr,
@@ -53,17 +54,17 @@ struct Args {
     /// Node.js, for the cold-start comparison.
     #[arg(long, default_value = "node")]
     node: PathBuf,
-    /// Which parts to run: ingest, lambda, lambda-dynamodb, warm-up.
+    /// Which parts to run: ingest, webhooks, lambda, lambda-dynamodb, warm-up.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,lambda,lambda-dynamodb,warm-up"
+        default_value = "ingest,webhooks,lambda,lambda-dynamodb,warm-up"
     )]
     only: Vec<String>,
     /// moto server, the DynamoDB endpoint of the lambda-dynamodb and warm-up parts.
     #[arg(long)]
     moto_url: Option<String>,
-    /// Extra arguments for `storefirst-local`, e.g. `--concurrency=32`.
+    /// Extra arguments for `storefirst-local` (ingest and webhooks), e.g. `--concurrency=32`.
     #[arg(long, allow_hyphen_values = true)]
     local_arg: Vec<String>,
 }
@@ -85,6 +86,23 @@ struct Latency {
     requests: usize,
     p50_ms: f64,
     p99_ms: f64,
+}
+
+impl Latency {
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_unstable_by(f64::total_cmp);
+        let at = |q: f64| {
+            values
+                .get(((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            requests: values.len(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+        }
+    }
 }
 
 /// `storefirst-local` and its database, read through the pipeline's ports as the API and
@@ -174,27 +192,27 @@ impl Server {
             if let Some(item) = self.store.get(id).await?
                 && item.status == "succeeded"
             {
-                values.push(item.updated_at - item.created_at);
+                values.push((item.updated_at - item.created_at) as f64);
             }
         }
-        values.sort_unstable();
-        let at = |q: f64| {
-            values.get(((values.len() as f64 * q) as usize).min(values.len().saturating_sub(1)))
-        };
-        Ok(Latency {
-            requests: values.len(),
-            p50_ms: at(0.5).copied().unwrap_or_default() as f64,
-            p99_ms: at(0.99).copied().unwrap_or_default() as f64,
-        })
+        Ok(Latency::of(values))
     }
 }
 
-fn post_order() -> loadgen::MakeRequest {
-    Arc::new(|_, _| {
-        Request::post("/requests")
+/// The callback URL a client names in its `n`th request.
+type CallbackFor = Arc<dyn Fn(usize, u64) -> String + Send + Sync>;
+
+/// POSTs of an order, naming a callback URL chosen per client and request when given one.
+fn post_order(callback: Option<CallbackFor>) -> loadgen::MakeRequest {
+    Arc::new(move |client, n| {
+        let mut request = Request::post("/requests")
             .header("host", "bench")
             .header("x-api-key", API_KEY)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(callback) = &callback {
+            request = request.header("x-callback-url", callback(client, n));
+        }
+        request
             .body(Full::new(Bytes::from_static(ORDER.as_bytes())))
             .expect("a valid request")
     })
@@ -216,6 +234,9 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     if args.only.iter().any(|part| part == "ingest") {
         ingest(&args).await?;
+    }
+    if args.only.iter().any(|part| part == "webhooks") {
+        webhooks::run(&args).await?;
     }
     if args.only.iter().any(|part| part == "lambda") {
         lambda(&args).await?;
@@ -404,7 +425,13 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
     // Light load first, on an idle pipeline: one request every 20 ms.
     println!("light load: 1 client, 50 requests/s");
     let light_from = server.end().await?;
-    light_load(server.addr, 150, Duration::from_millis(20)).await?;
+    light_load(
+        server.addr,
+        post_order(None),
+        150,
+        Duration::from_millis(20),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let light = server
         .outcome_latency(light_from, server.end().await?)
@@ -437,7 +464,7 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
                 clients,
                 WARMUP,
                 measure,
-                post_order(),
+                post_order(None),
                 StatusCode::ACCEPTED
             ),
             backlog_sampler(&server, WARMUP + measure)
@@ -483,8 +510,13 @@ async fn ingest(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn light_load(addr: SocketAddr, count: usize, pause: Duration) -> anyhow::Result<()> {
-    let make = post_order();
+/// One client sends `count` requests on one connection, pausing after each answer.
+async fn light_load(
+    addr: SocketAddr,
+    make: loadgen::MakeRequest,
+    count: usize,
+    pause: Duration,
+) -> anyhow::Result<()> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
