@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
 use storefirst_domain::{Callback, CallbackStatus, Status};
+use storefirst_pipeline::Item;
 
 /// The key: the client's request id (S).
 pub const ID: &str = "id";
@@ -200,6 +202,24 @@ impl Stored {
                 })
                 .transpose()?,
         })
+    }
+
+    /// The item as GET shows it: the API's answer over DynamoDB, and the document a
+    /// webhook delivers.
+    pub fn shown(self) -> Item {
+        Item {
+            id: self.id,
+            status: self.status,
+            request: self.request,
+            result: self
+                .result
+                .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+            error: self.error,
+            attempts: self.attempts,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            callback: self.callback,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ mod outbox;
 mod secret;
 mod send;
 
-pub use notifier::Notifier;
+pub use notifier::{Notifier, settle};
 pub use outbox::{Due, Outbox, Settled};
 pub use secret::{InvalidSecret, Secret, generate_secret};
 pub use send::{Lookup, Refused, Sender, SystemLookup, TIMEOUT};

@@ -132,7 +132,9 @@ async fn attempt<O: Outbox>(outbox: &O, sender: &Sender, policy: &RetryPolicy, d
     }
 }
 
-fn settle(policy: &RetryPolicy, due: &Due, answer: Answer, now: i64) -> Settled {
+/// How the attempt `due` that got `answer` at `now` (epoch ms) ends under `policy`; the
+/// AWS notifier settles its attempts with it too.
+pub fn settle(policy: &RetryPolicy, due: &Due, answer: Answer, now: i64) -> Settled {
     match answer {
         Answer::Delivered => Settled::Delivered,
         Answer::Permanent(error) => Settled::GaveUp { error },

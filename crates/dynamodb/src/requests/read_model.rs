@@ -8,7 +8,7 @@ use storefirst_pipeline::{
     ports::{self, DeadLetter, ItemQuery, ReadModel, Second, StatusCounts, Waiting},
 };
 
-use super::{DynamoRequests, live, shown};
+use super::{DynamoRequests, live};
 use crate::ShardLedger;
 
 /// The table's items, and the dead letters of the local stream ledger, if there is one.
@@ -42,7 +42,10 @@ impl ReadModel for DynamoReadModel {
         items.retain(|item| query.admits(&item.status, &item.id, item.created_at));
         items.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         items.truncate(query.limit);
-        Ok(items.into_iter().map(shown).collect())
+        Ok(items
+            .into_iter()
+            .map(storefirst_lambda::item::Stored::shown)
+            .collect())
     }
 
     /// DynamoDB Streams cannot say how many records follow a position without reading

@@ -1,0 +1,182 @@
+//! The delivery state on the item: one conditional UpdateItem per outcome, through the
+//! item schema's attribute names.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{Client, error::DisplayErrorContext, types::AttributeValue};
+use storefirst_domain::CallbackStatus;
+use storefirst_lambda::item;
+
+/// A delivered webhook is recorded on any item still there (past its TTL, DynamoDB may
+/// not have deleted it yet, and GET no longer shows it).
+const EXISTS: &str = "attribute_exists(#id)";
+/// A retry or a give-up is recorded only on an item not delivered meanwhile: a duplicate
+/// of a delivered message (SQS is at-least-once) changes nothing and is not sent again.
+const UNDELIVERED: &str = "attribute_exists(#id) AND #callback_status <> :delivered";
+
+const DELIVERED: &str =
+    "SET #callback_status = :status, #callback_attempts = :attempts REMOVE #callback_error";
+const RETRIED: &str = "SET #callback_attempts = :attempts, #callback_error = :error";
+const FAILED: &str =
+    "SET #callback_status = :status, #callback_attempts = :attempts, #callback_error = :error";
+const REDRIVEN: &str =
+    "SET #callback_status = :status, #callback_attempts = :attempts REMOVE #callback_error";
+
+/// A write DynamoDB did not make: the message is delivered again to record it.
+#[derive(Debug, thiserror::Error)]
+#[error("UpdateItem of {id}'s webhook state on table {table} failed: {reason}")]
+pub struct StateError {
+    pub id: String,
+    pub table: String,
+    pub reason: String,
+}
+
+/// The requests table, as the notifier writes it.
+#[derive(Debug, Clone)]
+pub struct DeliveryState {
+    client: Client,
+    table: String,
+}
+
+/// What a write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Applied,
+    /// The item is gone (expired), or delivered already: nothing more to do.
+    Skipped,
+}
+
+impl DeliveryState {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn delivered(&self, id: &str, attempts: u32) -> Result<Recorded, StateError> {
+        self.write(
+            id,
+            DELIVERED,
+            EXISTS,
+            CallbackStatus::Delivered,
+            attempts,
+            None,
+        )
+        .await
+    }
+
+    /// A retry is coming: the attempts so far and the last error; the status stays pending.
+    pub async fn retried(
+        &self,
+        id: &str,
+        attempts: u32,
+        error: &str,
+    ) -> Result<Recorded, StateError> {
+        self.write(
+            id,
+            RETRIED,
+            UNDELIVERED,
+            CallbackStatus::Pending,
+            attempts,
+            Some(error),
+        )
+        .await
+    }
+
+    pub async fn failed(
+        &self,
+        id: &str,
+        attempts: u32,
+        error: &str,
+    ) -> Result<Recorded, StateError> {
+        self.write(
+            id,
+            FAILED,
+            UNDELIVERED,
+            CallbackStatus::Failed,
+            attempts,
+            Some(error),
+        )
+        .await
+    }
+
+    /// Back to pending with no attempts, for a redriven delivery.
+    pub async fn redriven(&self, id: &str) -> Result<Recorded, StateError> {
+        self.write(id, REDRIVEN, EXISTS, CallbackStatus::Pending, 0, None)
+            .await
+    }
+
+    async fn write(
+        &self,
+        id: &str,
+        update: &str,
+        condition: &str,
+        status: CallbackStatus,
+        attempts: u32,
+        error: Option<&str>,
+    ) -> Result<Recorded, StateError> {
+        let mut values = HashMap::from([(
+            ":attempts".to_owned(),
+            AttributeValue::N(attempts.to_string()),
+        )]);
+        // DynamoDB refuses values an expression does not use.
+        if update.contains(":status") {
+            values.insert(
+                ":status".to_owned(),
+                AttributeValue::S(status.as_str().to_owned()),
+            );
+        }
+        if condition.contains(":delivered") {
+            values.insert(
+                ":delivered".to_owned(),
+                AttributeValue::S(CallbackStatus::Delivered.as_str().to_owned()),
+            );
+        }
+        if let Some(error) = error {
+            values.insert(":error".to_owned(), AttributeValue::S(error.to_owned()));
+        }
+        let written = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(id)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(item::names(&[update, condition])))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(Recorded::Applied),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Recorded::Skipped)
+            }
+            Err(error) => Err(StateError {
+                id: id.to_owned(),
+                table: self.table.clone(),
+                reason: DisplayErrorContext(&error).to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_write_names_only_schema_attributes() {
+        for update in [DELIVERED, RETRIED, FAILED, REDRIVEN] {
+            for condition in [EXISTS, UNDELIVERED] {
+                let names = item::names(&[update, condition]);
+                assert!(names.contains_key("#callback_attempts"), "{update}");
+                assert!(names.contains_key("#id"), "{condition}");
+            }
+        }
+    }
+}

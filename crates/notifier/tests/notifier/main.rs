@@ -1,0 +1,5 @@
+//! The notifier's tests, one binary with a module per area. They need moto server: run
+//! them with `cargo xtask test`, which starts it.
+
+mod moto;
+mod support;

@@ -1,0 +1,179 @@
+//! The notifier in process against moto server's DynamoDB, DynamoDB Streams, SQS and
+//! Secrets Manager, delivering to receivers on 127.0.0.1 (the loopback opt-in, as the
+//! local Lambda mode sets it).
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use storefirst_domain::CallbackStatus;
+use storefirst_notifier::Notifier;
+
+use crate::support::{Receiver, Reply, SECRET, Stack, delivery, stream_failures, whsec};
+
+/// A finished request's stream record becomes one message; its attempt POSTs GET's
+/// document, signed, and the item records the delivery.
+#[tokio::test]
+async fn a_finished_request_is_enqueued_then_delivered_signed() {
+    let stack = Stack::create().await;
+    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    stack.finish("order-1", &receiver.url).await;
+    let notifier = stack.notifier().await;
+    let event = stack.finished_records().await;
+    assert_eq!(event["Records"].as_array().unwrap().len(), 1, "{event}");
+
+    let response = notifier.handle(event.clone()).await.unwrap();
+    assert_eq!(stream_failures(&response), Vec::<String>::new());
+    assert!(
+        receiver.received().is_empty(),
+        "the stream path sends nothing"
+    );
+    let queued = stack.take(&stack.delivery_queue).await;
+    assert_eq!(queued.len(), 1);
+    let message = delivery(&queued[0]);
+    let event_id = event["Records"][0]["eventID"].as_str().unwrap();
+    assert_eq!(message.webhook_id, format!("msg_{event_id}"));
+    assert_eq!(message.attempts, 0);
+    // GET's document of the item the stream record shows.
+    let document = serde_json::to_string(&stack.item("order-1").await.shown()).unwrap();
+    assert_eq!(message.document.get(), document);
+
+    // Enqueued again (the stream retried the record): the same webhook id.
+    notifier.handle(event).await.unwrap();
+    assert_eq!(stack.pump(&notifier).await, 1);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].verified, Ok(()), "the signature checks out");
+    assert_eq!(received[0].webhook_id, message.webhook_id);
+    assert_eq!(String::from_utf8_lossy(&received[0].body), document);
+    let callback = stack.item("order-1").await.callback.unwrap();
+    assert_eq!(
+        (callback.status, callback.attempts, callback.error),
+        (CallbackStatus::Delivered, 1, None)
+    );
+}
+
+/// A record the delivery queue does not take is a batch item failure, so the stream
+/// delivers it again.
+#[tokio::test]
+async fn a_record_that_cannot_be_enqueued_is_a_batch_item_failure() {
+    let stack = Stack::create().await;
+    stack.finish("order-1", "http://127.0.0.1:9/hook").await;
+    let missing = format!("{}-missing", stack.delivery_queue);
+    let notifier = Notifier::init(
+        &stack.aws,
+        &stack.config(&[("DELIVERY_QUEUE_URL", &missing)]),
+    )
+    .await
+    .unwrap();
+    let event = stack.finished_records().await;
+    let sequence_number = event["Records"][0]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let response = notifier.handle(event).await.unwrap();
+
+    assert_eq!(
+        stream_failures(&response),
+        std::slice::from_ref(&sequence_number)
+    );
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": sequence_number }] })
+    );
+}
+
+/// The secret is read at init: a wrong id fails the start with what to set, and a secret
+/// changed afterwards is not read again by the same execution environment.
+#[tokio::test]
+async fn the_secret_is_read_once_at_init() {
+    let stack = Stack::create().await;
+    let error = Notifier::init(
+        &stack.aws,
+        &stack.config(&[("WEBHOOK_SECRET_ARN", "no-such-secret")]),
+    )
+    .await
+    .err()
+    .expect("a missing secret fails the start")
+    .to_string();
+    assert!(
+        error.contains("no-such-secret")
+            && error.contains("set WEBHOOK_SECRET_ARN")
+            && error.contains("WebhookSecretArn"),
+        "{error}"
+    );
+
+    let notifier = stack.notifier().await;
+    let rotated = "0".repeat(64);
+    stack
+        .secrets
+        .put_secret_value()
+        .secret_id(&stack.secret_arn)
+        .secret_string(&rotated)
+        .send()
+        .await
+        .expect("PutSecretValue on moto");
+    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    stack.finish("order-1", &receiver.url).await;
+    notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+    stack.pump(&notifier).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].verified,
+        Ok(()),
+        "signed with the secret read at init"
+    );
+}
+
+/// Two messages of one batch: the receiver that hangs holds only its own attempt (to the
+/// sender's timeout), the healthy one is delivered at once, and the hung one is retried.
+#[tokio::test]
+async fn a_hanging_receiver_does_not_delay_another_in_the_same_batch() {
+    let stack = Stack::create().await;
+    let hang = Reply {
+        status: StatusCode::NO_CONTENT,
+        retry_after: None,
+        delay: Duration::from_secs(30),
+    };
+    let hanging = Receiver::start(&whsec(SECRET), &[hang]).await;
+    let healthy = Receiver::start(&whsec(SECRET), &[]).await;
+    stack.finish("slow", &hanging.url).await;
+    stack.finish("fast", &healthy.url).await;
+    let notifier = stack.notifier().await;
+    notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    assert_eq!(stack.pump(&notifier).await, 2, "one batch of both");
+    let took = started.elapsed();
+
+    let received = healthy.received();
+    assert_eq!(received.len(), 1);
+    let waited = received[0].at - started;
+    assert!(
+        waited < Duration::from_secs(1),
+        "the healthy receiver waited {waited:?}"
+    );
+    assert_eq!(hanging.received().len(), 1);
+    assert!(
+        (storefirst_webhooks::TIMEOUT..Duration::from_secs(15)).contains(&took),
+        "the batch lasts as long as the hung attempt's timeout: {took:?}"
+    );
+    let fast = stack.item("fast").await.callback.unwrap();
+    assert_eq!((fast.status, fast.attempts), (CallbackStatus::Delivered, 1));
+    let slow = stack.item("slow").await.callback.unwrap();
+    assert_eq!((slow.status, slow.attempts), (CallbackStatus::Pending, 1));
+    assert!(
+        slow.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no answer within"),
+        "{slow:?}"
+    );
+}
