@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use storefirst_domain::CallbackStatus;
-use storefirst_notifier::Notifier;
+use storefirst_harness::until_some;
+use storefirst_notifier::{Notifier, redrive_dead_letters};
 
 use crate::support::{Receiver, Reply, SECRET, Stack, delivery, stream_failures, whsec};
 
@@ -176,4 +177,158 @@ async fn a_hanging_receiver_does_not_delay_another_in_the_same_batch() {
             .contains("no answer within"),
         "{slow:?}"
     );
+}
+
+/// A 503 with Retry-After is tried again after that long, through a delayed message, and
+/// then delivered with the same webhook id.
+#[tokio::test]
+async fn a_503_with_retry_after_is_sent_again_after_the_delay_and_delivered() {
+    let stack = Stack::create().await;
+    let busy = Reply {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        retry_after: Some(2),
+        delay: Duration::ZERO,
+    };
+    let receiver = Receiver::start(&whsec(SECRET), &[busy]).await;
+    stack.finish("order-1", &receiver.url).await;
+    let notifier = stack.notifier().await;
+    notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+
+    assert_eq!(stack.pump(&notifier).await, 1);
+    let retried = Instant::now();
+    let callback = stack.item("order-1").await.callback.unwrap();
+    assert_eq!(
+        (
+            callback.status,
+            callback.attempts,
+            callback.error.as_deref()
+        ),
+        (
+            CallbackStatus::Pending,
+            1,
+            Some("the receiver answered 503")
+        )
+    );
+    // Delayed: not received before the receiver's Retry-After.
+    assert_eq!(stack.pump(&notifier).await, 0, "the retry waits");
+    until_some(Duration::from_secs(10), "the retry is received", || async {
+        (stack.pump(&notifier).await == 1).then_some(())
+    })
+    .await;
+    assert!(
+        retried.elapsed() >= Duration::from_millis(1500),
+        "the retry came after {:?}",
+        retried.elapsed()
+    );
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].webhook_id, received[1].webhook_id);
+    assert_eq!(received[0].body, received[1].body);
+    assert!(received.iter().all(|r| r.verified.is_ok()), "{received:?}");
+    let callback = stack.item("order-1").await.callback.unwrap();
+    assert_eq!(
+        (callback.status, callback.attempts, callback.error),
+        (CallbackStatus::Delivered, 2, None)
+    );
+}
+
+/// A permanent 4xx fails the delivery: the item says so and the delivery waits in the
+/// dead-letter queue, from where redrive delivers it again.
+#[tokio::test]
+async fn a_permanent_refusal_is_dead_lettered_and_redriven() {
+    let stack = Stack::create().await;
+    let gone = Reply {
+        status: StatusCode::GONE,
+        retry_after: None,
+        delay: Duration::ZERO,
+    };
+    let receiver = Receiver::start(&whsec(SECRET), &[gone]).await;
+    stack.finish("order-1", &receiver.url).await;
+    let notifier = stack.notifier().await;
+    notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+
+    assert_eq!(stack.pump(&notifier).await, 1);
+    let callback = stack.item("order-1").await.callback.unwrap();
+    assert_eq!(
+        (
+            callback.status,
+            callback.attempts,
+            callback.error.as_deref()
+        ),
+        (CallbackStatus::Failed, 1, Some("the receiver answered 410"))
+    );
+    assert_eq!(stack.pump(&notifier).await, 0, "not retried");
+    let dead = stack.peek(&stack.dead_letters).await;
+    assert_eq!(dead.len(), 1);
+    let dead = delivery(&dead[0]);
+    assert_eq!(
+        (dead.id.as_str(), dead.attempts, dead.error.as_deref()),
+        ("order-1", 1, Some("the receiver answered 410"))
+    );
+
+    let moved = redrive_dead_letters(
+        &stack.sqs,
+        &stack.dynamodb,
+        &stack.table,
+        &stack.dead_letters,
+        &stack.delivery_queue,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(moved, 1);
+    assert!(stack.peek(&stack.dead_letters).await.is_empty());
+    let callback = stack.item("order-1").await.callback.unwrap();
+    assert_eq!(
+        (callback.status, callback.attempts, callback.error),
+        (CallbackStatus::Pending, 0, None)
+    );
+    assert_eq!(stack.pump(&notifier).await, 1);
+    let callback = stack.item("order-1").await.callback.unwrap();
+    assert_eq!(
+        (callback.status, callback.attempts),
+        (CallbackStatus::Delivered, 1)
+    );
+    let received = receiver.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].webhook_id, received[1].webhook_id,
+        "the same webhook"
+    );
+}
+
+/// A wait longer than SQS's longest delay is served in several delays, with no attempt
+/// before its time.
+#[tokio::test]
+async fn a_delivery_not_due_yet_is_delayed_again_without_an_attempt() {
+    let stack = Stack::create().await;
+    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    stack.finish("order-1", &receiver.url).await;
+    let notifier = stack.notifier().await;
+    notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+    let mut later = delivery(&stack.take(&stack.delivery_queue).await[0]);
+    later.not_before = Some(storefirst_domain::now_millis() + 3_600_000);
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.delivery_queue)
+        .message_body(later.body())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(stack.pump(&notifier).await, 1);
+
+    assert!(receiver.received().is_empty(), "no attempt before its time");
+    assert_eq!(stack.delayed(&stack.delivery_queue).await, 1);
+    assert_eq!(stack.item("order-1").await.callback.unwrap().attempts, 0);
 }

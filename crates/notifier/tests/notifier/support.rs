@@ -11,6 +11,7 @@ use std::{
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use aws_sdk_sqs::types::QueueAttributeName;
 use axum::{
     Router,
     http::{HeaderMap, StatusCode},
@@ -240,6 +241,39 @@ impl Stack {
             }
             taken.extend(messages);
         }
+    }
+
+    /// The messages waiting in `queue` now, left there (received with no visibility
+    /// timeout).
+    pub async fn peek(&self, queue: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("ReceiveMessage on moto")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// How many messages of `queue` are delayed.
+    pub async fn delayed(&self, queue: &str) -> usize {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("GetQueueAttributes on moto")
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .get(&QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .and_then(|count| count.parse().ok())
+            .expect("a count of delayed messages")
     }
 
     async fn delete(&self, queue: &str, message: &aws_sdk_sqs::types::Message) {
