@@ -379,6 +379,25 @@ fn execution_statements(objects: Expr, own_roles: Vec<Expr>) -> Vec<Statement> {
             ],
             vec![named("sqs", "{prefix}*")],
         ),
+        // The stack's secrets, named `<stack>-...` by the stack; the read handler reads the
+        // value after every create and update, and the delete handler removes replicas
+        // first (the stack has none, but the handler calls it whatever the properties).
+        Statement::allow(
+            vec![
+                "secretsmanager:CreateSecret",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:UpdateSecret",
+                "secretsmanager:DeleteSecret",
+                "secretsmanager:RemoveRegionsFromReplication",
+                "secretsmanager:TagResource",
+                "secretsmanager:UntagResource",
+            ],
+            vec![named("secretsmanager", "secret:{prefix}*")],
+        ),
+        // GenerateSecretString: GetRandomPassword has no resource-level permissions (IAM
+        // requires "*"); it only returns random characters.
+        Statement::allow(vec!["secretsmanager:GetRandomPassword"], vec!["*".into()]),
         // The stack's log groups, and API Gateway's execution log group, which API
         // Gateway names after the REST API's random id.
         Statement::allow(

@@ -10,7 +10,7 @@ use storefirst_deploy::{
 };
 use storefirst_infra::{
     ci_role::DEPLOY_ROLE_OUTPUT,
-    stack::{ARTIFACT_BUCKET, STREAM_PROCESSOR_KEY},
+    stack::{ARTIFACT_BUCKET, NOTIFIER_KEY, STREAM_PROCESSOR_KEY},
 };
 
 /// Deploys storefirst to AWS with CloudFormation, like `cdk deploy`, and tests it.
@@ -215,10 +215,16 @@ impl StackArgs {
             template,
             parameters: self.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
             bucket_parameter: Some(ARTIFACT_BUCKET.to_owned()),
-            assets: vec![Asset {
-                parameter: STREAM_PROCESSOR_KEY.to_owned(),
-                path: self.lambda_dir.join("stream-processor/bootstrap.zip"),
-            }],
+            assets: vec![
+                Asset {
+                    parameter: STREAM_PROCESSOR_KEY.to_owned(),
+                    path: self.lambda_dir.join("stream-processor/bootstrap.zip"),
+                },
+                Asset {
+                    parameter: NOTIFIER_KEY.to_owned(),
+                    path: self.lambda_dir.join("notifier/bootstrap.zip"),
+                },
+            ],
             bootstrap_stack: self.bootstrap_stack.clone(),
             outputs_dir: self.outputs_dir.clone(),
             yes,
@@ -288,6 +294,12 @@ struct E2eArgs {
     /// The API key for --url.
     #[arg(long, requires = "url")]
     api_key: Option<String>,
+    /// The webhook secret of the runtime at --url, which must deliver to this machine
+    /// (`storefirst-local --allow-loopback-webhooks`; `storefirst-local webhook-secret --db
+    /// PATH` prints its secret): the delivery probe's receiver checks the signatures with
+    /// it. Without it, that probe is skipped; --local learns its runtime's, --stack needs none.
+    #[arg(long, env = "STOREFIRST_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
     /// Start storefirst-local on a free port with a temporary database and test it.
     #[arg(long)]
     local: bool,
@@ -307,7 +319,7 @@ impl E2eArgs {
             };
             e2e::against_local(&binary, console).await?
         } else if let (Some(url), Some(api_key)) = (&self.url, &self.api_key) {
-            e2e::against_url(url, api_key, console).await
+            e2e::against_url(url, api_key, self.webhook_secret.as_deref(), console).await
         } else {
             let aws = self.aws.connect().await?;
             e2e::against_stack(&aws, &self.aws.stack, &self.outputs_dir, console).await?

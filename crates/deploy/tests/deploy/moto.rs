@@ -124,8 +124,15 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
     assert_eq!(actions(&calls, "ExecuteChangeSet").len(), 2);
     let bucket = bucket_of(&fixture.bootstrap).await;
     let zip = std::fs::read(fixture.zip_path()).unwrap();
+    let notifier = std::fs::read(fixture.notifier_zip_path()).unwrap();
     let key = format!("assets/{}.zip", sha256_hex(&zip));
-    assert_eq!(asset_uploads(&calls), [format!("/{bucket}/{key}")]);
+    assert_eq!(
+        asset_uploads(&calls),
+        [
+            format!("/{bucket}/{key}"),
+            format!("/{bucket}/assets/{}.zip", sha256_hex(&notifier))
+        ]
+    );
     assert_eq!(
         stack_status(&fixture.stack).await.as_deref(),
         Some("CREATE_COMPLETE")
@@ -159,7 +166,40 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
         code_sha256(&resources["StreamProcessor"]).await,
         lambda_sha256(&zip)
     );
+    assert_eq!(
+        code_sha256(&resources["NotifierFunction"]).await,
+        lambda_sha256(&notifier)
+    );
     let config = sdk_config(&moto_url()).await;
+    // The webhook delivery queue hands a message over five times, then dead-letters it.
+    // (moto 5.2's CloudFormation leaves out the webhook secret: it has no
+    // AWS::SecretsManager::Secret.)
+    let attributes: Value = reqwest::Client::new()
+        .post(moto_url())
+        .header("X-Amz-Target", "AmazonSQS.GetQueueAttributes")
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header("Authorization", authorization("sqs"))
+        .body(json!({"QueueUrl": resources["WebhookQueue"], "AttributeNames": ["All"]}).to_string())
+        .send()
+        .await
+        .expect("moto answers")
+        .json()
+        .await
+        .expect("JSON");
+    let redrive: Value = serde_json::from_str(
+        attributes["Attributes"]["RedrivePolicy"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no redrive policy in {attributes}")),
+    )
+    .expect("JSON");
+    assert_eq!(redrive["maxReceiveCount"], 5, "{redrive}");
+    assert!(
+        redrive["deadLetterTargetArn"].as_str().is_some_and(
+            |arn| resources["WebhookDeadLetters"].ends_with(arn.rsplit(':').next().unwrap())
+        ),
+        "{redrive} names {}",
+        resources["WebhookDeadLetters"]
+    );
     aws_sdk_dynamodb::Client::new(&config)
         .describe_table()
         .table_name(&resources["RequestsTable"])

@@ -19,7 +19,9 @@ use axum::{
 use serde_json::{Value, json};
 use storefirst_deploy::{Asset, Aws, Console, Deployment, RequireApproval};
 use storefirst_domain::StreamSettings;
-use storefirst_infra::stack::{ARTIFACT_BUCKET, STREAM_PROCESSING, STREAM_PROCESSOR_KEY};
+use storefirst_infra::stack::{
+    ARTIFACT_BUCKET, NOTIFIER_KEY, STREAM_PROCESSING, STREAM_PROCESSOR_KEY,
+};
 
 pub use storefirst_harness::{REGION, moto_url, sdk_config, unique};
 
@@ -291,13 +293,23 @@ impl Fixture {
             _moto: MOTO.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
         };
         fixture.write_zip(&function_zip("#!/bin/sh\necho v1\n"));
+        // CloudFormation on moto only stores the notifier's code: any bootstrap will do.
+        let notifier = fixture.notifier_zip_path();
+        std::fs::create_dir_all(notifier.parent().expect("a parent")).expect("a directory");
+        std::fs::write(notifier, function_zip("#!/bin/sh\necho notifier\n"))
+            .expect("the zip is written");
         fixture
     }
 
+    /// The stream processor's zip, the one the tests change.
     pub fn zip_path(&self) -> PathBuf {
         self.dir
             .path()
             .join("lambda/stream-processor/bootstrap.zip")
+    }
+
+    pub fn notifier_zip_path(&self) -> PathBuf {
+        self.dir.path().join("lambda/notifier/bootstrap.zip")
     }
 
     pub fn write_zip(&self, bytes: &[u8]) {
@@ -310,18 +322,24 @@ impl Fixture {
         self.dir.path().join("outputs")
     }
 
-    /// The real stack with these stream settings, its mapping switched off (moto would
-    /// consume the stream without running the function).
+    /// The real stack with these stream settings, its mappings switched off (moto would
+    /// consume the stream and the queue without running the functions).
     pub fn deployment(&self, template: Value) -> Deployment {
         Deployment {
             stack: self.stack.clone(),
             template,
             parameters: BTreeMap::from([(STREAM_PROCESSING.to_owned(), "disabled".to_owned())]),
             bucket_parameter: Some(ARTIFACT_BUCKET.to_owned()),
-            assets: vec![Asset {
-                parameter: STREAM_PROCESSOR_KEY.to_owned(),
-                path: self.zip_path(),
-            }],
+            assets: vec![
+                Asset {
+                    parameter: STREAM_PROCESSOR_KEY.to_owned(),
+                    path: self.zip_path(),
+                },
+                Asset {
+                    parameter: NOTIFIER_KEY.to_owned(),
+                    path: self.notifier_zip_path(),
+                },
+            ],
             bootstrap_stack: self.bootstrap.clone(),
             outputs_dir: self.outputs_dir(),
             yes: false,

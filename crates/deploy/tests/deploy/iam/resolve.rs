@@ -202,6 +202,11 @@ impl Stack {
                     &hex[20..]
                 )
             }
+            // A secret's ARN: its name, a hyphen and six random characters.
+            "AWS::SecretsManager::Secret" => self.arn(
+                "secretsmanager",
+                &format!("secret:{}-{}", self.name(id, "Name"), &token(id, 6)),
+            ),
             "AWS::ApiGateway::Stage" => self.text(id, "StageName"),
             "AWS::ApiGateway::Model" => match self.property(id, "Name") {
                 Value::String(name) => name,
@@ -255,7 +260,7 @@ impl Stack {
             "AWS::Lambda::EventSourceMapping" => {
                 self.arn("lambda", &format!("event-source-mapping:{reference}"))
             }
-            "AWS::IAM::OIDCProvider" => reference,
+            "AWS::IAM::OIDCProvider" | "AWS::SecretsManager::Secret" => reference,
             // Dashboards belong to the account, not to a region.
             "AWS::CloudWatch::Dashboard" => {
                 format!("arn:{PARTITION}:cloudwatch::{ACCOUNT}:dashboard/{reference}")
@@ -331,6 +336,7 @@ impl Stack {
                 "storefirst-bootstrap-assetsbucket-1a2b3c4d5e6f".to_owned()
             }
             "StreamProcessorKey" => "stream-processor/0123456789abcdef.zip".to_owned(),
+            "NotifierKey" => "notifier/fedcba9876543210.zip".to_owned(),
             _ => panic!(
                 "{}: parameter {name} has no default: give it a realistic value in iam/resolve.rs",
                 self.name
