@@ -1,6 +1,7 @@
 //! The HTTP contract of storefirst as one suite of checks. The same code runs against the
 //! local runtime (in the tests) and against a deployed stack (`cargo xtask test-e2e`), so
-//! the two cannot disagree on what the API does.
+//! the two cannot disagree on what the API does; every answer either sees must also be
+//! one the API's OpenAPI document allows (`openapi`).
 
 use std::{
     collections::BTreeSet,
@@ -49,7 +50,9 @@ macro_rules! ensure {
 }
 
 // After the macro, which it uses.
+pub mod openapi;
 pub mod probes;
+pub use openapi::Contract;
 pub use probes::{ProbeReport, Storage, Throttling, Verdict, render_probes};
 
 impl Target {
@@ -150,26 +153,21 @@ impl Target {
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
-        Self::receive(&method, &url, request.send().await).await
+        self.receive(&method, &url, request.send().await).await
     }
 
     /// The answer to a request, whose body must be JSON.
     async fn receive(
+        &self,
         method: &Method,
         url: &str,
         sent: reqwest::Result<reqwest::Response>,
     ) -> Result<Response, String> {
-        let response = sent.map_err(|e| format!("{method} {url}: {e}"))?;
-        let status = response.status();
-        let location = response
-            .headers()
+        let (status, headers, text) = self.read(method, url, sent).await?;
+        let location = headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
         let json = serde_json::from_str(&text).map_err(|_| {
             format!("{method} {url} answered {status} with a body that is not JSON: {text:?}")
         })?;
@@ -178,6 +176,31 @@ impl Target {
             location,
             json,
         })
+    }
+
+    /// Any answer the suite sees: its status, headers and body, once the OpenAPI document
+    /// allows them.
+    async fn read(
+        &self,
+        method: &Method,
+        url: &str,
+        sent: reqwest::Result<reqwest::Response>,
+    ) -> Result<(StatusCode, header::HeaderMap, String), String> {
+        let response = sent.map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+        let target = url.strip_prefix(&self.base_url).unwrap_or(url);
+        let answer = openapi::Answer {
+            status: status.as_u16(),
+            headers: &headers,
+            body: &body,
+        };
+        Contract::published().check(method.as_str(), target, &answer)?;
+        Ok((status, headers, String::from_utf8_lossy(&body).into_owned()))
     }
 
     async fn post(&self, body: &str) -> Result<Response, String> {
@@ -214,7 +237,9 @@ impl Target {
             .header(header::CONTENT_TYPE, "application/json")
             .header("x-callback-url", callback)
             .body(body.to_owned());
-        let response = Self::receive(&Method::PUT, &url, request.send().await).await?;
+        let response = self
+            .receive(&Method::PUT, &url, request.send().await)
+            .await?;
         self.note_accepted(&response);
         Ok(response)
     }

@@ -133,6 +133,7 @@ pub fn document() -> Value {
                             "description": "The OpenAPI document.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenApi"}}},
                         })),
+                        ("400", error_ref("Unparsable")),
                         ("414", error_ref("UriTooLong")),
                         ("431", error_ref("HeadTooLarge")),
                     ]),
@@ -238,6 +239,7 @@ fn preflight(id: &str, methods: &str) -> Value {
                     "Access-Control-Max-Age": {"$ref": "#/components/headers/MaxAge"},
                 },
             })),
+            ("400", error_ref("Unparsable")),
             ("403", error("No `Origin`, an origin that is not allowed, or no `Access-Control-Request-Method`: no `Access-Control-*` header.")),
             ("414", error_ref("UriTooLong")),
             ("431", error_ref("HeadTooLarge")),
@@ -331,6 +333,7 @@ fn components() -> Value {
         },
         "responses": {
             "Forbidden": error(&format!("A missing or wrong `{API_KEY_HEADER}`, or (local) more than one.")),
+            "Unparsable": error("(local) The request is not valid HTTP/1.1."),
             "UriTooLong": error(&format!("(local) The request target is over {URI_LIMIT} bytes.")),
             "HeadTooLarge": error(&format!("(local) The request line and headers are over {HEAD_LIMIT} bytes together.")),
             "Throttled": error("(AWS) Over the usage plan's rate or burst: retry later."),
@@ -461,4 +464,173 @@ fn outcome_callback() -> Value {
         }),
     );
     Value::Object(expression)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::response::IntoResponse;
+    use storefirst_domain::{BodyError, InvalidCallback, InvalidRequestId};
+
+    use super::*;
+    use crate::{Behind, StoreFault, api::ApiError};
+
+    type Operation = (&'static str, &'static str);
+    const POST: Operation = ("post", REQUESTS);
+    const PUT: Operation = ("put", REQUEST);
+    const GET: Operation = ("get", REQUEST);
+    const WRITES: &[Operation] = &[POST, PUT];
+    const KEYED: &[Operation] = &[POST, PUT, GET];
+    const EVERY: &[Operation] = &[
+        POST,
+        PUT,
+        GET,
+        ("options", REQUESTS),
+        ("options", REQUEST),
+        ("get", ROUTE),
+    ];
+
+    /// The operations whose requests can end in `error`. Exhaustive: a new error must be
+    /// placed, and its status is then checked against the document.
+    fn operations(error: &ApiError) -> &'static [Operation] {
+        match error {
+            ApiError::Unparsable | ApiError::UriTooLong | ApiError::HeadTooLarge => EVERY,
+            ApiError::Forbidden | ApiError::Unavailable(_) => KEYED,
+            ApiError::NotFound(_) => &[GET],
+            // Only for a method the document has not on the path.
+            ApiError::MethodNotAllowed => &[],
+            ApiError::InvalidId(_) => &[PUT, GET],
+            ApiError::InvalidBody(_)
+            | ApiError::InvalidCallback(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::UnreadableBody(_)
+            | ApiError::BodyTimeout(_)
+            | ApiError::Behind(_)
+            // POST too: its answer is the same code's as PUT's.
+            | ApiError::Conflict(_)
+            | ApiError::Expired(_) => WRITES,
+        }
+    }
+
+    #[test]
+    fn every_error_the_api_answers_is_documented_for_its_operations() {
+        let document = document();
+        let id = RequestId::parse("taken").unwrap();
+        let errors = [
+            ApiError::Forbidden,
+            ApiError::Unparsable,
+            ApiError::UriTooLong,
+            ApiError::HeadTooLarge,
+            ApiError::NotFound("no such request"),
+            ApiError::MethodNotAllowed,
+            ApiError::InvalidId(InvalidRequestId("a b".into())),
+            ApiError::InvalidBody(BodyError::Empty),
+            ApiError::InvalidBody(BodyError::TooLarge {
+                limit: DEFAULT_BODY_LIMIT,
+            }),
+            ApiError::InvalidCallback(InvalidCallback::TooLong),
+            ApiError::UnsupportedMediaType("text/plain".into()),
+            ApiError::UnreadableBody("reset".into()),
+            ApiError::BodyTimeout(Duration::from_secs(10)),
+            ApiError::Conflict(id.clone()),
+            ApiError::Expired(id),
+            ApiError::Unavailable(StoreFault::write("PutItem", "disk full")),
+            ApiError::Behind(Behind {
+                behind: 2,
+                limit: 1,
+            }),
+        ];
+        for error in errors {
+            let name = format!("{error:?}");
+            let places = operations(&error);
+            let response = error.into_response();
+            let status = response.status().as_str().to_owned();
+            for (method, path) in places {
+                let documented = &document["paths"][path][method]["responses"][&status];
+                assert!(
+                    documented.is_object(),
+                    "{name} answers {status}, which the document does not list for {method} {path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_states_the_limits_the_code_enforces() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let parameters = &document["components"]["parameters"];
+        assert_eq!(
+            document["components"]["requestBodies"]["Request"][BODY_LIMIT_EXTENSION],
+            DEFAULT_BODY_LIMIT
+        );
+        assert_eq!(schemas["RequestId"]["maxLength"], RequestId::MAX_LEN);
+        assert_eq!(parameters["CallbackUrl"]["name"], CALLBACK_URL_HEADER);
+        assert_eq!(
+            parameters["CallbackUrl"]["schema"]["maxLength"],
+            CALLBACK_URL_LIMIT
+        );
+        assert_eq!(
+            document["components"]["securitySchemes"]["apiKey"]["name"],
+            API_KEY_HEADER
+        );
+        let largest: f64 = LARGEST_NUMBER.parse().unwrap();
+        assert_eq!(schemas["JsonValue"]["maximum"], largest);
+        assert_eq!(schemas["JsonValue"]["minimum"], -largest);
+        for (response, limit) in [("UriTooLong", URI_LIMIT), ("HeadTooLarge", HEAD_LIMIT)] {
+            let description = document["components"]["responses"][response]["description"]
+                .as_str()
+                .unwrap();
+            assert!(description.contains(&limit.to_string()), "{description}");
+        }
+        let statuses: Vec<Status> = schemas["Status"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(statuses, STATUSES);
+        let callback_statuses: Vec<CallbackStatus> = schemas["CallbackStatus"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(callback_statuses, CALLBACK_STATUSES);
+        // Exhaustive: a new status fails to compile here until the lists above have it.
+        let listed = |status: Status| match status {
+            Status::Pending | Status::Succeeded | Status::Failed => STATUSES.contains(&status),
+        };
+        let listed_callback = |status: CallbackStatus| match status {
+            CallbackStatus::Pending | CallbackStatus::Delivered | CallbackStatus::Failed => {
+                CALLBACK_STATUSES.contains(&status)
+            }
+        };
+        assert!(STATUSES.into_iter().all(listed));
+        assert!(CALLBACK_STATUSES.into_iter().all(listed_callback));
+    }
+
+    #[test]
+    fn the_routes_are_the_documented_paths() {
+        let document = document();
+        let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert_eq!(paths, [ROUTE, REQUESTS, REQUEST]);
+        let callback = &document["components"]["callbacks"]["Outcome"]
+            [format!("{{$request.header.{CALLBACK_URL_HEADER}}}")]["post"];
+        let headers: Vec<&str> = callback["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                WEBHOOK_ID_HEADER,
+                WEBHOOK_TIMESTAMP_HEADER,
+                WEBHOOK_SIGNATURE_HEADER
+            ]
+        );
+    }
 }

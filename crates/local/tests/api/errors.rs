@@ -173,8 +173,36 @@ async fn every_error_is_a_complete_json_answer() {
         ),
         (431, "headers past hyper's cap", request("GET", "/requests/taken", &huge_header, "")),
     ];
+    let mut documented = 0;
+    let cases_count = cases.len();
     for (status, case, bytes) in cases {
         let answer = send(addr, &bytes).await;
+        // Where the request is an operation of the OpenAPI document, the document lists
+        // the answer for it.
+        let line =
+            String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == b'\r').unwrap()])
+                .into_owned();
+        let (method, target) = line.split_once(' ').unwrap();
+        let target = target.split(' ').next().unwrap();
+        let contract = storefirst_contract::Contract::published();
+        if contract.documents(method, target) {
+            let headers: reqwest::header::HeaderMap = answer
+                .head
+                .lines()
+                .skip(1)
+                .filter_map(|line| line.split_once(':'))
+                .map(|(name, value)| (name.trim().parse().unwrap(), value.trim().parse().unwrap()))
+                .collect();
+            let seen = storefirst_contract::openapi::Answer {
+                status: answer.status,
+                headers: &headers,
+                body: &answer.body,
+            };
+            contract
+                .check(method, target, &seen)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            documented += 1;
+        }
         assert_eq!(answer.status, status, "{case}: {}", answer.head);
         assert!(
             answer.head.contains("content-type: application/json"),
@@ -185,5 +213,7 @@ async fn every_error_is_a_complete_json_answer() {
             .unwrap_or_else(|e| panic!("{case}: the body is no JSON ({e}): {:?}", answer.body));
         assert!(body["message"].is_string(), "{case}: {body}");
     }
+    // All but the unknown route, the unknown method and two unparsable request lines.
+    assert_eq!(documented, cases_count - 4);
     runtime.shutdown().await;
 }
