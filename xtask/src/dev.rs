@@ -122,29 +122,43 @@ pub fn build_local(sh: &Shell, with_aws: bool) -> anyhow::Result<()> {
     .context("could not build storefirst-local: fix the build error above and run the task again")
 }
 
+/// The webhook notifier's zip, which the Lambda mode runs beside the processor's.
+const NOTIFIER_ZIP: &str = "target/lambda/notifier/bootstrap.zip";
+
 pub fn lambda_args(
     sh: &Shell,
     zip: &str,
     table: Option<&str>,
 ) -> anyhow::Result<(Vec<String>, Option<tools::MotoServer>)> {
-    if !sh.path_exists(zip) {
-        crate::step(format!("{zip} is missing: cargo xtask build"));
+    if !sh.path_exists(zip) || !sh.path_exists(NOTIFIER_ZIP) {
+        crate::step(format!(
+            "{zip} or {NOTIFIER_ZIP} is missing: cargo xtask build"
+        ));
         crate::build::build_lambdas(sh)?;
     }
-    let mut args = vec!["--lambda".to_owned(), zip.to_owned()];
+    let mut args = vec![
+        "--lambda".to_owned(),
+        zip.to_owned(),
+        "--notifier-zip".to_owned(),
+        NOTIFIER_ZIP.to_owned(),
+    ];
     if tools::QEMU.ensure(sh) {
-        crate::step("the arm64 bootstrap runs under qemu-aarch64-static");
+        crate::step("the arm64 bootstraps run under qemu-aarch64-static");
     } else {
-        crate::step("qemu-user is missing: building the native stream-processor to run instead");
+        crate::step(
+            "qemu-user is missing: building the native stream-processor and notifier to run instead",
+        );
         cmd!(
             sh,
-            "cargo build --release --package storefirst-lambda --bin stream-processor"
+            "cargo build --release --package storefirst-lambda --bin stream-processor --package storefirst-notifier --bin notifier"
         )
         .run()
-        .context("could not build stream-processor; fix the build error above")?;
+        .context("could not build stream-processor and notifier; fix the build error above")?;
         args.extend([
             "--native-bootstrap".into(),
             "target/release/stream-processor".into(),
+            "--native-notifier".into(),
+            "target/release/notifier".into(),
         ]);
     }
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();

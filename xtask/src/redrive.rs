@@ -6,7 +6,8 @@ use xshell::{Shell, cmd};
 
 /// Reprocesses dead-lettered and stuck pending requests, after the processor is fixed: of
 /// the local SQLite runtime, or of a DynamoDB table (`--table`, or `--stack` for the table
-/// of a deployed stack).
+/// of a deployed stack); and redelivers the given-up webhooks (a stack's from its dead-letter
+/// queue, the Lambda mode's from the queues it made for the table).
 #[derive(Args)]
 pub struct Redrive {
     /// SQLite database of the local runtime (relative to the workspace root); with a table,
@@ -26,10 +27,26 @@ pub struct Redrive {
 
 impl Redrive {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let table = match (&self.table, &self.stack) {
+        let outputs = self
+            .stack
+            .as_deref()
+            .map(|stack| stack_outputs(sh, stack))
+            .transpose()?;
+        let table = match (&self.table, &outputs) {
             (Some(table), _) => Some(table.clone()),
-            (None, Some(stack)) => Some(stack_table(sh, stack)?),
+            (None, Some(outputs)) => Some(outputs.get("TableName")?),
             (None, None) => None,
+        };
+        // A stack's given-up webhooks wait in its queues; the Lambda mode's are found by
+        // the table's name.
+        let webhook_args: Vec<String> = match &outputs {
+            Some(outputs) => vec![
+                "--webhook-queue-url".into(),
+                outputs.get("WebhookQueueUrl")?,
+                "--webhook-dead-letters-url".into(),
+                outputs.get("WebhookDeadLettersUrl")?,
+            ],
+            None => Vec::new(),
         };
         crate::dev::build_local(sh, table.is_some())?;
         let db = self
@@ -49,7 +66,7 @@ impl Redrive {
         };
         cmd!(
             sh,
-            "target/release/storefirst-local redrive --log warn --db {db} {table_args...}"
+            "target/release/storefirst-local redrive --log warn --db {db} {table_args...} {webhook_args...}"
         )
         .run()
         .context("redrive did not finish cleanly; the message above says what still fails")?;
@@ -57,18 +74,36 @@ impl Redrive {
     }
 }
 
-/// The `TableName` output of a deployed stack.
-fn stack_table(sh: &Shell, stack: &str) -> anyhow::Result<String> {
+/// The outputs of a deployed stack, as `cargo xtask deploy` wrote them.
+struct StackOutputs {
+    path: String,
+    stack: String,
+    outputs: serde_json::Value,
+}
+
+fn stack_outputs(sh: &Shell, stack: &str) -> anyhow::Result<StackOutputs> {
     let path = format!("target/storefirst/{stack}-outputs.json");
     let text = sh
         .read_file(&path)
         .with_context(|| format!("cannot read {path}: deploy the stack first with `cargo xtask deploy --stack {stack}`, or pass --table"))?;
     let outputs: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{path} is not JSON: deploy again"))?;
-    outputs[stack]["TableName"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| {
-            format!("{path} has no TableName output for {stack}: deploy again, or pass --table")
-        })
+    Ok(StackOutputs {
+        path,
+        stack: stack.to_owned(),
+        outputs,
+    })
+}
+
+impl StackOutputs {
+    /// The output `name`.
+    fn get(&self, name: &str) -> anyhow::Result<String> {
+        let (path, stack) = (&self.path, &self.stack);
+        self.outputs[stack][name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| {
+                format!("{path} has no {name} output for {stack}: deploy again, or pass --table")
+            })
+    }
 }

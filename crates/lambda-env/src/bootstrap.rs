@@ -56,8 +56,13 @@ impl Bootstrap {
         let path = dir.join("bootstrap");
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| fail(e.to_string()))?;
-        std::fs::write(&path, &bytes).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-        set_executable(&path).map_err(|e| fail(e.to_string()))?;
+        // Written beside and renamed over: a bootstrap still running from an earlier start
+        // (a killed runtime's child) cannot be written to (ETXTBSY), only replaced.
+        let written = dir.join("bootstrap.new");
+        std::fs::write(&written, &bytes)
+            .map_err(|e| fail(format!("{}: {e}", written.display())))?;
+        set_executable(&written).map_err(|e| fail(e.to_string()))?;
+        std::fs::rename(&written, &path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
         if !qemu::is_arm64(&bytes) || cfg!(target_arch = "aarch64") {
             return Ok(Self::native(&path, "the zip's bootstrap, natively"));
         }

@@ -68,7 +68,26 @@ pub struct Args {
     /// not installed.
     #[arg(long, env = "STOREFIRST_NATIVE_BOOTSTRAP", requires = "lambda")]
     pub native_bootstrap: Option<PathBuf>,
-    /// The function's timeout in seconds; by default the stack's.
+    /// Run the webhook notifier too: this Lambda zip's `bootstrap` (e.g.
+    /// target/lambda/notifier/bootstrap.zip), fed by the table's stream and by the delivery
+    /// queue, which is created beside the table with its dead letters and the signing
+    /// secret (needs --lambda). Without it the API refuses x-callback-url.
+    #[arg(long, env = "STOREFIRST_NOTIFIER_ZIP", requires = "lambda")]
+    pub notifier_zip: Option<PathBuf>,
+    /// A native build of the notifier, used when the zip is arm64 and qemu-user is not
+    /// installed.
+    #[arg(long, env = "STOREFIRST_NATIVE_NOTIFIER", requires = "notifier_zip")]
+    pub native_notifier: Option<PathBuf>,
+    /// Seconds a delivery the notifier received stays hidden (the delivery queue's
+    /// visibility timeout): after a failed invocation or a crash it comes back after this.
+    /// By default the stack's.
+    #[arg(
+        long,
+        env = "STOREFIRST_WEBHOOK_VISIBILITY_TIMEOUT_SECS",
+        default_value_t = 180
+    )]
+    pub webhook_visibility_timeout_secs: u64,
+    /// The stream processor's timeout in seconds; by default the stack's.
     #[arg(long, env = "STOREFIRST_FUNCTION_TIMEOUT_SECS")]
     pub function_timeout_secs: Option<u64>,
     /// An origin a browser may call the API from (CORS), e.g. `https://app.example.com`
@@ -108,8 +127,18 @@ pub struct Args {
 pub enum Command {
     /// Reprocess dead-lettered and stuck pending requests (after fixing the processor), and
     /// make given-up webhooks due again (a running storefirst-local delivers them), then exit.
-    Redrive,
-    /// Print the secret webhooks are signed with (kept in the database), then exit.
+    /// With a DynamoDB table, the given-up webhooks in its dead-letter queue go back to its
+    /// delivery queue: the queues of the Lambda mode, or those given here (a stack's).
+    Redrive {
+        /// The delivery queue's URL (a stack's `WebhookQueueUrl` output).
+        #[arg(long, requires = "webhook_dead_letters_url")]
+        webhook_queue_url: Option<String>,
+        /// The dead-letter queue's URL (a stack's `WebhookDeadLettersUrl` output).
+        #[arg(long, requires = "webhook_queue_url")]
+        webhook_dead_letters_url: Option<String>,
+    },
+    /// Print the secret webhooks are signed with (kept in the database, or with a DynamoDB
+    /// table in Secrets Manager), then exit.
     WebhookSecret,
 }
 

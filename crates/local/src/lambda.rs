@@ -50,9 +50,10 @@ impl<C: Sync> Invoker<C, Value> for LambdaInvoker {
     }
 }
 
-/// The sequence numbers a response names, or `None` when it names a record that is not in
-/// the batch or none at all, which Lambda treats as a failure of the whole batch.
-fn failures(body: &str, batch: &HashSet<String>) -> Option<Vec<String>> {
+/// The item identifiers a response names (sequence numbers, or SQS message ids), or `None`
+/// when it names a record that is not in the batch or none at all, which Lambda treats as
+/// a failure of the whole batch.
+pub(crate) fn failures(body: &str, batch: &HashSet<String>) -> Option<Vec<String>> {
     let response: Value = if body.trim().is_empty() || body.trim() == "null" {
         return Some(Vec::new());
     } else {

@@ -6,6 +6,8 @@
 #[cfg(feature = "aws")]
 mod aws;
 mod cli;
+#[cfg(feature = "aws")]
+mod notifier;
 
 use std::{
     io::{IsTerminal, Write},
@@ -48,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     match args.command {
-        Some(Command::Redrive) => {
+        Some(Command::Redrive { .. }) => {
             let store = SqliteStore::open(&config.db)
                 .with_context(|| format!("cannot open the database {}", config.db.display()))?;
             // First: redrive drops the dead letters of finished items, these among them.

@@ -8,6 +8,8 @@ mod durability;
 mod dynamo;
 #[cfg(feature = "aws")]
 mod dynamo_callbacks;
+#[cfg(feature = "aws")]
+mod dynamo_webhooks;
 mod errors;
 mod exposure;
 mod faults;

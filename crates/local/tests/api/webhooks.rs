@@ -1,6 +1,7 @@
 //! Webhooks against the binary: a receiver on 127.0.0.1 (allowed with
 //! --allow-loopback-webhooks) checks every signature with the Standard Webhooks library's
-//! own verification, and counts what arrives.
+//! own verification, and counts what arrives. The receiver and the API client serve the
+//! Lambda mode's tests too (`dynamo_webhooks`).
 
 use std::{
     collections::HashMap,
@@ -23,27 +24,27 @@ use storefirst_harness::Listening;
 
 use crate::{API_KEY, eventually, spawn_local_with};
 
-const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 /// One delivery as the receiver saw it.
 #[derive(Debug, Clone)]
-struct Delivery {
-    webhook_id: String,
-    document: Value,
-    at: Instant,
+pub struct Delivery {
+    pub webhook_id: String,
+    pub document: Value,
+    pub at: Instant,
 }
 
 /// Answers by path: `/ok` 204, `/flaky` 503 with `Retry-After: 1` once then 204, `/gone`
 /// 400 until healed, `/hang` never within the sender's timeout, `/stall` not the first
 /// time.
 #[derive(Clone, Default)]
-struct Receiver {
+pub struct Receiver {
     seen: Arc<Mutex<HashMap<String, Vec<Delivery>>>>,
-    healed: Arc<Mutex<bool>>,
+    pub healed: Arc<Mutex<bool>>,
 }
 
 impl Receiver {
-    async fn start() -> (Self, String) {
+    pub async fn start() -> (Self, String) {
         let receiver = Receiver::default();
         let app = Router::new()
             .route("/{path}", post(receive))
@@ -54,7 +55,7 @@ impl Receiver {
         (receiver, base)
     }
 
-    fn seen(&self, path: &str) -> Vec<Delivery> {
+    pub fn seen(&self, path: &str) -> Vec<Delivery> {
         self.seen
             .lock()
             .unwrap()
@@ -63,7 +64,7 @@ impl Receiver {
             .unwrap_or_default()
     }
 
-    fn total(&self) -> usize {
+    pub fn total(&self) -> usize {
         self.seen.lock().unwrap().values().map(Vec::len).sum()
     }
 }
@@ -119,13 +120,13 @@ fn spawn(db: &Path, loopback: bool) -> Listening {
     spawn_local_with(db, "warn", Stdio::inherit(), &args, &[])
 }
 
-struct Api {
+pub struct Api {
     base: String,
     client: reqwest::Client,
 }
 
 impl Api {
-    fn of(local: &Listening) -> Self {
+    pub fn of(local: &Listening) -> Self {
         Self {
             base: format!("http://{}", local.addr()),
             client: reqwest::Client::new(),
@@ -133,7 +134,7 @@ impl Api {
     }
 
     /// POSTs an order with `callback` as `x-callback-url`; answers the status and body.
-    async fn post(&self, callback: Option<&str>) -> (StatusCode, Value) {
+    pub async fn post(&self, callback: Option<&str>) -> (StatusCode, Value) {
         let mut request = self
             .client
             .post(format!("{}/requests", self.base))
@@ -146,7 +147,7 @@ impl Api {
         (response.status(), response.json().await.unwrap())
     }
 
-    async fn put(&self, id: &str, callback: &str) -> (StatusCode, Value) {
+    pub async fn put(&self, id: &str, callback: &str) -> (StatusCode, Value) {
         let response = self
             .client
             .put(format!("{}/requests/{id}", self.base))
@@ -159,7 +160,7 @@ impl Api {
         (response.status(), response.json().await.unwrap())
     }
 
-    async fn get(&self, id: &str) -> (StatusCode, Value) {
+    pub async fn get(&self, id: &str) -> (StatusCode, Value) {
         let response = self
             .client
             .get(format!("{}/requests/{id}", self.base))
@@ -170,7 +171,7 @@ impl Api {
         (response.status(), response.json().await.unwrap())
     }
 
-    async fn callback_of(&self, id: &str, status: &str) -> Value {
+    pub async fn callback_of(&self, id: &str, status: &str) -> Value {
         let what = format!("the webhook of {id} is {status}");
         storefirst_harness::until_some(Duration::from_secs(30), &what, || async {
             let item = self.get(id).await.1;
@@ -180,7 +181,7 @@ impl Api {
     }
 }
 
-fn id_of(accepted: &Value) -> String {
+pub fn id_of(accepted: &Value) -> String {
     accepted["id"].as_str().expect("an id").to_owned()
 }
 
@@ -298,7 +299,7 @@ async fn a_permanent_4xx_is_given_up_dead_lettered_and_redriven() {
 }
 
 /// 202 to receipt for each of `n` requests to `url`.
-async fn latencies(
+pub async fn latencies(
     api: &Api,
     receiver: &Receiver,
     path: &str,
