@@ -258,7 +258,7 @@ fn schema_pointers(value: &Value, at: String, found: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use reqwest::header::{HeaderName, HeaderValue};
-    use storefirst_domain::{CALLBACK_URL_LIMIT, RequestId};
+    use storefirst_domain::{CALLBACK_URL_LIMIT, Callback, CallbackStatus, RequestId};
 
     use super::*;
 
@@ -534,6 +534,53 @@ mod tests {
         let at_limit = format!("{base}{}", "a".repeat(CALLBACK_URL_LIMIT - base.len()));
         assert!(validator.is_valid(&json!(at_limit)));
         assert!(!validator.is_valid(&json!(format!("{at_limit}a"))));
+    }
+
+    /// What GET answers and a webhook delivers is the pipeline's `Item`: its serialized
+    /// form is what the document describes, a finished one with a callback an outcome.
+    #[test]
+    fn the_api_s_item_is_the_documented_one() {
+        let item = storefirst_pipeline::Item {
+            id: "order-1".into(),
+            status: "failed".into(),
+            request: r#"{"a":1}"#.into(),
+            result: None,
+            error: Some("unknown dish".into()),
+            attempts: 1,
+            created_at: 1,
+            updated_at: 2,
+            callback: Some(Callback {
+                url: "https://hooks.example.com/x".into(),
+                status: CallbackStatus::Failed,
+                attempts: 8,
+                error: Some("HTTP 410".into()),
+            }),
+        };
+        let body = serde_json::to_string(&item).unwrap();
+        check("GET", "/requests/order-1", 200, &[JSON], &body).unwrap_or_else(|e| panic!("{e}"));
+        let outcome = &Contract::published().schemas[&format!(
+            "/components/callbacks/Outcome/{{$request.header.{}}}/post/requestBody/content/application~1json/schema",
+            storefirst_pipeline::openapi::CALLBACK_URL_HEADER
+        )];
+        let document: Value = serde_json::from_str(&body).unwrap();
+        assert!(outcome.is_valid(&document), "{document}");
+        let mut pending = document.clone();
+        pending["status"] = json!("pending");
+        assert!(
+            !outcome.is_valid(&pending),
+            "a webhook is sent once finished"
+        );
+        let mut succeeded = item.clone();
+        succeeded.callback = None;
+        succeeded.status = "succeeded".into();
+        succeeded.result = Some(json!({"total_cents": 1900}));
+        succeeded.error = None;
+        let body = serde_json::to_string(&succeeded).unwrap();
+        check("GET", "/requests/order-1", 200, &[JSON], &body).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !outcome.is_valid(&serde_json::from_str::<Value>(&body).unwrap()),
+            "an outcome names its callback"
+        );
     }
 
     #[test]

@@ -12,6 +12,10 @@ use std::{
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use storefirst_domain::{Answer, CallbackUrl, Receivers, retry_after_seconds};
+// The names the OpenAPI document's callback gives them.
+use storefirst_pipeline::openapi::{
+    WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+};
 
 use crate::{Due, Secret};
 
@@ -132,9 +136,9 @@ impl Sender {
             .client
             .post(url.as_str())
             .header("content-type", "application/json")
-            .header("webhook-id", &due.webhook_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
+            .header(WEBHOOK_ID_HEADER, &due.webhook_id)
+            .header(WEBHOOK_TIMESTAMP_HEADER, timestamp.to_string())
+            .header(WEBHOOK_SIGNATURE_HEADER, signature)
             .body(due.document.clone())
             .send()
             .await;
