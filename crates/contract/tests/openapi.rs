@@ -50,4 +50,11 @@ async fn the_document_is_served_without_the_key() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&body[..], openapi::text().as_bytes());
     }
+    // Another method is refused in JSON, as on every other route.
+    let refused = client.post(&url).send().await.unwrap();
+    let status = refused.status();
+    let body = refused.text().await.unwrap();
+    assert_eq!(status, 405, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(json["message"].is_string(), "{body}");
 }

@@ -76,7 +76,10 @@ pub fn app<S: Ingest>(state: AppState<S>) -> Router {
             require_api_key::<S>,
         ))
         // After the key check: the contract is public, as a client generator fetches it.
-        .route(openapi::ROUTE, get(contract))
+        .route(
+            openapi::ROUTE,
+            get(contract).fallback(|| async { ApiError::MethodNotAllowed }),
+        )
         // Outside the key check: a preflight comes without the key, and a 403 is readable.
         .layer(middleware::from_fn_with_state(
             state.cors.clone(),
