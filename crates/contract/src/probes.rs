@@ -3,7 +3,10 @@
 //! HTTP. Against a deployed stack each probe is `confirmed` or `contradicted`, with what
 //! was seen; against the local runtime every one must hold too, so both runtimes answer
 //! alike. The throttling probe applies to a deployed stack only; the CORS probes check
-//! what the target's allowed origins ([`Cors`]) call for.
+//! what the target's allowed origins ([`Cors`]) call for; the webhook delivery probe needs
+//! a runtime that reaches a receiver on this machine ([`Webhooks`]).
+
+mod webhooks;
 
 use std::{collections::BTreeMap, fmt::Write};
 
@@ -12,6 +15,7 @@ pub use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode, header};
 use storefirst_domain::DEFAULT_BODY_LIMIT;
 
+pub use self::webhooks::{BAD_CALLBACK, DELIVERED, Webhooks};
 use crate::{Response, Target, expect_accepted, expect_error};
 
 /// Where the probes look for what a refused request may have left behind.
@@ -35,7 +39,8 @@ pub enum Verdict {
     Confirmed,
     /// What was seen instead.
     Contradicted(String),
-    NotApplicableLocally,
+    /// Why the target cannot show it.
+    NotApplicable(&'static str),
     /// Not run: what it needs to know.
     Skipped(&'static str),
 }
@@ -100,6 +105,7 @@ impl Target {
         &self,
         storage: Option<&dyn Storage>,
         throttling: Throttling,
+        webhooks: &Webhooks,
     ) -> Vec<ProbeReport> {
         let probes = Probes {
             target: self,
@@ -115,18 +121,34 @@ impl Target {
             (DUPLICATE_NAMES, |p| duplicate_names(p).boxed()),
             (REQUEST_ID_HEADER, |p| request_id_header(p).boxed()),
             (ID_PARAMS, |p| id_params(p).boxed()),
+            (BAD_CALLBACK, |p| webhooks::bad_callback(p).boxed()),
         ];
         let probes = &probes;
         let runs = list.iter().map(|(assumption, probe)| async move {
             ProbeReport {
                 assumption,
-                verdict: match probe(probes).await {
-                    Ok(()) => Verdict::Confirmed,
-                    Err(seen) => Verdict::Contradicted(seen),
-                },
+                verdict: verdict(probe(probes).await),
             }
         });
-        let mut reports = futures::future::join_all(runs).await;
+        // Beside the others: most of its time is the wait for the webhooks.
+        let delivery = async {
+            match webhooks {
+                Webhooks::Loopback { secret } => verdict(webhooks::delivered(probes, secret).await),
+                Webhooks::Unreachable => Verdict::NotApplicable(
+                    "a deployed stack delivers only to public names, never to this machine",
+                ),
+                Webhooks::Unknown => Verdict::Skipped(
+                    "the runtime's webhook secret, and a runtime that delivers to this machine \
+                     (storefirst-local --allow-loopback-webhooks)",
+                ),
+            }
+        };
+        let (mut reports, delivery) =
+            futures::future::join(futures::future::join_all(runs), delivery).await;
+        reports.push(ProbeReport {
+            assumption: DELIVERED,
+            verdict: delivery,
+        });
         for (assumption, probe) in [
             (PREFLIGHT, (|p| preflight(p).boxed()) as Probe),
             (CORS_HEADERS, |p| cors_headers(p).boxed()),
@@ -136,10 +158,7 @@ impl Target {
                     "the allowed origins: probe a stack with --stack, which reads them",
                 )
             } else {
-                match probe(probes).await {
-                    Ok(()) => Verdict::Confirmed,
-                    Err(seen) => Verdict::Contradicted(seen),
-                }
+                verdict(probe(probes).await)
             };
             reports.push(ProbeReport {
                 assumption,
@@ -149,14 +168,18 @@ impl Target {
         reports.push(ProbeReport {
             assumption: THROTTLED,
             verdict: match throttling {
-                Throttling::Local => Verdict::NotApplicableLocally,
-                Throttling::Deployed { burst } => match throttled(self, burst).await {
-                    Ok(()) => Verdict::Confirmed,
-                    Err(seen) => Verdict::Contradicted(seen),
-                },
+                Throttling::Local => Verdict::NotApplicable("the local runtime has no usage plan"),
+                Throttling::Deployed { burst } => verdict(throttled(self, burst).await),
             },
         });
         reports
+    }
+}
+
+fn verdict(probed: Result<(), String>) -> Verdict {
+    match probed {
+        Ok(()) => Verdict::Confirmed,
+        Err(seen) => Verdict::Contradicted(seen),
     }
 }
 
@@ -212,13 +235,30 @@ impl Probes<'_> {
         body: impl Fn() -> Body,
         status: StatusCode,
     ) -> Result<(), String> {
+        self.refused_with(what, &[], body, status).await
+    }
+
+    /// [`Self::refused`], both requests with these headers too.
+    async fn refused_with(
+        &self,
+        what: &str,
+        headers: &[(&str, &str)],
+        body: impl Fn() -> Body,
+        status: StatusCode,
+    ) -> Result<(), String> {
         let id = self.target.id(&format!("probe-{}", what.replace(' ', "-")));
         let put = self
-            .write(Method::PUT, &format!("/requests/{id}"), JSON, &[], body())
+            .write(
+                Method::PUT,
+                &format!("/requests/{id}"),
+                JSON,
+                headers,
+                body(),
+            )
             .await?;
         expect_error(&put, status, &format!("PUT {what}"))?;
         let post = self
-            .write(Method::POST, "/requests", JSON, &[], body())
+            .write(Method::POST, "/requests", JSON, headers, body())
             .await?;
         expect_error(&post, status, &format!("POST {what}"))?;
         self.nothing_under(&id, &format!("PUT {what}")).await
@@ -744,7 +784,7 @@ pub fn render_probes(reports: &[ProbeReport]) -> String {
         let verdict = match &report.verdict {
             Verdict::Confirmed => "confirmed",
             Verdict::Contradicted(_) => "contradicted",
-            Verdict::NotApplicableLocally => "not applicable locally",
+            Verdict::NotApplicable(_) => "not applicable",
             Verdict::Skipped(_) => "skipped",
         };
         *counts.entry(verdict).or_insert(0) += 1;
@@ -755,6 +795,9 @@ pub fn render_probes(reports: &[ProbeReport]) -> String {
             }
             Verdict::Skipped(needs) => {
                 let _ = writeln!(out, "{:<22} needs {needs}", "");
+            }
+            Verdict::NotApplicable(why) => {
+                let _ = writeln!(out, "{:<22} {why}", "");
             }
             _ => {}
         }

@@ -17,7 +17,7 @@ use axum::{
 use futures::{FutureExt, future::BoxFuture};
 use storefirst_contract::{
     ProbeReport, Storage, Target, Throttling, Verdict,
-    probes::{self, Cors},
+    probes::{self, Cors, Webhooks},
     render_probes,
 };
 use storefirst_domain::DEFAULT_BODY_LIMIT;
@@ -123,8 +123,13 @@ fn contradicted_with(reports: &[ProbeReport], assumption: &str, fragment: &str) 
 async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
     let (url, seen) = accept_everything(StatusCode::OK).await;
     let storage = HoldsEverything::default();
+    let webhooks = Webhooks::Loopback {
+        secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned(),
+    };
+    // The webhooks it never sends are not waited for long.
     let reports = Target::new(&url, "key")
-        .probe(Some(&storage), Throttling::Deployed { burst: 5 })
+        .with_settle_timeout(Duration::from_secs(1))
+        .probe(Some(&storage), Throttling::Deployed { burst: 5 }, &webhooks)
         .await;
     let rendered = render_probes(&reports);
     println!("{rendered}");
@@ -161,15 +166,21 @@ async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
         probes::CORS_HEADERS,
         "PUT /requests/bad%20id answered 202 with a body the OpenAPI document does not allow",
     );
+    contradicted_with(
+        &reports,
+        probes::BAD_CALLBACK,
+        "PUT x-callback-url http to a public name: expected 400",
+    );
+    contradicted_with(&reports, probes::DELIVERED, "no webhook for");
     // What it does accept, it accepts in the contract's shape.
     assert_eq!(verdict(&reports, probes::CHARSET), &Verdict::Confirmed);
-    assert_eq!(reports.len(), 12);
+    assert_eq!(reports.len(), 14);
     assert!(
         rendered.contains("contradicted           a chunked body"),
         "{rendered}"
     );
     assert!(
-        rendered.contains("12 probes: 1 confirmed, 11 contradicted"),
+        rendered.contains("14 probes: 1 confirmed, 13 contradicted"),
         "{rendered}"
     );
     // The store was asked about the id the query string chose.
@@ -219,17 +230,30 @@ async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
 async fn a_429_with_a_json_message_confirms_throttling_and_locally_it_does_not_apply() {
     let (url, _) = accept_everything(StatusCode::TOO_MANY_REQUESTS).await;
     let deployed = Target::new(&url, "key")
-        .probe(None, Throttling::Deployed { burst: 5 })
+        .probe(
+            None,
+            Throttling::Deployed { burst: 5 },
+            &Webhooks::Unreachable,
+        )
         .await;
     assert_eq!(verdict(&deployed, probes::THROTTLED), &Verdict::Confirmed);
+    // A stack cannot reach a receiver on this machine.
+    assert!(matches!(
+        verdict(&deployed, probes::DELIVERED),
+        Verdict::NotApplicable(why) if why.contains("public names")
+    ));
     let local = Target::new(&url, "key")
-        .probe(None, Throttling::Local)
+        .probe(None, Throttling::Local, &Webhooks::Unknown)
         .await;
-    assert_eq!(
+    assert!(matches!(
         verdict(&local, probes::THROTTLED),
-        &Verdict::NotApplicableLocally
+        Verdict::NotApplicable(why) if why.contains("no usage plan")
+    ));
+    let rendered = render_probes(&local);
+    assert!(
+        rendered.contains("not applicable         a burst beyond"),
+        "{rendered}"
     );
-    assert!(render_probes(&local).contains("not applicable locally"));
 }
 
 /// The local runtime's API in process, with these allowed origins; its URL.
@@ -258,7 +282,7 @@ async fn the_cors_probes_hold_against_the_local_runtime_in_each_configuration() 
         let (url, _dir) = local_api(origins).await;
         let reports = Target::new(&url, "key")
             .with_cors(cors.clone())
-            .probe(None, Throttling::Local)
+            .probe(None, Throttling::Local, &Webhooks::Unknown)
             .await;
         for probe in [probes::PREFLIGHT, probes::CORS_HEADERS] {
             assert_eq!(
@@ -276,7 +300,7 @@ async fn the_cors_probes_hold_against_the_local_runtime_in_each_configuration() 
         };
         let reports = Target::new(&url, "key")
             .with_cors(wrong)
-            .probe(None, Throttling::Local)
+            .probe(None, Throttling::Local, &Webhooks::Unknown)
             .await;
         assert!(
             verdict(&reports, probes::PREFLIGHT).is_contradicted(),
@@ -287,11 +311,15 @@ async fn the_cors_probes_hold_against_the_local_runtime_in_each_configuration() 
     let (url, _dir) = local_api(AllowedOrigins::None).await;
     let reports = Target::new(&url, "key")
         .with_cors(Cors::Unknown)
-        .probe(None, Throttling::Local)
+        .probe(None, Throttling::Local, &Webhooks::Unknown)
         .await;
     assert!(matches!(
         verdict(&reports, probes::CORS_HEADERS),
         Verdict::Skipped(_)
+    ));
+    assert!(matches!(
+        verdict(&reports, probes::DELIVERED),
+        Verdict::Skipped(needs) if needs.contains("webhook secret")
     ));
     assert!(render_probes(&reports).contains("skipped"));
 }

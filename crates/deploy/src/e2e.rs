@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::{
 use serde_json::Value;
 use storefirst_contract::{
     CheckReport, ProbeReport, Storage, Target, Throttling,
-    probes::{BoxFuture, Cors},
+    probes::{BoxFuture, Cors, Webhooks},
     render, render_probes,
 };
 use storefirst_infra::stack::{api::THROTTLE_BURST, cors};
@@ -33,10 +33,15 @@ pub struct E2eRun {
 }
 
 impl E2eRun {
-    async fn of(target: &Target, storage: Option<&dyn Storage>, throttling: Throttling) -> Self {
+    async fn of(
+        target: &Target,
+        storage: Option<&dyn Storage>,
+        throttling: Throttling,
+        webhooks: &Webhooks,
+    ) -> Self {
         // The probes after the suite: the throttling burst would refuse its requests.
         let checks = target.run().await;
-        let probes = target.probe(storage, throttling).await;
+        let probes = target.probe(storage, throttling, webhooks).await;
         Self { checks, probes }
     }
 
@@ -188,7 +193,7 @@ pub async fn against_stack(
         aws,
         name: &api.table,
     };
-    let run = E2eRun::of(&target, Some(&table), DEPLOYED).await;
+    let run = E2eRun::of(&target, Some(&table), DEPLOYED, &Webhooks::Unreachable).await;
     let ids = target.accepted_ids();
     remove_requests(aws, &api.table, &ids).await?;
     console.note(format!(
@@ -214,13 +219,26 @@ pub async fn remove_requests(aws: &Aws, table: &str, ids: &BTreeSet<String>) -> 
 }
 
 /// Runs the suite and the probes against any deployed URL; what they created stays, since
-/// the table is unknown.
-pub async fn against_url(url: &str, api_key: &str, console: &Console) -> E2eRun {
+/// the table is unknown. With `webhook_secret`, the runtime there must deliver webhooks to
+/// this machine, signed with it (`storefirst-local --allow-loopback-webhooks`, as `cargo
+/// xtask dev` starts it); without, the delivery probe is skipped.
+pub async fn against_url(
+    url: &str,
+    api_key: &str,
+    webhook_secret: Option<&str>,
+    console: &Console,
+) -> E2eRun {
     console.note(format!("contract suite and probes against {url}"));
     let target = Target::new(url, api_key)
         .with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT)
         .with_cors(Cors::Unknown);
-    let run = E2eRun::of(&target, None, DEPLOYED).await;
+    let webhooks = match webhook_secret {
+        Some(secret) => Webhooks::Loopback {
+            secret: secret.to_owned(),
+        },
+        None => Webhooks::Unknown,
+    };
+    let run = E2eRun::of(&target, None, DEPLOYED, &webhooks).await;
     console.note(format!(
         "the {} requests the suite created stay in the API's table (use --stack to have them \
          removed; succeeded ones expire with their TTL)",
@@ -229,20 +247,50 @@ pub async fn against_url(url: &str, api_key: &str, console: &Console) -> E2eRun 
     run
 }
 
-/// Starts `storefirst-local` on port 0 with a fresh database in a temporary directory, runs
-/// the suite and the probes, and stops it; the directory goes with it.
-pub async fn against_local(binary: &Path, console: &Console) -> Result<E2eRun, Error> {
-    let dir =
-        tempfile::tempdir().map_err(|e| Error::Local(format!("a temporary directory: {e}")))?;
+/// `storefirst-local` in its embedded default runtime: STOREFIRST_* settings of this shell
+/// (a DynamoDB table, a Lambda zip, a webhook secret) would switch it to another mode.
+fn local_command(binary: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary);
-    // The embedded default runtime: STOREFIRST_* settings of this shell (a DynamoDB table,
-    // a Lambda zip) would switch it to another mode.
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("STOREFIRST_") {
             command.env_remove(name);
         }
     }
-    let mut child = command
+    command.stdin(Stdio::null()).stdout(Stdio::piped());
+    command
+}
+
+fn cannot_start(binary: &Path, e: std::io::Error) -> Error {
+    Error::Local(format!(
+        "cannot start {} ({e}): build it with `cargo build -p storefirst-local`, or pass \
+         --local-bin PATH",
+        binary.display()
+    ))
+}
+
+/// Starts `storefirst-local` on port 0 with a fresh database in a temporary directory,
+/// delivering webhooks to receivers on this machine too, runs the suite and the probes, and
+/// stops it; the directory goes with it.
+pub async fn against_local(binary: &Path, console: &Console) -> Result<E2eRun, Error> {
+    let dir =
+        tempfile::tempdir().map_err(|e| Error::Local(format!("a temporary directory: {e}")))?;
+    let db = dir.path().join("e2e.db");
+    // The secret as a user learns it: generated into the database, printed on demand.
+    let printed = local_command(binary)
+        .args(["webhook-secret", "--log", "warn", "--db"])
+        .arg(&db)
+        .output()
+        .await
+        .map_err(|e| cannot_start(binary, e))?;
+    let secret = String::from_utf8_lossy(&printed.stdout).trim().to_owned();
+    if !printed.status.success() || secret.is_empty() {
+        return Err(Error::Local(format!(
+            "`webhook-secret --db {}` printed no secret: {}",
+            db.display(),
+            String::from_utf8_lossy(&printed.stderr)
+        )));
+    }
+    let mut child = local_command(binary)
         .args([
             "--port",
             "0",
@@ -250,20 +298,13 @@ pub async fn against_local(binary: &Path, console: &Console) -> Result<E2eRun, E
             LOCAL_API_KEY,
             "--log",
             "warn",
+            "--allow-loopback-webhooks",
             "--db",
         ])
-        .arg(dir.path().join("e2e.db"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .arg(&db)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| {
-            Error::Local(format!(
-                "cannot start {} ({e}): build it with `cargo build -p storefirst-local`, or pass \
-                 --local-bin PATH",
-                binary.display()
-            ))
-        })?;
+        .map_err(|e| cannot_start(binary, e))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     // Its first line names the port it got; the reader lives as long as the child.
     let mut lines = BufReader::new(stdout).lines();
@@ -277,7 +318,9 @@ pub async fn against_local(binary: &Path, console: &Console) -> Result<E2eRun, E
     console.note(format!(
         "contract suite and probes against storefirst-local at {url}"
     ));
-    let run = E2eRun::of(&Target::new(url, LOCAL_API_KEY), None, Throttling::Local).await;
+    let webhooks = Webhooks::Loopback { secret };
+    let target = Target::new(url, LOCAL_API_KEY);
+    let run = E2eRun::of(&target, None, Throttling::Local, &webhooks).await;
     child
         .kill()
         .await

@@ -1,9 +1,13 @@
-use std::{collections::BTreeSet, path::Path};
+use std::{collections::BTreeSet, path::Path, process::Stdio};
 
 use rusqlite::Connection;
-use storefirst_contract::{Target, Throttling, Verdict, probes, render, render_probes};
+use storefirst_contract::{
+    Target, Throttling, Verdict,
+    probes::{self, Webhooks},
+    render, render_probes,
+};
 
-use crate::{API_KEY, spawn_local};
+use crate::{API_KEY, spawn_local, spawn_local_with};
 
 /// The HTTP contract suite against the real binary with a fresh database.
 #[tokio::test(flavor = "multi_thread")]
@@ -35,25 +39,54 @@ fn stored_ids(db: &Path) -> BTreeSet<String> {
 }
 
 /// The probes of what only a deployed stack can confirm hold against the local runtime
-/// too (throttling aside: it has no usage plan), and store nothing they refuse.
+/// too (throttling aside: it has no usage plan), webhooks to a receiver on this machine
+/// included, and store nothing they refuse.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_aws_assumptions_hold_against_the_local_binary() {
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("probes.db");
-    let local = spawn_local(&db);
+    let args = ["--allow-loopback-webhooks", "--webhook-secret", SECRET];
+    let local = spawn_local_with(&db, "warn", Stdio::inherit(), &args, &[]);
     let target = Target::new(&local.url, API_KEY);
+    let webhooks = Webhooks::Loopback {
+        secret: SECRET.to_owned(),
+    };
 
-    let reports = target.probe(None, Throttling::Local).await;
+    let reports = target.probe(None, Throttling::Local, &webhooks).await;
 
     let report = render_probes(&reports);
     println!("{report}");
     for probe in &reports {
-        let expected = if probe.assumption == probes::THROTTLED {
-            Verdict::NotApplicableLocally
+        if probe.assumption == probes::THROTTLED {
+            assert!(
+                matches!(probe.verdict, Verdict::NotApplicable(_)),
+                "{report}"
+            );
         } else {
-            Verdict::Confirmed
-        };
-        assert_eq!(probe.verdict, expected, "{}\n{report}", probe.assumption);
+            assert_eq!(
+                probe.verdict,
+                Verdict::Confirmed,
+                "{}\n{report}",
+                probe.assumption
+            );
+        }
     }
     assert_eq!(stored_ids(&db), target.accepted_ids());
+
+    // Checked against another secret, the same webhooks fail the verification.
+    let other = Webhooks::Loopback {
+        secret: "whsec_t3wnnnBy743yUyk9KTuy1i3/eilpDW6H".to_owned(),
+    };
+    let reports = Target::new(&local.url, API_KEY)
+        .probe(None, Throttling::Local, &other)
+        .await;
+    let delivered = reports
+        .iter()
+        .find(|r| r.assumption == probes::DELIVERED)
+        .unwrap();
+    assert!(
+        matches!(&delivered.verdict, Verdict::Contradicted(seen) if seen.contains("verification")),
+        "{delivered:?}"
+    );
 }
