@@ -1,4 +1,4 @@
-//! `cargo xtask build`: the arm64 Lambda zip, reproducible, with its checksum.
+//! `cargo xtask build`: the arm64 Lambda zips, reproducible, with their checksums.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,9 @@ use crate::tools;
 pub struct Build {}
 
 /// The binaries deployed as Lambda functions, each zipped as `bootstrap`.
-const FUNCTIONS: &[&str] = &["stream-processor"];
+const FUNCTIONS: &[&str] = &["stream-processor", "notifier"];
+/// The packages of those binaries, built in one cargo-lambda run.
+const PACKAGES: &[&str] = &["storefirst-lambda", "storefirst-notifier"];
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 
 impl Build {
@@ -53,10 +55,11 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
         "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
         format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
     );
+    let packages = PACKAGES.iter().flat_map(|package| ["--package", package]);
     // The target check would call `rustup target add`; `arm64_rustc` has done that job.
     cmd!(
         sh,
-        "{tools}/cargo-lambda lambda build --profile lambda --arm64 --output-format zip --package storefirst-lambda --skip-target-check"
+        "{tools}/cargo-lambda lambda build --profile lambda --arm64 --output-format zip {packages...} --skip-target-check"
     )
     .run()
     .context("cargo lambda build failed: fix the error above and run `cargo xtask build` again")?;

@@ -41,6 +41,8 @@ impl Test {
         let _browser = tools::browser_env(sh, "cargo xtask test")?;
         let zip = crate::project_root().join("target/lambda/stream-processor/bootstrap.zip");
         let _zip = sh.push_env("STOREFIRST_TEST_LAMBDA_ZIP", &zip);
+        let notifier_zip = crate::project_root().join("target/lambda/notifier/bootstrap.zip");
+        let _notifier_zip = sh.push_env("STOREFIRST_TEST_NOTIFIER_ZIP", &notifier_zip);
         // The CI role stack's test lints it with the same pinned cfn-lint; the IAM tests
         // read the CloudFormation registry schemas it ships.
         let cfn_lint = tools::CFN_LINT.ensure(sh)?;
