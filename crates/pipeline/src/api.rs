@@ -383,7 +383,90 @@ async fn read_body<S>(
 
 #[cfg(test)]
 mod tests {
+    use openapi::{REQUEST, REQUESTS, ROUTE};
+    use storefirst_domain::DEFAULT_BODY_LIMIT;
+
     use super::*;
+
+    type Operation = (&'static str, &'static str);
+    const POST: Operation = ("post", REQUESTS);
+    const PUT: Operation = ("put", REQUEST);
+    const GET: Operation = ("get", REQUEST);
+    const WRITES: &[Operation] = &[POST, PUT];
+    const KEYED: &[Operation] = &[POST, PUT, GET];
+    const EVERY: &[Operation] = &[
+        POST,
+        PUT,
+        GET,
+        ("options", REQUESTS),
+        ("options", REQUEST),
+        ("get", ROUTE),
+    ];
+
+    /// The operations whose requests can end in `error`. Exhaustive: a new error must be
+    /// placed, and its status is then checked against the document.
+    fn operations(error: &ApiError) -> &'static [Operation] {
+        match error {
+            ApiError::Unparsable | ApiError::UriTooLong | ApiError::HeadTooLarge => EVERY,
+            ApiError::Forbidden | ApiError::Unavailable(_) => KEYED,
+            ApiError::NotFound(_) => &[GET],
+            // Only for a method the document has not on the path.
+            ApiError::MethodNotAllowed => &[],
+            ApiError::InvalidId(_) => &[PUT, GET],
+            ApiError::InvalidBody(_)
+            | ApiError::InvalidCallback(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::UnreadableBody(_)
+            | ApiError::BodyTimeout(_)
+            | ApiError::Behind(_)
+            // POST too: its answer is the same code's as PUT's.
+            | ApiError::Conflict(_)
+            | ApiError::Expired(_) => WRITES,
+        }
+    }
+
+    #[test]
+    fn every_error_the_api_answers_is_documented_for_its_operations() {
+        let document = openapi::document();
+        let id = RequestId::parse("taken").unwrap();
+        let errors = [
+            ApiError::Forbidden,
+            ApiError::Unparsable,
+            ApiError::UriTooLong,
+            ApiError::HeadTooLarge,
+            ApiError::NotFound("no such request"),
+            ApiError::MethodNotAllowed,
+            ApiError::InvalidId(InvalidRequestId("a b".into())),
+            ApiError::InvalidBody(BodyError::Empty),
+            ApiError::InvalidBody(BodyError::TooLarge {
+                limit: DEFAULT_BODY_LIMIT,
+            }),
+            ApiError::InvalidCallback(InvalidCallback::TooLong),
+            ApiError::UnsupportedMediaType("text/plain".into()),
+            ApiError::UnreadableBody("reset".into()),
+            ApiError::BodyTimeout(Duration::from_secs(10)),
+            ApiError::Conflict(id.clone()),
+            ApiError::Expired(id),
+            ApiError::Unavailable(StoreFault::write("PutItem", "disk full")),
+            ApiError::Behind(Behind {
+                behind: 2,
+                limit: 1,
+            }),
+        ];
+        for error in errors {
+            let name = format!("{error:?}");
+            let places = operations(&error);
+            let response = error.into_response();
+            let status = response.status().as_str().to_owned();
+            for (method, path) in places {
+                let documented = &document["paths"][path][method]["responses"][&status];
+                assert!(
+                    documented.is_object(),
+                    "{name} answers {status}, which the document does not list for {method} {path}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_header_counts_only_when_sent_once() {
