@@ -332,3 +332,41 @@ async fn a_delivery_not_due_yet_is_delayed_again_without_an_attempt() {
     assert_eq!(stack.delayed(&stack.delivery_queue).await, 1);
     assert_eq!(stack.item("order-1").await.callback.unwrap().attempts, 0);
 }
+
+/// Only an outcome that cannot be recorded fails a message: here the dead-letter queue
+/// does not take the give-up, so SQS delivers the message again.
+#[tokio::test]
+async fn an_outcome_that_cannot_be_recorded_is_a_batch_item_failure() {
+    let stack = Stack::create().await;
+    let gone = Reply {
+        status: StatusCode::GONE,
+        retry_after: None,
+        delay: Duration::ZERO,
+    };
+    let receiver = Receiver::start(&whsec(SECRET), &[gone]).await;
+    stack.finish("order-1", &receiver.url).await;
+    let missing = format!("{}-missing", stack.dead_letters);
+    let notifier = Notifier::init(
+        &stack.aws,
+        &stack.config(&[("DEAD_LETTER_QUEUE_URL", &missing)]),
+    )
+    .await
+    .unwrap();
+    notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+    let messages = stack.take(&stack.delivery_queue).await;
+
+    let response = notifier
+        .handle(crate::support::sqs_event(&messages))
+        .await
+        .unwrap();
+
+    let message_id = messages[0].message_id().unwrap();
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": message_id }] })
+    );
+    assert_eq!(receiver.received().len(), 1);
+}
