@@ -1,7 +1,7 @@
 //! The API's mapping templates (VTL), composed from the snippets in `vtl/` and filled with
 //! the limits and messages the local runtime uses, so both answer alike.
 
-use storefirst_domain::{BodyError, DEFAULT_BODY_LIMIT};
+use storefirst_domain::{BodyError, CALLBACK_URL_LIMIT, DEFAULT_BODY_LIMIT, InvalidCallback};
 
 use crate::stack::cors;
 
@@ -28,6 +28,43 @@ const ITEM_EXPIRES: &str = "#set($expires = \"$!input.path('$.Item.expires_at.N'
 
 /// Starts every request template: nothing refused yet.
 const NOTHING_REFUSED: &str = "#set($refused = \"\")\n";
+
+/// A callback URL [`CALLBACK_GUARD`] refused refuses the request, after the body's checks
+/// (the local runtime's order).
+const CALLBACK_REFUSED: &str =
+    "#if($refused == \"\" && $callbackKind != \"\")\n#set($refused = \"callback\")\n#end\n";
+
+/// Where a refusal's message names what it refused ([`CALLBACK_GUARD`]'s `$callbackPart`).
+const CALLBACK_PART: &str = "$callbackPart";
+
+/// `$callbackMessage`: the local runtime's message for [`CALLBACK_GUARD`]'s
+/// `$callbackKind`, word for word.
+fn callback_messages() -> String {
+    let part = || CALLBACK_PART.to_owned();
+    let kinds = [
+        ("too_long", InvalidCallback::TooLong),
+        ("not_absolute", InvalidCallback::NotAbsolute(part())),
+        ("scheme", InvalidCallback::Scheme(part())),
+        ("user_info", InvalidCallback::UserInfo),
+        ("ip_literal", InvalidCallback::IpLiteral(part())),
+        ("loopback", InvalidCallback::Loopback(part())),
+    ];
+    let mut text = "#set($callbackMessage = \"\")\n".to_owned();
+    for (index, (kind, error)) in kinds.iter().enumerate() {
+        let message = error.to_string();
+        // Inside a VTL string: a quote would end it, a # start a directive.
+        assert!(
+            !message.contains(['"', '#', '@']),
+            "{kind}: {message} cannot go into a VTL string"
+        );
+        let keyword = if index == 0 { "#if" } else { "#elseif" };
+        text.push_str(&format!(
+            "{keyword}($callbackKind == \"{kind}\")\n#set($callbackMessage = \"{message}\")\n"
+        ));
+    }
+    text.push_str("#end\n");
+    text
+}
 
 /// The client-facing messages of the templates. They go into VTL and `Fn::Sub` text, so
 /// they hold no `$` or `#`.
@@ -69,12 +106,6 @@ pub fn messages() -> Vec<(&'static str, String)> {
                 .to_owned(),
         ),
         (
-            "@MESSAGE_CALLBACK_NOT_DELIVERED@",
-            "this stack does not deliver webhooks yet: leave out x-callback-url and poll GET \
-             /requests/{id}"
-                .to_owned(),
-        ),
-        (
             "@MESSAGE_UNAVAILABLE@",
             "the store is unavailable: try again later".to_owned(),
         ),
@@ -108,6 +139,7 @@ fn fill(parts: &[&str]) -> String {
         .map(|line| format!("{line}\n"))
         .collect();
     text = text.replace("@BODY_LIMIT@", &DEFAULT_BODY_LIMIT.to_string());
+    text = text.replace("@CALLBACK_URL_LIMIT@", &CALLBACK_URL_LIMIT.to_string());
     text = text.replace("@EXPOSE_HEADERS@", cors::EXPOSE_HEADERS);
     text = text.replace("@ALLOW_HEADERS@", cors::ALLOW_HEADERS);
     text = text.replace("@MAX_AGE@", &cors::MAX_AGE_SECONDS.to_string());
@@ -155,6 +187,7 @@ impl MappingTemplates {
                 POST_ID,
                 BODY_GUARD,
                 CALLBACK_GUARD,
+                CALLBACK_REFUSED,
                 POST_REQUEST,
             ]),
             put_request: fill(&[
@@ -162,13 +195,23 @@ impl MappingTemplates {
                 ID_GUARD,
                 BODY_GUARD,
                 CALLBACK_GUARD,
+                CALLBACK_REFUSED,
                 PUT_REQUEST,
             ]),
             get_request: fill(&[NOTHING_REFUSED, ID_GUARD, GET_REQUEST]),
             // Every answer of a method ends with its CORS headers.
             post_accepted: fill(&[POST_ID, post_location, ACCEPTED, CORS_ORIGIN, CORS_HEADERS]),
             put_accepted: fill(&[put_location, ACCEPTED, CORS_ORIGIN, CORS_HEADERS]),
-            error: fill(&[ITEM_EXPIRES, EXPIRY, ERROR, CORS_ORIGIN, CORS_HEADERS]),
+            // A refused callback's message names what the request named: the guard again.
+            error: fill(&[
+                ITEM_EXPIRES,
+                EXPIRY,
+                CALLBACK_GUARD,
+                &callback_messages(),
+                ERROR,
+                CORS_ORIGIN,
+                CORS_HEADERS,
+            ]),
             item: fill(&[ITEM_EXPIRES, EXPIRY, ITEM, CORS_ORIGIN, CORS_HEADERS]),
             preflight_request: fill(&[CORS_ORIGIN, PREFLIGHT_REQUEST]),
             preflight_refused: fill(&[CORS_ORIGIN, PREFLIGHT_REFUSED]),

@@ -1223,3 +1223,148 @@ async fn cors_answers_as_the_spec_and_the_local_runtime_say() {
         }
     }
 }
+
+/// A request naming `url` in x-callback-url.
+fn with_callback(url: &str) -> Variant {
+    let headers: &'static [(&'static str, &'static str)] =
+        Box::leak(Box::new([("x-callback-url", &*Box::leak(url.into()))]));
+    Variant {
+        name: "with a callback",
+        extra_headers: headers,
+        ..Variant::PLAIN
+    }
+}
+
+/// x-callback-url on AWS as locally: a URL the local runtime takes is stored in the parsed
+/// form it stores, shown by GET; one it refuses is refused with its very message and
+/// stores nothing.
+#[tokio::test]
+async fn callbacks_are_stored_and_refused_as_locally() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    let long = format!("https://example.com/{}", "a".repeat(2048));
+    let callbacks: Vec<(&str, &str)> = vec![
+        ("valid", "https://hooks.example.com/storefirst?order=1"),
+        ("valid, spelled otherwise", "HTTPS://Hooks.Example.COM:0443"),
+        ("valid, with a port", "https://hooks.example.com:8443/a/b"),
+        (
+            "valid, characters to encode",
+            "https://hooks.example.com/a b\"<`{}>?q='x' y#f`g",
+        ),
+        ("valid, backslashes", "https:\\\\hooks.example.com\\a\\b"),
+        ("http", "http://hooks.example.com/hook"),
+        ("too long", &long),
+        ("user info", "https://user:secret@hooks.example.com/"),
+        ("a user name", "https://user@hooks.example.com/"),
+        ("IPv4 literal", "https://203.0.113.7/hook"),
+        ("IPv6 literal", "https://[2001:db8::1]:8443/hook"),
+        ("localhost", "https://localhost/hook"),
+        ("a localhost name", "https://API.localhost./hook"),
+        ("loopback IPv4", "http://127.0.0.1:9000/hook"),
+        ("loopback IPv6", "https://[::1]/hook"),
+        ("not absolute", "hooks.example.com/hook"),
+        ("another scheme", "ftp://hooks.example.com/"),
+        ("no host", "mailto:hooks@example.com"),
+        ("empty host", "https://user@/hook"),
+        ("a bad port", "https://hooks.example.com:99999/"),
+    ];
+    let body = br#"{"dish":"margherita"}"#;
+    let mut stored = 0;
+    for (index, (what, url)) in callbacks.iter().enumerate() {
+        let variant = with_callback(url);
+        let id = format!("callback-{index}");
+        for (method, id) in [("POST", None), ("PUT", Some(id.as_str()))] {
+            let what = format!("{method} {what} ({url})");
+            let aws = gateway.call_as(method, id, body, &variant).await;
+            let here = local.call_as(method, id, body, &variant).await;
+            check_same(&what, &aws, &here);
+            if aws.status != 202 {
+                assert_eq!(aws.status, 400, "{what}: {aws:?}");
+                assert_eq!(aws.json["message"], here.json["message"], "{what}");
+                continue;
+            }
+            stored += 1;
+            let aws_id = aws.json["id"].as_str().expect("an id").to_owned();
+            let local_id = here.json["id"].as_str().expect("an id").to_owned();
+            let aws_get = gateway.call("GET", Some(&aws_id), b"").await;
+            let local_get = local.call("GET", Some(&local_id), b"").await;
+            check_same(&format!("GET after {what}"), &aws_get, &local_get);
+            assert_eq!(aws_get.json["callback"]["status"], "pending", "{what}");
+            let item = gateway.item(&aws_id).await;
+            assert_eq!(
+                item["Item"]["callback_attempts"],
+                json!({"N": "0"}),
+                "{what}"
+            );
+        }
+    }
+    assert_eq!(stored, 2 * 5, "the valid callbacks, by POST and PUT");
+    let scan = gateway
+        .moto
+        .dynamodb("Scan", &json!({"TableName": gateway.table}).to_string())
+        .await
+        .1;
+    assert_eq!(scan["Count"], stored, "a refused callback stored nothing");
+
+    // Without the header: no callback, as before.
+    let aws = gateway.call("POST", None, body).await;
+    let id = aws.json["id"].as_str().expect("an id");
+    let item = gateway.item(id).await;
+    assert!(item["Item"].get("callback_url").is_none(), "{item}");
+    let got = gateway.call("GET", Some(id), b"").await;
+    assert!(got.json.get("callback").is_none(), "{got:?}");
+}
+
+/// The callback is part of a PUT's request: a retry with the same body and callback is
+/// answered as the first, another callback (or none, or one where there was none) is a
+/// conflict, as another body is; none of them changes the item.
+#[tokio::test]
+async fn a_put_retry_with_another_callback_is_a_conflict_as_locally() {
+    let (gateway, local) = (Gateway::new().await, Local::new());
+    let body = br#"{"dish":"margherita"}"#;
+    let first = with_callback("https://hooks.example.com/a");
+    let same_spelled_otherwise = with_callback("HTTPS://hooks.EXAMPLE.com:443/a");
+    let other = with_callback("https://hooks.example.com/b");
+    let none = Variant::PLAIN;
+    for (id, steps) in [
+        (
+            "with-callback",
+            vec![
+                ("first", &first, 202),
+                ("the same callback", &first, 202),
+                (
+                    "the same callback spelled otherwise",
+                    &same_spelled_otherwise,
+                    202,
+                ),
+                ("another callback", &other, 409),
+                ("no callback", &none, 409),
+            ],
+        ),
+        (
+            "without-callback",
+            vec![
+                ("first", &none, 202),
+                ("no callback again", &none, 202),
+                ("a callback", &first, 409),
+            ],
+        ),
+    ] {
+        for (what, variant, status) in steps {
+            let what = format!("{id}: {what}");
+            let before = gateway.item(id).await;
+            let aws = gateway.call_as("PUT", Some(id), body, variant).await;
+            let here = local.call_as("PUT", Some(id), body, variant).await;
+            check_same(&what, &aws, &here);
+            assert_eq!(aws.status, status, "{what}: {aws:?}");
+            if !what.ends_with("first") {
+                assert_eq!(gateway.item(id).await, before, "{what} changed the item");
+            }
+        }
+        let aws = gateway.call("GET", Some(id), b"").await;
+        check_same(
+            &format!("GET {id}"),
+            &aws,
+            &local.call("GET", Some(id), b"").await,
+        );
+    }
+}

@@ -12,7 +12,11 @@ import json
 import sys
 import urllib.parse
 
-from airspeed import Template
+from airspeed import Template, operators
+
+# java.lang.String methods the templates call that airspeed-ext lacks, as Java defines them
+# (ASCII: the callback URL is checked to be ASCII before it is lowercased).
+operators.__additional_methods__[str]["toLowerCase"] = lambda self: self.lower()
 
 
 def escape_javascript(text):
