@@ -20,6 +20,8 @@ mod poison;
 mod refused;
 mod semantics;
 mod slow_clients;
+#[cfg(feature = "aws")]
+mod sqs_mapping;
 mod webhooks;
 
 use std::{path::Path, process::Command, process::Stdio};
