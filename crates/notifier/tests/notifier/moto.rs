@@ -370,3 +370,34 @@ async fn an_outcome_that_cannot_be_recorded_is_a_batch_item_failure() {
     );
     assert_eq!(receiver.received().len(), 1);
 }
+
+/// The largest body the API takes, escaped twice over in the document (every character a
+/// quote), travels in one message and reaches the receiver byte for byte.
+#[tokio::test]
+async fn the_largest_document_is_delivered_whole() {
+    let stack = Stack::create().await;
+    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    let quotes = "\\\"".repeat((storefirst_domain::DEFAULT_BODY_LIMIT - 16) / 2);
+    let body = format!(r#"{{"note":"{quotes}"}}"#);
+    assert!(body.len() <= storefirst_domain::DEFAULT_BODY_LIMIT);
+    stack.finish_with("order-1", &receiver.url, &body).await;
+    let notifier = stack.notifier().await;
+
+    let response = notifier
+        .handle(stack.finished_records().await)
+        .await
+        .unwrap();
+    assert_eq!(stream_failures(&response), Vec::<String>::new());
+    assert_eq!(stack.pump(&notifier).await, 1);
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].verified, Ok(()));
+    let document: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(document["request"], body.as_str());
+    assert!(
+        received[0].body.len() > 2 * body.len() - 64,
+        "{}",
+        received[0].body.len()
+    );
+}

@@ -118,7 +118,12 @@ impl Stack {
     /// A request with a callback to `url`, accepted and then processed: PutItem as POST
     /// does, then the outcome's UpdateItem as the stream processor writes it.
     pub async fn finish(&self, id: &str, url: &str) {
-        let mut new = item::new_request(id, r#"{"restaurant":"Roma"}"#, now_millis());
+        self.finish_with(id, url, r#"{"restaurant":"Roma"}"#).await;
+    }
+
+    /// [`Stack::finish`] with the body `request`.
+    pub async fn finish_with(&self, id: &str, url: &str, request: &str) {
+        let mut new = item::new_request(id, request, now_millis());
         new.extend(item::callback(url));
         self.dynamodb
             .put_item()
