@@ -27,8 +27,6 @@ use crate::{
 pub const DELIVERY_QUEUE_VAR: &str = "DELIVERY_QUEUE_URL";
 pub const DEAD_LETTER_QUEUE_VAR: &str = "DEAD_LETTER_QUEUE_URL";
 pub const SECRET_VAR: &str = "WEBHOOK_SECRET_ARN";
-/// Set only by storefirst-local's Lambda mode, to deliver to this machine: never here.
-pub const ALLOW_LOOPBACK_VAR: &str = "STOREFIRST_ALLOW_LOOPBACK_WEBHOOKS";
 
 /// A queue batch's messages run at once, each attempt bounded by the sender's timeout
 /// (`storefirst_webhooks::TIMEOUT`, 5 s), then its outcome written to SQS and DynamoDB; a

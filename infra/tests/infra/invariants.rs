@@ -398,15 +398,36 @@ fn the_notifier_runs_as_the_processor_does_with_the_environment_it_reads() {
         resource("NotifierLogs")["Properties"]["RetentionInDays"],
         resource("StreamProcessorLogs")["Properties"]["RetentionInDays"]
     );
-    // Loopback receivers are for storefirst-local's Lambda mode only.
-    let text = template().to_string();
-    assert!(
-        !text.contains("STOREFIRST_ALLOW_LOOPBACK_WEBHOOKS"),
-        "the stack must never let the notifier deliver to loopback addresses"
-    );
+    // What the function reads from this environment: the stack's queues and secret, and
+    // public receivers only.
+    let variables = function["Environment"]["Variables"].as_object().unwrap();
+    let config = storefirst_notifier::Config::from_lookup(|name| {
+        variables
+            .get(name)
+            .map(|value| value["Ref"].as_str().unwrap().to_owned())
+    })
+    .expect("the notifier accepts its environment");
     assert_eq!(
-        storefirst_infra::stack::notifier::ALLOW_LOOPBACK_VAR,
-        "STOREFIRST_ALLOW_LOOPBACK_WEBHOOKS"
+        (
+            config.table_name.as_str(),
+            config.delivery_queue_url.as_str(),
+            config.dead_letter_queue_url.as_str(),
+            config.secret_id.as_str(),
+        ),
+        (
+            "RequestsTable",
+            "WebhookQueue",
+            "WebhookDeadLetters",
+            "WebhookSecret"
+        )
+    );
+    assert_eq!(config.receivers, storefirst_domain::Receivers::Public);
+    // Loopback receivers are for storefirst-local's Lambda mode only.
+    assert!(
+        !template()
+            .to_string()
+            .contains(storefirst_notifier::LOOPBACK_VAR),
+        "the stack must never let the notifier deliver to loopback addresses"
     );
 }
 
@@ -476,7 +497,10 @@ fn the_delivery_queue_hides_a_message_while_it_is_tried_and_dead_letters_after_f
         })
     );
     // A delivery is delayed at most 15 minutes at a time: it never outlives the queue.
-    assert!(queue["MessageRetentionPeriod"].as_u64().unwrap() > 900);
+    assert!(
+        queue["MessageRetentionPeriod"].as_u64().unwrap()
+            > storefirst_notifier::MAX_DELAY.as_secs()
+    );
 }
 
 #[test]
