@@ -270,9 +270,10 @@ async fn phase(
     extra.extend(args.local_arg.iter().cloned());
     let server = Server::start(&args.local, dir.path().join("webhooks.db"), &extra)?;
     let healthy = Healthy::start(secret).await?;
-    let stuck = match hanging {
-        true => Some(Hanging::start().await?),
-        false => None,
+    let stuck = if hanging {
+        Some(Hanging::start().await?)
+    } else {
+        None
     };
     let (healthy_url, stuck_url) = (healthy.url.clone(), stuck.as_ref().map(|s| s.url.clone()));
     let make = post_order(Some(Arc::new(move |client, n| match &stuck_url {
@@ -310,7 +311,7 @@ async fn phase(
             (window, summary.per_second, summary.unexpected)
         }
     };
-    let ended = epoch_ms();
+    let (ended, deadline) = (epoch_ms(), Instant::now() + DELIVERY_DEADLINE);
     let until = server.end().await?;
 
     // The requests of the phase that name the healthy receiver, as the store has them.
@@ -324,7 +325,6 @@ async fn phase(
             expected.insert(id.as_str().to_owned());
         }
     }
-    let deadline = Instant::now() + DELIVERY_DEADLINE;
     let arrivals = loop {
         let arrivals = healthy.arrivals();
         if expected.iter().all(|id| arrivals.contains_key(id)) || Instant::now() > deadline {
