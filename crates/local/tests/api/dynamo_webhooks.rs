@@ -30,22 +30,14 @@ fn lambda_args(table: &str, extra: &[&str]) -> (Vec<String>, Vec<(&'static str, 
         )
     });
     let (mut args, envs) = lambda_mode(table);
-    args.extend(
-        [
-            "--notifier-zip",
-            &zip,
-            "--webhook-secret",
-            SECRET,
-            "--allow-loopback-webhooks",
-        ]
-        .map(String::from),
-    );
+    args.extend(["--notifier-zip", &zip, "--allow-loopback-webhooks"].map(String::from));
     args.extend(extra.iter().map(|a| a.to_string()));
     (args, envs)
 }
 
+/// With the receiver's secret.
 fn spawn(db: &Path, table: &str, extra: &[&str]) -> Listening {
-    let (args, envs) = lambda_args(table, extra);
+    let (args, envs) = lambda_args(table, &[&["--webhook-secret", SECRET], extra].concat());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     spawn_local_with(db, "warn", Stdio::inherit(), &args, &envs)
@@ -278,4 +270,56 @@ async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
         "{beside:?} against {alone:?}"
     );
     assert!(local.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_secret_is_kept_in_secrets_manager_and_printed_again() {
+    let (dir, table) = (tempfile::tempdir().unwrap(), unique("hooks"));
+    let db = dir.path().join("l.db");
+    let (args, envs) = lambda_args(&table, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let start = || spawn_local_with(&db, "warn", Stdio::inherit(), &args, &envs);
+    let local = start();
+    let lines: Vec<String> = (0..6).map(|_| local.next_line()).collect();
+    let announced = lines
+        .iter()
+        .find(|l| l.contains("generated"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    let secret = announced
+        .split_whitespace()
+        .find(|word| word.starts_with("whsec_"))
+        .expect("the secret itself");
+    assert!(announced.contains("Secrets Manager"), "{announced}");
+    assert!(
+        announced.contains(&format!("webhook-secret --dynamodb-table {table}")),
+        "{announced}"
+    );
+    // Serving (and so past installing its signal handlers) before it is stopped.
+    assert_eq!(Api::of(&local).get("none").await.0, StatusCode::NOT_FOUND);
+    assert!(local.terminate());
+
+    let printed = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
+        .args([
+            "webhook-secret",
+            "--log",
+            "warn",
+            "--dynamodb-table",
+            &table,
+        ])
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), secret);
+
+    let again = start();
+    let lines: Vec<String> = (0..6).map(|_| again.next_line()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("kept in Secrets Manager"))
+            && !lines.concat().contains(secret),
+        "{lines:?}"
+    );
+    assert_eq!(Api::of(&again).get("none").await.0, StatusCode::NOT_FOUND);
+    assert!(again.terminate());
 }
