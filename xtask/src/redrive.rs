@@ -86,16 +86,20 @@ fn stack_outputs(sh: &Shell, stack: &str) -> anyhow::Result<StackOutputs> {
     let text = sh
         .read_file(&path)
         .with_context(|| format!("cannot read {path}: deploy the stack first with `cargo xtask deploy --stack {stack}`, or pass --table"))?;
-    let outputs: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{path} is not JSON: deploy again"))?;
-    Ok(StackOutputs {
-        path,
-        stack: stack.to_owned(),
-        outputs,
-    })
+    StackOutputs::parse(path, stack, &text)
 }
 
 impl StackOutputs {
+    fn parse(path: String, stack: &str, text: &str) -> anyhow::Result<Self> {
+        let outputs: serde_json::Value = serde_json::from_str(text)
+            .with_context(|| format!("{path} is not JSON: deploy again"))?;
+        Ok(Self {
+            path,
+            stack: stack.to_owned(),
+            outputs,
+        })
+    }
+
     /// The output `name`.
     fn get(&self, name: &str) -> anyhow::Result<String> {
         let (path, stack) = (&self.path, &self.stack);
@@ -105,5 +109,25 @@ impl StackOutputs {
             .with_context(|| {
                 format!("{path} has no {name} output for {stack}: deploy again, or pass --table")
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stacks_outputs_name_its_table_and_webhook_queues() {
+        let text = r#"{"s1":{"TableName":"t","WebhookQueueUrl":"https://q","WebhookDeadLettersUrl":"https://d"}}"#;
+        let outputs = StackOutputs::parse("o.json".into(), "s1", text).unwrap();
+        assert_eq!(outputs.get("TableName").unwrap(), "t");
+        assert_eq!(outputs.get("WebhookQueueUrl").unwrap(), "https://q");
+        assert_eq!(outputs.get("WebhookDeadLettersUrl").unwrap(), "https://d");
+        let missing = outputs.get("Nope").unwrap_err().to_string();
+        assert!(
+            missing.contains("o.json has no Nope output for s1"),
+            "{missing}"
+        );
+        assert!(StackOutputs::parse("o.json".into(), "s1", "{").is_err());
     }
 }
