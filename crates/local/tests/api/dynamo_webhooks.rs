@@ -11,6 +11,11 @@ use std::{
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use reqwest::StatusCode;
+use storefirst_contract::{
+    Target, Throttling, Verdict,
+    probes::{self, Webhooks},
+    render_probes,
+};
 use storefirst_harness::{Listening, lambda_mode, moto_url, sdk_config, unique};
 
 use crate::{
@@ -322,4 +327,36 @@ async fn a_generated_secret_is_kept_in_secrets_manager_and_printed_again() {
     );
     assert_eq!(Api::of(&again).get("none").await.0, StatusCode::NOT_FOUND);
     assert!(again.terminate());
+}
+
+/// The probes of what only a deployed stack can confirm hold through both zips too
+/// (throttling aside: no usage plan here), a webhook to a receiver on this machine
+/// included.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aws_assumptions_hold_through_the_lambda_zips() {
+    let (dir, table) = (tempfile::tempdir().unwrap(), unique("probes"));
+    let local = spawn(&dir.path().join("l.db"), &table, &[]);
+    let target = Target::new(&local.url, crate::API_KEY);
+    let webhooks = Webhooks::Loopback {
+        secret: SECRET.to_owned(),
+    };
+    let reports = target.probe(None, Throttling::Local, &webhooks).await;
+    let report = render_probes(&reports);
+    println!("{report}");
+    for probe in &reports {
+        if probe.assumption == probes::THROTTLED {
+            assert!(
+                matches!(probe.verdict, Verdict::NotApplicable(_)),
+                "{report}"
+            );
+        } else {
+            assert_eq!(
+                probe.verdict,
+                Verdict::Confirmed,
+                "{}\n{report}",
+                probe.assumption
+            );
+        }
+    }
+    assert!(local.terminate());
 }
