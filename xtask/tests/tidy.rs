@@ -1,5 +1,6 @@
 //! Tidy checks over the workspace's source, inside `cargo test`: in every crate, no module
-//! uses a module that uses it back, and every module says what it is for (`//!`).
+//! uses a module that uses it back, and every module says what it is for (`//!`); the
+//! README's cost table is what the cost script prints.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -156,5 +157,23 @@ fn every_module_says_what_it_is_for() {
     assert!(
         missing.is_empty(),
         "modules without a `//!` line saying what they are for: {missing:?}"
+    );
+}
+
+#[test]
+fn the_readme_cost_table_is_what_the_cost_script_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new("python3")
+        .arg("docs/webhook-cost.py")
+        .args(["--check", "README.md"])
+        .current_dir(&root)
+        .output()
+        .expect("python3 runs docs/webhook-cost.py: install Python 3");
+    assert!(
+        output.status.success(),
+        "README.md's cost table is stale: run `python3 docs/webhook-cost.py` and paste its \
+         output into README.md\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
