@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS callbacks (
     first_due_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (due_at) WHERE due_at IS NOT NULL;
+-- The claim's walk: receiver by receiver (the URL up to the `/` after its host; URLs are
+-- stored parsed, so there always is one), each one's oldest due first. A claim costs a
+-- seek per receiver with deliveries scheduled, however many are due.
+CREATE INDEX IF NOT EXISTS callbacks_receiver_due
+    ON callbacks (substr(url, 1, instr(substr(url, 9), '/') + 8), due_at)
+    WHERE due_at IS NOT NULL;
 -- The outcome makes the delivery due in its own transaction: no finished request is
 -- missed, whichever process wrote it (the poller, redrive).
 CREATE TRIGGER IF NOT EXISTS callbacks_finished AFTER UPDATE OF status ON requests

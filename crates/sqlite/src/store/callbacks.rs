@@ -11,6 +11,25 @@ use tokio::sync::watch;
 
 use super::SqliteStore;
 
+/// A callback's receiver, as the claim's index `callbacks_receiver_due` computes it.
+const RECEIVER: &str = "substr(url, 1, instr(substr(url, 9), '/') + 8)";
+
+/// The first receiver after `?1` with a delivery scheduled.
+fn next_receiver() -> String {
+    format!(
+        "SELECT {RECEIVER} FROM callbacks WHERE {RECEIVER} > ?1 AND due_at IS NOT NULL
+         ORDER BY {RECEIVER} LIMIT 1"
+    )
+}
+
+/// The receiver `?1`'s oldest `?3` deliveries due by `?2`.
+fn oldest_due() -> String {
+    format!(
+        "SELECT id, due_at FROM callbacks WHERE {RECEIVER} = ?1 AND due_at <= ?2
+         ORDER BY due_at LIMIT ?3"
+    )
+}
+
 /// Records the callback of a request just inserted.
 pub(super) fn insert(conn: &Connection, id: &RequestId, url: &CallbackUrl) -> rusqlite::Result<()> {
     conn.prepare_cached(
@@ -77,44 +96,55 @@ impl Outbox for SqliteStore {
         per_receiver: usize,
         in_flight: &HashMap<String, usize>,
     ) -> Result<Vec<Due>, StoreFault> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let per_receiver = i64::try_from(per_receiver).unwrap_or(i64::MAX);
-        let in_flight = serde_json::to_string(in_flight).expect("counts serialize");
+        let in_flight = in_flight.clone();
         let claimed = self
             .writer
             .write(move |conn| {
-                // The receiver is the URL up to the `/` after its host (URLs are stored in
-                // their parsed form, which always has it): the oldest due per receiver,
-                // as many as it has room for.
-                conn.prepare_cached(
-                    "UPDATE callbacks SET due_at = ?2, attempts = attempts + 1
-                     WHERE id IN (
-                         SELECT id FROM (
-                             SELECT id, due_at, receiver, row_number() OVER (
-                                 PARTITION BY receiver ORDER BY due_at, id) AS nth
-                             FROM (SELECT id, due_at,
-                                       substr(url, 1, instr(substr(url, 9), '/') + 8) AS receiver
-                                   FROM callbacks WHERE due_at <= ?1))
-                         WHERE nth <= ?4 - coalesce(
-                             (SELECT value FROM json_each(?5) WHERE key = receiver), 0)
-                         ORDER BY due_at LIMIT ?3)
-                     RETURNING id, url, webhook_id, attempts, first_due_at,
-                               substr(url, 1, instr(substr(url, 9), '/') + 8)",
-                )?
-                .query_map(
-                    params![now, lease_until, limit, per_receiver, in_flight],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, u32>(3)?,
-                            row.get::<_, i64>(4)?,
-                            row.get::<_, String>(5)?,
-                        ))
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                // Each receiver's oldest due, as many as it has room for; then the oldest of
+                // those. The walk seeks from receiver to receiver in `callbacks_receiver_due`
+                // (the expression must be the index's), so a backlog costs nothing here.
+                let mut next = conn.prepare_cached(&next_receiver())?;
+                let mut oldest = conn.prepare_cached(&oldest_due())?;
+                let mut candidates: Vec<(i64, String)> = Vec::new();
+                let mut after = String::new();
+                while let Some(receiver) = next
+                    .query_row([&after], |row| row.get::<_, String>(0))
+                    .optional()?
+                {
+                    let busy = in_flight.get(&receiver).copied().unwrap_or(0);
+                    let room = per_receiver.saturating_sub(busy);
+                    if room > 0 {
+                        let rows = oldest.query_map(
+                            params![receiver, now, i64::try_from(room).unwrap_or(i64::MAX)],
+                            |row| Ok((row.get::<_, i64>(1)?, row.get::<_, String>(0)?)),
+                        )?;
+                        for row in rows {
+                            candidates.push(row?);
+                        }
+                    }
+                    after = receiver;
+                }
+                candidates.sort_unstable();
+                candidates.truncate(limit);
+                let mut lease = conn.prepare_cached(&format!(
+                    "UPDATE callbacks SET due_at = ?2, attempts = attempts + 1 WHERE id = ?1
+                     RETURNING id, url, webhook_id, attempts, first_due_at, {RECEIVER}"
+                ))?;
+                candidates
+                    .into_iter()
+                    .map(|(_, id)| {
+                        lease.query_row(params![id, lease_until], |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get::<_, String>(1)?,
+                                row.get::<_, String>(2)?,
+                                row.get::<_, u32>(3)?,
+                                row.get::<_, i64>(4)?,
+                                row.get::<_, String>(5)?,
+                            ))
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
         let mut due = Vec::with_capacity(claimed.len());
@@ -335,5 +365,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rest.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_backlog_at_one_receiver_leaves_the_others_their_turn_and_is_walked_by_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let finished = Outcome::Rejected { error: "no".into() };
+        let busy = (0..200).map(|n| (format!("a{n}"), "https://a.example.com/x"));
+        for (id, url) in busy.chain([("b1".to_owned(), "https://b.example.com/x")]) {
+            let id = RequestId::parse(&id).unwrap();
+            let body = RequestBody::parse(br#"{"a":1}"#, DEFAULT_BODY_LIMIT).unwrap();
+            let url = CallbackUrl::parse(url, Receivers::Public).unwrap();
+            store.accept(id.clone(), body, Some(url)).await.unwrap();
+            store.record_outcome(&id, &finished).await.unwrap();
+        }
+        let now = now_millis() + 1;
+        let claimed = store
+            .claim(now, now + 60_000, 64, 8, &HashMap::new())
+            .await
+            .unwrap();
+        let b = claimed.iter().filter(|due| due.id.as_str() == "b1").count();
+        assert_eq!((claimed.len(), b), (9, 1), "8 of a's 200 and b's one");
+
+        let plans = store
+            .writer
+            .write(|conn| {
+                let plan = |sql: String, args: &[&dyn rusqlite::ToSql]| {
+                    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = plan.query_map(args, |row| row.get::<_, String>(3))?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()
+                        .map(|rows| rows.join("; "))
+                };
+                Ok([
+                    plan(next_receiver(), &[&""])?,
+                    plan(oldest_due(), &[&"x", &1, &8])?,
+                ])
+            })
+            .await
+            .unwrap();
+        for plan in plans {
+            assert!(
+                plan.contains("INDEX callbacks_receiver_due") && !plan.contains("TEMP B-TREE"),
+                "{plan}"
+            );
+        }
     }
 }
