@@ -20,6 +20,7 @@ use storefirst_local::{lambda::LambdaInvoker, sqs::SqsSource};
 use storefirst_notifier::{DEAD_LETTER_QUEUE_VAR, DELIVERY_QUEUE_VAR, LOOPBACK_VAR, SECRET_VAR};
 use storefirst_pipeline::{Runtime, poller::Poller};
 use storefirst_webhooks::{Secret, generate_secret};
+use tracing::Instrument;
 
 /// The stack's function timeout and the queue's receives before SQS dead-letters a
 /// message (the stack's values).
@@ -373,6 +374,8 @@ pub fn start<S: storefirst_pipeline::ports::Ingest>(
             shutdown,
         }
         .run()
+        // Its log lines beside the processor's poller's.
+        .instrument(tracing::info_span!("notifier_stream_mapping"))
     });
 
     let source = SqsSource {
