@@ -65,9 +65,10 @@ pub const ALL: [&str; 15] = [
 /// finishes an item with a callback, `pending` to `succeeded` or `failed`. The notifier's
 /// own writes of the delivery state change a finished item, so they never pass, and
 /// neither do the processor's retries (still `pending`) or a redrive (back to `pending`).
+/// Only the `dynamodb` key is filtered on, the one AWS documents for DynamoDB sources: an
+/// old and a new image together already mean `MODIFY`.
 pub fn notifier_filter_pattern() -> String {
     serde_json::json!({
-        "eventName": ["MODIFY"],
         "dynamodb": {
             "OldImage": { STATUS: { "S": [Status::Pending.as_str()] } },
             "NewImage": {
