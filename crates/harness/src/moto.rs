@@ -1,10 +1,11 @@
 //! moto server: its URL from the environment, an SDK configuration for it, fresh names, and
-//! a requests table with its stream.
+//! a requests table with its stream and the stream's records.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use storefirst_dynamodb::DynamoTable;
 
 /// Set by `cargo xtask test` (xtask/src/tools.rs) to the URL of the moto server it started.
@@ -54,6 +55,51 @@ pub async fn requests_table(prefix: &str) -> DynamoTable {
     DynamoTable::connect(&sdk_config(&moto_url()).await, &unique(prefix), true)
         .await
         .unwrap_or_else(|e| panic!("CreateTable on moto: {e}"))
+}
+
+/// Every record of the stream `stream_arn` from `TRIM_HORIZON`, shard by shard, as an
+/// event source mapping reads them.
+pub async fn stream_records(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+) -> Vec<Record> {
+    let shards = streams
+        .describe_stream()
+        .stream_arn(stream_arn)
+        .send()
+        .await
+        .expect("DescribeStream on moto")
+        .stream_description
+        .and_then(|stream| stream.shards)
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(shard.shard_id.expect("a shard has an id"))
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator on moto")
+            .shard_iterator;
+        while let Some(current) = iterator {
+            let page = streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("GetRecords on moto");
+            let got = page.records.unwrap_or_default();
+            // An open shard always hands out a next iterator: stop at the first empty page.
+            if got.is_empty() {
+                break;
+            }
+            records.extend(got);
+            iterator = page.next_shard_iterator;
+        }
+    }
+    records
 }
 
 /// Set by `cargo xtask test` to the deployable zip it built.

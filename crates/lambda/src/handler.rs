@@ -119,18 +119,23 @@ impl<P: Processor, S: OutcomeStore> StreamHandler<P, S> {
             undecodable,
             latencies,
         };
-        let mut response = DynamoDbEventResponse::default();
-        response.batch_item_failures = report
-            .failures
-            .into_iter()
-            .map(|seq| {
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(seq);
-                failure
-            })
-            .collect();
-        (response, metrics)
+        (batch_response(report.failures), metrics)
     }
+}
+
+/// The answer to a stream batch that asks Lambda to deliver again the records of these
+/// sequence numbers (partial batch responses: `ReportBatchItemFailures`).
+pub fn batch_response(failures: impl IntoIterator<Item = String>) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|seq| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(seq);
+            failure
+        })
+        .collect();
+    response
 }
 
 /// The processor behind the HTTP contract's envelope check. API Gateway stores some

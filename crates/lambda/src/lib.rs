@@ -19,5 +19,5 @@ pub mod warm_up;
 
 pub use config::{Config, ConfigError, RETENTION_VAR, TABLE_VAR, WARM_UP_VAR};
 pub use decode::{DecodeError, decode};
-pub use handler::StreamHandler;
+pub use handler::{StreamHandler, batch_response};
 pub use store::DynamoStore;

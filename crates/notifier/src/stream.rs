@@ -1,12 +1,10 @@
 //! The stream path: each finished item with a callback becomes a delivery message in the
 //! delivery queue. No HTTP here, so a slow receiver never holds up the stream.
 
-use aws_lambda_events::{
-    event::dynamodb::Event,
-    streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
-};
+use aws_lambda_events::{event::dynamodb::Event, streams::DynamoDbEventResponse};
 use aws_sdk_sqs::{error::DisplayErrorContext, types::SendMessageBatchRequestEntry};
 use storefirst_domain::now_millis;
+use storefirst_lambda::batch_response;
 
 use crate::{Notifier, delivery::Delivery};
 
@@ -49,16 +47,7 @@ impl Notifier {
             failed = failed.len(),
             "webhook deliveries enqueued"
         );
-        let mut response = DynamoDbEventResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .map(|seq| {
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(seq);
-                failure
-            })
-            .collect();
-        response
+        batch_response(failed)
     }
 
     /// One SendMessageBatch; answers the sequence numbers of the messages it did not take.

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use storefirst_app::RestaurantOrders;
 use storefirst_domain::{PendingRequest, ProcessError, Processor, now_millis};
-use storefirst_harness::requests_table;
 pub use storefirst_harness::{REGION, moto_url};
+use storefirst_harness::{requests_table, stream_records};
 use storefirst_lambda::stream_record::lambda_record;
 
 /// The sample processor, except that orders for the restaurant `offline-kitchen` fail
@@ -120,46 +120,7 @@ impl Table {
     /// Every record of the table's stream from `TRIM_HORIZON`, as the event source mapping
     /// reads them.
     pub async fn stream_records(&self) -> Vec<Record> {
-        let shards = self
-            .streams
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await
-            .expect("DescribeStream on moto")
-            .stream_description
-            .and_then(|stream| stream.shards)
-            .unwrap_or_default();
-        let mut records = Vec::new();
-        for shard in shards {
-            let mut iterator = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&self.stream_arn)
-                .shard_id(shard.shard_id.expect("a shard has an id"))
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .expect("GetShardIterator on moto")
-                .shard_iterator;
-            while let Some(current) = iterator {
-                let page = self
-                    .streams
-                    .get_records()
-                    .shard_iterator(current)
-                    .send()
-                    .await
-                    .expect("GetRecords on moto");
-                let got = page.records.unwrap_or_default();
-                // An open shard always hands out a next iterator: stop at the first empty page.
-                if got.is_empty() {
-                    break;
-                }
-                records.extend(got);
-                iterator = page.next_shard_iterator;
-            }
-        }
-        records
+        stream_records(&self.streams, &self.stream_arn).await
     }
 
     /// The stream records wrapped as Lambda delivers them, in Lambda's JSON.

@@ -9,14 +9,14 @@ use storefirst_domain::CallbackStatus;
 use storefirst_harness::until_some;
 use storefirst_notifier::{Notifier, redrive_dead_letters};
 
-use crate::support::{Receiver, Reply, SECRET, Stack, delivery, stream_failures, whsec};
+use crate::support::{OK, Receiver, Reply, Stack, delivery, stream_failures};
 
 /// A finished request's stream record becomes one message; its attempt POSTs GET's
 /// document, signed, and the item records the delivery.
 #[tokio::test]
 async fn a_finished_request_is_enqueued_then_delivered_signed() {
     let stack = Stack::create().await;
-    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    let receiver = Receiver::start(&[]).await;
     stack.finish("order-1", &receiver.url).await;
     let notifier = stack.notifier().await;
     let event = stack.finished_records().await;
@@ -46,9 +46,8 @@ async fn a_finished_request_is_enqueued_then_delivered_signed() {
     assert_eq!(received[0].verified, Ok(()), "the signature checks out");
     assert_eq!(received[0].webhook_id, message.webhook_id);
     assert_eq!(String::from_utf8_lossy(&received[0].body), document);
-    let callback = stack.item("order-1").await.callback.unwrap();
     assert_eq!(
-        (callback.status, callback.attempts, callback.error),
+        stack.callback("order-1").await,
         (CallbackStatus::Delivered, 1, None)
     );
 }
@@ -60,12 +59,9 @@ async fn a_record_that_cannot_be_enqueued_is_a_batch_item_failure() {
     let stack = Stack::create().await;
     stack.finish("order-1", "http://127.0.0.1:9/hook").await;
     let missing = format!("{}-missing", stack.delivery_queue);
-    let notifier = Notifier::init(
-        &stack.aws,
-        &stack.config(&[("DELIVERY_QUEUE_URL", &missing)]),
-    )
-    .await
-    .unwrap();
+    let notifier = stack
+        .notifier_with(&[("DELIVERY_QUEUE_URL", &missing)])
+        .await;
     let event = stack.finished_records().await;
     let sequence_number = event["Records"][0]["dynamodb"]["SequenceNumber"]
         .as_str()
@@ -114,12 +110,9 @@ async fn the_secret_is_read_once_at_init() {
         .send()
         .await
         .expect("PutSecretValue on moto");
-    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    let receiver = Receiver::start(&[]).await;
     stack.finish("order-1", &receiver.url).await;
-    notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    stack.enqueue(&notifier).await;
     stack.pump(&notifier).await;
     let received = receiver.received();
     assert_eq!(received.len(), 1);
@@ -136,19 +129,15 @@ async fn the_secret_is_read_once_at_init() {
 async fn a_hanging_receiver_does_not_delay_another_in_the_same_batch() {
     let stack = Stack::create().await;
     let hang = Reply {
-        status: StatusCode::NO_CONTENT,
-        retry_after: None,
         delay: Duration::from_secs(30),
+        ..OK
     };
-    let hanging = Receiver::start(&whsec(SECRET), &[hang]).await;
-    let healthy = Receiver::start(&whsec(SECRET), &[]).await;
+    let hanging = Receiver::start(&[hang]).await;
+    let healthy = Receiver::start(&[]).await;
     stack.finish("slow", &hanging.url).await;
     stack.finish("fast", &healthy.url).await;
     let notifier = stack.notifier().await;
-    notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    stack.enqueue(&notifier).await;
 
     let started = Instant::now();
     assert_eq!(stack.pump(&notifier).await, 2, "one batch of both");
@@ -166,17 +155,14 @@ async fn a_hanging_receiver_does_not_delay_another_in_the_same_batch() {
         (storefirst_webhooks::TIMEOUT..Duration::from_secs(15)).contains(&took),
         "the batch lasts as long as the hung attempt's timeout: {took:?}"
     );
-    let fast = stack.item("fast").await.callback.unwrap();
-    assert_eq!((fast.status, fast.attempts), (CallbackStatus::Delivered, 1));
-    let slow = stack.item("slow").await.callback.unwrap();
-    assert_eq!((slow.status, slow.attempts), (CallbackStatus::Pending, 1));
-    assert!(
-        slow.error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("no answer within"),
-        "{slow:?}"
+    assert_eq!(
+        stack.callback("fast").await,
+        (CallbackStatus::Delivered, 1, None)
     );
+    let (status, attempts, error) = stack.callback("slow").await;
+    assert_eq!((status, attempts), (CallbackStatus::Pending, 1));
+    let error = error.unwrap_or_default();
+    assert!(error.contains("no answer within"), "{error}");
 }
 
 /// A 503 with Retry-After is tried again after that long, through a delayed message, and
@@ -185,31 +171,22 @@ async fn a_hanging_receiver_does_not_delay_another_in_the_same_batch() {
 async fn a_503_with_retry_after_is_sent_again_after_the_delay_and_delivered() {
     let stack = Stack::create().await;
     let busy = Reply {
-        status: StatusCode::SERVICE_UNAVAILABLE,
         retry_after: Some(2),
-        delay: Duration::ZERO,
+        ..Reply::status(StatusCode::SERVICE_UNAVAILABLE)
     };
-    let receiver = Receiver::start(&whsec(SECRET), &[busy]).await;
+    let receiver = Receiver::start(&[busy]).await;
     stack.finish("order-1", &receiver.url).await;
     let notifier = stack.notifier().await;
-    notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    stack.enqueue(&notifier).await;
 
     assert_eq!(stack.pump(&notifier).await, 1);
     let retried = Instant::now();
-    let callback = stack.item("order-1").await.callback.unwrap();
     assert_eq!(
-        (
-            callback.status,
-            callback.attempts,
-            callback.error.as_deref()
-        ),
+        stack.callback("order-1").await,
         (
             CallbackStatus::Pending,
             1,
-            Some("the receiver answered 503")
+            Some("the receiver answered 503".into())
         )
     );
     // Delayed: not received before the receiver's Retry-After.
@@ -228,9 +205,8 @@ async fn a_503_with_retry_after_is_sent_again_after_the_delay_and_delivered() {
     assert_eq!(received[0].webhook_id, received[1].webhook_id);
     assert_eq!(received[0].body, received[1].body);
     assert!(received.iter().all(|r| r.verified.is_ok()), "{received:?}");
-    let callback = stack.item("order-1").await.callback.unwrap();
     assert_eq!(
-        (callback.status, callback.attempts, callback.error),
+        stack.callback("order-1").await,
         (CallbackStatus::Delivered, 2, None)
     );
 }
@@ -240,28 +216,19 @@ async fn a_503_with_retry_after_is_sent_again_after_the_delay_and_delivered() {
 #[tokio::test]
 async fn a_permanent_refusal_is_dead_lettered_and_redriven() {
     let stack = Stack::create().await;
-    let gone = Reply {
-        status: StatusCode::GONE,
-        retry_after: None,
-        delay: Duration::ZERO,
-    };
-    let receiver = Receiver::start(&whsec(SECRET), &[gone]).await;
+    let receiver = Receiver::start(&[Reply::status(StatusCode::GONE)]).await;
     stack.finish("order-1", &receiver.url).await;
     let notifier = stack.notifier().await;
-    notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    stack.enqueue(&notifier).await;
 
     assert_eq!(stack.pump(&notifier).await, 1);
-    let callback = stack.item("order-1").await.callback.unwrap();
     assert_eq!(
+        stack.callback("order-1").await,
         (
-            callback.status,
-            callback.attempts,
-            callback.error.as_deref()
-        ),
-        (CallbackStatus::Failed, 1, Some("the receiver answered 410"))
+            CallbackStatus::Failed,
+            1,
+            Some("the receiver answered 410".into())
+        )
     );
     assert_eq!(stack.pump(&notifier).await, 0, "not retried");
     let dead = stack.peek(&stack.dead_letters).await;
@@ -284,16 +251,14 @@ async fn a_permanent_refusal_is_dead_lettered_and_redriven() {
 
     assert_eq!(moved, 1);
     assert!(stack.peek(&stack.dead_letters).await.is_empty());
-    let callback = stack.item("order-1").await.callback.unwrap();
     assert_eq!(
-        (callback.status, callback.attempts, callback.error),
+        stack.callback("order-1").await,
         (CallbackStatus::Pending, 0, None)
     );
     assert_eq!(stack.pump(&notifier).await, 1);
-    let callback = stack.item("order-1").await.callback.unwrap();
     assert_eq!(
-        (callback.status, callback.attempts),
-        (CallbackStatus::Delivered, 1)
+        stack.callback("order-1").await,
+        (CallbackStatus::Delivered, 1, None)
     );
     let received = receiver.received();
     assert_eq!(received.len(), 2);
@@ -308,13 +273,10 @@ async fn a_permanent_refusal_is_dead_lettered_and_redriven() {
 #[tokio::test]
 async fn a_delivery_not_due_yet_is_delayed_again_without_an_attempt() {
     let stack = Stack::create().await;
-    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    let receiver = Receiver::start(&[]).await;
     stack.finish("order-1", &receiver.url).await;
     let notifier = stack.notifier().await;
-    notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    stack.enqueue(&notifier).await;
     let mut later = delivery(&stack.take(&stack.delivery_queue).await[0]);
     later.not_before = Some(storefirst_domain::now_millis() + 3_600_000);
     stack
@@ -330,7 +292,10 @@ async fn a_delivery_not_due_yet_is_delayed_again_without_an_attempt() {
 
     assert!(receiver.received().is_empty(), "no attempt before its time");
     assert_eq!(stack.delayed(&stack.delivery_queue).await, 1);
-    assert_eq!(stack.item("order-1").await.callback.unwrap().attempts, 0);
+    assert_eq!(
+        stack.callback("order-1").await,
+        (CallbackStatus::Pending, 0, None)
+    );
 }
 
 /// Only an outcome that cannot be recorded fails a message: here the dead-letter queue
@@ -338,24 +303,13 @@ async fn a_delivery_not_due_yet_is_delayed_again_without_an_attempt() {
 #[tokio::test]
 async fn an_outcome_that_cannot_be_recorded_is_a_batch_item_failure() {
     let stack = Stack::create().await;
-    let gone = Reply {
-        status: StatusCode::GONE,
-        retry_after: None,
-        delay: Duration::ZERO,
-    };
-    let receiver = Receiver::start(&whsec(SECRET), &[gone]).await;
+    let receiver = Receiver::start(&[Reply::status(StatusCode::GONE)]).await;
     stack.finish("order-1", &receiver.url).await;
     let missing = format!("{}-missing", stack.dead_letters);
-    let notifier = Notifier::init(
-        &stack.aws,
-        &stack.config(&[("DEAD_LETTER_QUEUE_URL", &missing)]),
-    )
-    .await
-    .unwrap();
-    notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    let notifier = stack
+        .notifier_with(&[("DEAD_LETTER_QUEUE_URL", &missing)])
+        .await;
+    stack.enqueue(&notifier).await;
     let messages = stack.take(&stack.delivery_queue).await;
 
     let response = notifier
@@ -376,17 +330,14 @@ async fn an_outcome_that_cannot_be_recorded_is_a_batch_item_failure() {
 #[tokio::test]
 async fn the_largest_document_is_delivered_whole() {
     let stack = Stack::create().await;
-    let receiver = Receiver::start(&whsec(SECRET), &[]).await;
+    let receiver = Receiver::start(&[]).await;
     let quotes = "\\\"".repeat((storefirst_domain::DEFAULT_BODY_LIMIT - 16) / 2);
     let body = format!(r#"{{"note":"{quotes}"}}"#);
     assert!(body.len() <= storefirst_domain::DEFAULT_BODY_LIMIT);
     stack.finish_with("order-1", &receiver.url, &body).await;
     let notifier = stack.notifier().await;
 
-    let response = notifier
-        .handle(stack.finished_records().await)
-        .await
-        .unwrap();
+    let response = stack.enqueue(&notifier).await;
     assert_eq!(stream_failures(&response), Vec::<String>::new());
     assert_eq!(stack.pump(&notifier).await, 1);
 

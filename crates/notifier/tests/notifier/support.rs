@@ -10,7 +10,6 @@ use std::{
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::{
     Router,
@@ -19,8 +18,8 @@ use axum::{
     routing::post,
 };
 use serde_json::{Value, json};
-use storefirst_domain::now_millis;
-use storefirst_harness::{moto_url, requests_table, sdk_config, unique};
+use storefirst_domain::{CallbackStatus, now_millis};
+use storefirst_harness::{moto_url, requests_table, sdk_config, stream_records, unique};
 use storefirst_lambda::{item, stream_record::lambda_record};
 use storefirst_notifier::{Config, Delivery, Notifier, Response};
 use tokio::net::TcpListener;
@@ -110,9 +109,7 @@ impl Stack {
     }
 
     pub async fn notifier(&self) -> Notifier {
-        Notifier::init(&self.aws, &self.config(&[]))
-            .await
-            .expect("the notifier starts")
+        self.notifier_with(&[]).await
     }
 
     /// A request with a callback to `url`, accepted and then processed: PutItem as POST
@@ -154,6 +151,31 @@ impl Stack {
             .expect("UpdateItem on moto");
     }
 
+    /// A notifier started with the environment changed by `changes`.
+    pub async fn notifier_with(&self, changes: &[(&str, &str)]) -> Notifier {
+        Notifier::init(&self.aws, &self.config(changes))
+            .await
+            .expect("the notifier starts")
+    }
+
+    /// The finished records handed to `notifier` as one stream batch.
+    pub async fn enqueue(&self, notifier: &Notifier) -> Response {
+        notifier
+            .handle(self.finished_records().await)
+            .await
+            .expect("a stream event")
+    }
+
+    /// The delivery state of `id`'s webhook: its status, attempts and last error.
+    pub async fn callback(&self, id: &str) -> (CallbackStatus, i64, Option<String>) {
+        let callback = self
+            .item(id)
+            .await
+            .callback
+            .unwrap_or_else(|| panic!("item {id} has no callback"));
+        (callback.status, callback.attempts, callback.error)
+    }
+
     pub async fn item(&self, id: &str) -> item::Stored {
         let found = self
             .dynamodb
@@ -172,44 +194,7 @@ impl Stack {
     /// The stream's records the notifier's event filter lets through (pending to
     /// finished, with a callback), as the event source mapping delivers them.
     pub async fn finished_records(&self) -> Value {
-        let shards = self
-            .streams
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await
-            .expect("DescribeStream on moto")
-            .stream_description
-            .and_then(|stream| stream.shards)
-            .unwrap_or_default();
-        let mut records = Vec::new();
-        for shard in shards {
-            let mut iterator = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&self.stream_arn)
-                .shard_id(shard.shard_id.expect("a shard has an id"))
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .expect("GetShardIterator on moto")
-                .shard_iterator;
-            while let Some(current) = iterator {
-                let page = self
-                    .streams
-                    .get_records()
-                    .shard_iterator(current)
-                    .send()
-                    .await
-                    .expect("GetRecords on moto");
-                let got = page.records.unwrap_or_default();
-                if got.is_empty() {
-                    break;
-                }
-                records.extend(got);
-                iterator = page.next_shard_iterator;
-            }
-        }
+        let records = stream_records(&self.streams, &self.stream_arn).await;
         let finished: Vec<Value> = records
             .iter()
             .map(|record| lambda_record(record, &self.stream_arn))
@@ -228,16 +213,7 @@ impl Stack {
     pub async fn take(&self, queue: &str) -> Vec<aws_sdk_sqs::types::Message> {
         let mut taken = Vec::new();
         loop {
-            let messages = self
-                .sqs
-                .receive_message()
-                .queue_url(queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("ReceiveMessage on moto")
-                .messages
-                .unwrap_or_default();
+            let messages = self.receive(queue, None).await;
             if messages.is_empty() {
                 return taken;
             }
@@ -251,11 +227,20 @@ impl Stack {
     /// The messages waiting in `queue` now, left there (received with no visibility
     /// timeout).
     pub async fn peek(&self, queue: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        self.receive(queue, Some(0)).await
+    }
+
+    /// Up to 10 messages of `queue` due now; `visibility_timeout` overrides the queue's.
+    async fn receive(
+        &self,
+        queue: &str,
+        visibility_timeout: Option<i32>,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
         self.sqs
             .receive_message()
             .queue_url(queue)
             .max_number_of_messages(10)
-            .visibility_timeout(0)
+            .set_visibility_timeout(visibility_timeout)
             .send()
             .await
             .expect("ReceiveMessage on moto")
@@ -295,16 +280,7 @@ impl Stack {
     /// as the SQS event source mapping does: the messages not reported as failures are
     /// deleted. Answers how many there were.
     pub async fn pump(&self, notifier: &Notifier) -> usize {
-        let messages = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.delivery_queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("ReceiveMessage on moto")
-            .messages
-            .unwrap_or_default();
+        let messages = self.receive(&self.delivery_queue, None).await;
         if messages.is_empty() {
             return 0;
         }
@@ -376,13 +352,21 @@ pub struct Reply {
     pub delay: Duration,
 }
 
-pub const OK: Reply = Reply {
-    status: StatusCode::NO_CONTENT,
-    retry_after: None,
-    delay: Duration::ZERO,
-};
+impl Reply {
+    /// `status` at once, with no Retry-After.
+    pub const fn status(status: StatusCode) -> Self {
+        Self {
+            status,
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
 
-/// A webhook receiver on 127.0.0.1: answers the scripted replies in turn, then `OK`.
+pub const OK: Reply = Reply::status(StatusCode::NO_CONTENT);
+
+/// A webhook receiver on 127.0.0.1 that checks signatures with [`SECRET`]: answers the
+/// scripted replies in turn, then `OK`.
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
@@ -391,7 +375,7 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    pub async fn start(secret: &str, script: &[Reply]) -> Self {
+    pub async fn start(script: &[Reply]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
             "http://127.0.0.1:{}/hook",
@@ -402,7 +386,9 @@ impl Receiver {
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             received: Arc::default(),
         };
-        let verifier = Arc::new(standardwebhooks::Webhook::new(secret).expect("a whsec_ secret"));
+        let verifier = Arc::new(
+            standardwebhooks::Webhook::new(&format!("whsec_{SECRET}")).expect("a whsec_ secret"),
+        );
         let state = receiver.clone();
         let app = Router::new().route(
             "/hook",
@@ -437,9 +423,4 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
-}
-
-/// The secret a receiver checks with.
-pub fn whsec(secret: &str) -> String {
-    format!("whsec_{secret}")
 }
