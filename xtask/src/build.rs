@@ -27,7 +27,9 @@ impl Build {
 }
 
 /// Builds every function's `target/lambda/<name>/bootstrap.zip`, prints its path, size
-/// and sha256, and writes `target/lambda/SHA256SUMS`.
+/// and sha256, and writes `target/lambda/SHA256SUMS`; `target/lambda/release/` holds the
+/// same zips under their functions' names (`<name>.zip`, one name per release asset) with
+/// their own `SHA256SUMS`.
 pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     let tools = tools::CARGO_LAMBDA.ensure(sh)?;
     let rustc = arm64_rustc(sh)?;
@@ -64,7 +66,9 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
     .run()
     .context("cargo lambda build failed: fix the error above and run `cargo xtask build` again")?;
     let out = crate::project_root().join("target/lambda");
-    let mut sums = String::new();
+    let release = out.join("release");
+    sh.create_dir(&release)?;
+    let (mut sums, mut release_sums) = (String::new(), String::new());
     for function in FUNCTIONS {
         let zip = out.join(function).join("bootstrap.zip");
         let bytes = repack(&zip)?;
@@ -79,7 +83,10 @@ pub fn build_lambdas(sh: &Shell) -> anyhow::Result<()> {
             bytes.len() as f64 / (1024.0 * 1024.0)
         ));
         sums.push_str(&format!("{sha256}  {function}/bootstrap.zip\n"));
+        release_sums.push_str(&format!("{sha256}  {function}.zip\n"));
+        std::fs::write(release.join(format!("{function}.zip")), &bytes)?;
     }
+    sh.write_file(release.join("SHA256SUMS"), release_sums)?;
     // `sha256sum -c SHA256SUMS` in target/lambda checks them; the release publishes it.
     let sums_path = out.join("SHA256SUMS");
     sh.write_file(&sums_path, sums)?;

@@ -56,3 +56,21 @@ fn each_zip_holds_an_arm64_bootstrap() {
         );
     }
 }
+
+#[test]
+fn the_release_holds_each_zip_by_its_functions_name_with_its_checksum() {
+    let lambda = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/lambda");
+    let sums = std::fs::read_to_string(lambda.join("release/SHA256SUMS"))
+        .expect("target/lambda/release/SHA256SUMS: build it with `cargo xtask build`");
+    let names: Vec<&str> = sums
+        .lines()
+        .filter_map(|line| line.split_once("  ").map(|(_, name)| name))
+        .collect();
+    let expected: Vec<String> = FUNCTIONS.iter().map(|f| format!("{f}.zip")).collect();
+    assert_eq!(names, expected, "one asset name per function");
+    for function in FUNCTIONS {
+        let built = std::fs::read(lambda.join(format!("{function}/bootstrap.zip"))).unwrap();
+        let released = std::fs::read(lambda.join(format!("release/{function}.zip"))).unwrap();
+        assert!(built == released, "{function}.zip is the zip that deploys");
+    }
+}
