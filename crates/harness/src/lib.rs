@@ -8,8 +8,8 @@ pub mod process;
 pub mod wait;
 
 pub use moto::{
-    LAMBDA_ZIP_VAR, MOTO_URL_VAR, REGION, lambda_mode, moto_url, requests_table, sdk_config,
-    stream_records, unique,
+    LAMBDA_ZIP_VAR, MOTO_URL_VAR, REGION, get_item, lambda_mode, moto_url, requests_table,
+    sdk_config, stream_records, unique,
 };
 pub use process::{Listening, SpawnError};
 pub use wait::{eventually, until_some};

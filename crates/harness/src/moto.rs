@@ -1,12 +1,16 @@
 //! moto server: its URL from the environment, an SDK configuration for it, fresh names, and
-//! a requests table with its stream and the stream's records.
+//! a requests table with its stream, its items and the stream's records.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::{config::Credentials, types::AttributeValue};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use storefirst_dynamodb::DynamoTable;
+use storefirst_lambda::item;
 
 /// Set by `cargo xtask test` (xtask/src/tools.rs) to the URL of the moto server it started.
 pub const MOTO_URL_VAR: &str = "STOREFIRST_MOTO_URL";
@@ -55,6 +59,25 @@ pub async fn requests_table(prefix: &str) -> DynamoTable {
     DynamoTable::connect(&sdk_config(&moto_url()).await, &unique(prefix), true)
         .await
         .unwrap_or_else(|e| panic!("CreateTable on moto: {e}"))
+}
+
+/// The item of `id` in the requests table `table`, read consistently; a test fails when it
+/// is missing.
+pub async fn get_item(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &str,
+) -> HashMap<String, AttributeValue> {
+    dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(item::key(id)))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem on moto")
+        .item
+        .unwrap_or_else(|| panic!("item {id} is missing"))
 }
 
 /// Every record of the stream `stream_arn` from `TRIM_HORIZON`, shard by shard, as an

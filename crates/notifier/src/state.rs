@@ -14,34 +14,22 @@ const EXISTS: &str = "attribute_exists(#id)";
 /// of a delivered message (SQS is at-least-once) changes nothing and is not sent again.
 const UNDELIVERED: &str = "attribute_exists(#id) AND #callback_status <> :delivered";
 
-/// One outcome's UpdateItem: what it sets, on which condition, and the status it records
-/// (where its update sets one).
-struct Write {
-    update: &'static str,
-    condition: &'static str,
-    status: CallbackStatus,
-}
+/// Records an outcome: its status, the attempts so far, and no error.
+const SETTLE: &str =
+    "SET #callback_status = :status, #callback_attempts = :attempts REMOVE #callback_error";
+const RETRY: &str = "SET #callback_attempts = :attempts, #callback_error = :error";
+const GIVE_UP: &str =
+    "SET #callback_status = :status, #callback_attempts = :attempts, #callback_error = :error";
 
-const DELIVERED: Write = Write {
-    update: "SET #callback_status = :status, #callback_attempts = :attempts REMOVE #callback_error",
-    condition: EXISTS,
-    status: CallbackStatus::Delivered,
-};
-const RETRIED: Write = Write {
-    update: "SET #callback_attempts = :attempts, #callback_error = :error",
-    condition: UNDELIVERED,
-    status: CallbackStatus::Pending,
-};
-const FAILED: Write = Write {
-    update: "SET #callback_status = :status, #callback_attempts = :attempts, #callback_error = :error",
-    condition: UNDELIVERED,
-    status: CallbackStatus::Failed,
-};
-const REDRIVEN: Write = Write {
-    update: "SET #callback_status = :status, #callback_attempts = :attempts REMOVE #callback_error",
-    condition: EXISTS,
-    status: CallbackStatus::Pending,
-};
+/// One outcome's UpdateItem: the update, its condition, and the status it records (where
+/// the update sets one).
+#[derive(Clone, Copy)]
+struct Write(&'static str, &'static str, CallbackStatus);
+
+const DELIVERED: Write = Write(SETTLE, EXISTS, CallbackStatus::Delivered);
+const RETRIED: Write = Write(RETRY, UNDELIVERED, CallbackStatus::Pending);
+const FAILED: Write = Write(GIVE_UP, UNDELIVERED, CallbackStatus::Failed);
+const REDRIVEN: Write = Write(SETTLE, EXISTS, CallbackStatus::Pending);
 
 /// A write DynamoDB did not make: the message is delivered again to record it.
 #[derive(Debug, thiserror::Error)]
@@ -110,11 +98,7 @@ impl DeliveryState {
         attempts: u32,
         error: Option<&str>,
     ) -> Result<Recorded, StateError> {
-        let Write {
-            update,
-            condition,
-            status,
-        } = *write;
+        let Write(update, condition, status) = *write;
         let mut values = HashMap::from([(
             ":attempts".to_owned(),
             AttributeValue::N(attempts.to_string()),
@@ -171,9 +155,10 @@ mod tests {
     #[test]
     fn every_write_names_only_schema_attributes() {
         for write in [DELIVERED, RETRIED, FAILED, REDRIVEN] {
-            let names = item::names(&[write.update, write.condition]);
-            assert!(names.contains_key("#callback_attempts"), "{}", write.update);
-            assert!(names.contains_key("#id"), "{}", write.condition);
+            let Write(update, condition, _) = write;
+            let names = item::names(&[update, condition]);
+            assert!(names.contains_key("#callback_attempts"), "{update}");
+            assert!(names.contains_key("#id"), "{condition}");
         }
     }
 }

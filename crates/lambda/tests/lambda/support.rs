@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use storefirst_app::RestaurantOrders;
 use storefirst_domain::{PendingRequest, ProcessError, Processor, now_millis};
 pub use storefirst_harness::{REGION, moto_url};
-use storefirst_harness::{requests_table, stream_records};
+use storefirst_harness::{get_item, requests_table, stream_records};
 use storefirst_lambda::stream_record::lambda_record;
 
 /// The sample processor, except that orders for the restaurant `offline-kitchen` fail
@@ -102,18 +102,7 @@ impl Table {
     }
 
     pub async fn item(&self, id: &str) -> StoredItem {
-        let key = serde_dynamo::to_item(json!({ "id": id })).unwrap();
-        let item = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("GetItem on moto")
-            .item
-            .unwrap_or_else(|| panic!("item {id} is missing"));
+        let item = get_item(&self.dynamodb, &self.name, id).await;
         serde_dynamo::from_item(item).expect("the item has the store's attributes")
     }
 

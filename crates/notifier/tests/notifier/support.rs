@@ -19,7 +19,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use storefirst_domain::{CallbackStatus, now_millis};
-use storefirst_harness::{moto_url, requests_table, sdk_config, stream_records, unique};
+use storefirst_harness::{get_item, moto_url, requests_table, sdk_config, stream_records, unique};
 use storefirst_lambda::{item, stream_record::lambda_record};
 use storefirst_notifier::{Config, Delivery, Notifier, Response};
 use tokio::net::TcpListener;
@@ -177,17 +177,7 @@ impl Stack {
     }
 
     pub async fn item(&self, id: &str) -> item::Stored {
-        let found = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("GetItem on moto")
-            .item
-            .unwrap_or_else(|| panic!("item {id} is missing"));
+        let found = get_item(&self.dynamodb, &self.table, id).await;
         item::Stored::from_item(&found).expect("an item of the schema")
     }
 
