@@ -20,4 +20,4 @@ pub mod warm_up;
 pub use config::{Config, ConfigError, RETENTION_VAR, TABLE_VAR, WARM_UP_VAR};
 pub use decode::{DecodeError, decode};
 pub use handler::{StreamHandler, batch_response};
-pub use store::DynamoStore;
+pub use store::{DynamoStore, update_if};

@@ -91,34 +91,61 @@ impl OutcomeStore for DynamoStore {
         let (expression, values) = update(outcome, now_millis());
         let values: HashMap<String, AttributeValue> = serde_dynamo::to_item(values)
             .map_err(|error| StoreError(format!("could not convert the update: {error}")))?;
-        let written = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(id.as_str())))
-            .update_expression(expression)
-            .condition_expression(CONDITION)
-            // Placeholders for every attribute, as `status` and `result` are reserved words
-            // in DynamoDB expressions; only those used, as DynamoDB refuses unused names.
-            .set_expression_attribute_names(Some(item::names(&[expression, CONDITION])))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(Written::Applied),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Written::AlreadyDone)
-            }
-            Err(error) => Err(StoreError(format!(
-                "UpdateItem on table {} failed: {}",
-                self.table,
-                DisplayErrorContext(&error)
-            ))),
+        let applied = update_if(
+            &self.client,
+            &self.table,
+            id.as_str(),
+            expression,
+            CONDITION,
+            values,
+        )
+        .await
+        .map_err(|reason| {
+            StoreError(format!(
+                "UpdateItem on table {} failed: {reason}",
+                self.table
+            ))
+        })?;
+        Ok(if applied {
+            Written::Applied
+        } else {
+            Written::AlreadyDone
+        })
+    }
+}
+
+/// One UpdateItem of the item `id`, if `condition` holds: whether it applied (`false`:
+/// the condition did not hold and nothing changed), or why DynamoDB did not answer.
+pub async fn update_if(
+    client: &Client,
+    table: &str,
+    id: &str,
+    update: &str,
+    condition: &str,
+    values: HashMap<String, AttributeValue>,
+) -> Result<bool, String> {
+    let written = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(item::key(id)))
+        .update_expression(update)
+        .condition_expression(condition)
+        // Placeholders for every attribute, as `status` and `result` are reserved words
+        // in DynamoDB expressions; only those used, as DynamoDB refuses unused names.
+        .set_expression_attribute_names(Some(item::names(&[update, condition])))
+        .set_expression_attribute_values(Some(values))
+        .send()
+        .await;
+    match written {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
         }
+        Err(error) => Err(DisplayErrorContext(&error).to_string()),
     }
 }
 

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::{Client, error::DisplayErrorContext, types::AttributeValue};
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use storefirst_domain::CallbackStatus;
-use storefirst_lambda::item;
+use storefirst_lambda::update_if;
 
 /// A delivered webhook is recorded on any item still there (past its TTL, DynamoDB may
 /// not have deleted it yet, and GET no longer shows it).
@@ -119,37 +119,25 @@ impl DeliveryState {
         if let Some(error) = error {
             values.insert(":error".to_owned(), AttributeValue::S(error.to_owned()));
         }
-        let written = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(id)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(item::names(&[update, condition])))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(Recorded::Applied),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Recorded::Skipped)
-            }
-            Err(error) => Err(StateError {
+        let applied = update_if(&self.client, &self.table, id, update, condition, values)
+            .await
+            .map_err(|reason| StateError {
                 id: id.to_owned(),
                 table: self.table.clone(),
-                reason: DisplayErrorContext(&error).to_string(),
-            }),
-        }
+                reason,
+            })?;
+        Ok(if applied {
+            Recorded::Applied
+        } else {
+            Recorded::Skipped
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use storefirst_lambda::item;
+
     use super::*;
 
     #[test]
