@@ -62,17 +62,25 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The CodeSha256 moto holds for the function (Lambda's base64 of the zip's sha256).
-async fn code_sha256(function: &str) -> String {
-    let answer: Value = reqwest::Client::new()
-        .get(format!("{}/2015-03-31/functions/{function}", moto_url()))
-        .header("Authorization", authorization("lambda"))
+/// moto's JSON answer to `request`.
+async fn answer_of(request: reqwest::RequestBuilder) -> Value {
+    request
         .send()
         .await
         .expect("moto answers")
         .json()
         .await
-        .expect("JSON");
+        .expect("JSON")
+}
+
+/// The CodeSha256 moto holds for the function (Lambda's base64 of the zip's sha256).
+async fn code_sha256(function: &str) -> String {
+    let answer = answer_of(
+        reqwest::Client::new()
+            .get(format!("{}/2015-03-31/functions/{function}", moto_url()))
+            .header("Authorization", authorization("lambda")),
+    )
+    .await;
     answer["Configuration"]["CodeSha256"]
         .as_str()
         .unwrap_or_else(|| panic!("no CodeSha256 in {answer}"))
@@ -174,18 +182,18 @@ async fn a_first_deploy_bootstraps_uploads_executes_and_writes_the_outputs() {
     // The webhook delivery queue hands a message over five times, then dead-letters it.
     // (moto 5.2's CloudFormation leaves out the webhook secret: it has no
     // AWS::SecretsManager::Secret.)
-    let attributes: Value = reqwest::Client::new()
-        .post(moto_url())
-        .header("X-Amz-Target", "AmazonSQS.GetQueueAttributes")
-        .header("Content-Type", "application/x-amz-json-1.0")
-        .header("Authorization", authorization("sqs"))
-        .body(json!({"QueueUrl": resources["WebhookQueue"], "AttributeNames": ["All"]}).to_string())
-        .send()
-        .await
-        .expect("moto answers")
-        .json()
-        .await
-        .expect("JSON");
+    let attributes = answer_of(
+        reqwest::Client::new()
+            .post(moto_url())
+            .header("X-Amz-Target", "AmazonSQS.GetQueueAttributes")
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .header("Authorization", authorization("sqs"))
+            .body(
+                json!({"QueueUrl": resources["WebhookQueue"], "AttributeNames": ["All"]})
+                    .to_string(),
+            ),
+    )
+    .await;
     let redrive: Value = serde_json::from_str(
         attributes["Attributes"]["RedrivePolicy"]
             .as_str()
