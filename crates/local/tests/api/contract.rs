@@ -7,7 +7,9 @@ use storefirst_contract::{
     render, render_probes,
 };
 
-use crate::{API_KEY, spawn_local, spawn_local_with};
+use storefirst_harness::Listening;
+
+use crate::{API_KEY, spawn_local, spawn_local_with, webhooks::SECRET};
 
 /// The HTTP contract suite against the real binary with a fresh database.
 #[tokio::test(flavor = "multi_thread")]
@@ -38,23 +40,15 @@ fn stored_ids(db: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The probes of what only a deployed stack can confirm hold against the local runtime
-/// too (throttling aside: it has no usage plan), webhooks to a receiver on this machine
-/// included, and store nothing they refuse.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_aws_assumptions_hold_against_the_local_binary() {
-    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("probes.db");
-    let args = ["--allow-loopback-webhooks", "--webhook-secret", SECRET];
-    let local = spawn_local_with(&db, "warn", Stdio::inherit(), &args, &[]);
+/// The probes of what only a deployed stack can confirm hold against `local` too
+/// (throttling aside: no usage plan runs here), webhooks to a receiver on this machine
+/// checked with `secret` included; answers the target, which knows what it stored.
+pub async fn assumptions_hold(local: &Listening, secret: &str) -> Target {
     let target = Target::new(&local.url, API_KEY);
     let webhooks = Webhooks::Loopback {
-        secret: SECRET.to_owned(),
+        secret: secret.to_owned(),
     };
-
     let reports = target.probe(None, Throttling::Local, &webhooks).await;
-
     let report = render_probes(&reports);
     println!("{report}");
     for probe in &reports {
@@ -72,6 +66,17 @@ async fn the_aws_assumptions_hold_against_the_local_binary() {
             );
         }
     }
+    target
+}
+
+/// The assumptions hold against the local runtime, which stores nothing they refuse.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aws_assumptions_hold_against_the_local_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("probes.db");
+    let args = ["--allow-loopback-webhooks", "--webhook-secret", SECRET];
+    let local = spawn_local_with(&db, "warn", Stdio::inherit(), &args, &[]);
+    let target = assumptions_hold(&local, SECRET).await;
     assert_eq!(stored_ids(&db), target.accepted_ids());
 
     // Checked against another secret, the same webhooks fail the verification.

@@ -11,16 +11,17 @@ use std::{
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use reqwest::StatusCode;
-use storefirst_contract::{
-    Target, Throttling, Verdict,
-    probes::{self, Webhooks},
-    render_probes,
-};
 use storefirst_harness::{Listening, lambda_mode, moto_url, sdk_config, unique};
 
 use crate::{
+    contract::assumptions_hold,
     eventually, spawn_local_with,
-    webhooks::{Api, Receiver, SECRET, id_of, latencies},
+    sqs_mapping::attributes,
+    webhooks::{
+        Api, Beside, Receiver, SECRET, a_503_is_retried_after_its_retry_after, delivered_twice,
+        generated, given_up, printed_secret, redrive, restarted_on_the_kept_secret,
+        silent_is_not_delivered, stalled, with_and_without_callback, worst,
+    },
 };
 
 /// Set by `cargo xtask test` to the notifier zip it built.
@@ -59,16 +60,8 @@ async fn dead_letters(table: &str) -> usize {
         .unwrap()
         .queue_url
         .unwrap();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    attributes[&QueueAttributeName::ApproximateNumberOfMessages]
+    let name = QueueAttributeName::ApproximateNumberOfMessages;
+    attributes(&sqs, &url, name.clone()).await[&name]
         .parse()
         .unwrap()
 }
@@ -80,10 +73,7 @@ async fn a_finished_request_is_delivered_signed_and_one_without_callback_is_not(
     let api = Api::of(&local);
     let (receiver, base) = Receiver::start().await;
 
-    let (status, accepted) = api.post(Some(&format!("{base}/ok"))).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    let id = id_of(&accepted);
-    let (_, silent) = api.post(None).await;
+    let (id, silent) = with_and_without_callback(&api, &format!("{base}/ok")).await;
     let (status, body) = api.put("same", &format!("{base}/ok")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let (status, body) = api.put("same", &format!("{base}/other")).await;
@@ -104,15 +94,8 @@ async fn a_finished_request_is_delivered_signed_and_one_without_callback_is_not(
     assert_eq!(document["result"], item["result"]);
     assert_eq!(document["request"], item["request"]);
 
-    let (_, other) = api.get(&id_of(&silent)).await;
+    let other = silent_is_not_delivered(&api, &receiver, &silent, Duration::from_secs(1), 2).await;
     assert_eq!(other["status"], "succeeded", "{other}");
-    assert!(other.get("callback").is_none(), "{other}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        receiver.total(),
-        2,
-        "only the requests with a callback are delivered"
-    );
     assert!(local.terminate());
 }
 
@@ -120,20 +103,7 @@ async fn a_finished_request_is_delivered_signed_and_one_without_callback_is_not(
 async fn a_503_is_retried_after_its_retry_after_with_the_same_webhook_id() {
     let (dir, table) = (tempfile::tempdir().unwrap(), unique("hooks"));
     let local = spawn(&dir.path().join("l.db"), &table, &[]);
-    let api = Api::of(&local);
-    let (receiver, base) = Receiver::start().await;
-
-    let id = id_of(&api.post(Some(&format!("{base}/flaky"))).await.1);
-    let item = api.callback_of(&id, "delivered").await;
-    assert_eq!(item["callback"]["attempts"], 2, "{item}");
-    let seen = receiver.seen("flaky");
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert_eq!(seen[0].webhook_id, seen[1].webhook_id);
-    let waited = seen[1].at - seen[0].at;
-    assert!(
-        waited >= Duration::from_millis(950),
-        "retried after {waited:?}, not Retry-After"
-    );
+    a_503_is_retried_after_its_retry_after(&local).await;
     assert!(local.terminate());
 }
 
@@ -145,11 +115,7 @@ async fn a_permanent_4xx_is_given_up_dead_lettered_and_redriven() {
     let api = Api::of(&local);
     let (receiver, base) = Receiver::start().await;
 
-    let id = id_of(&api.post(Some(&format!("{base}/gone"))).await.1);
-    let item = api.callback_of(&id, "failed").await;
-    assert_eq!(item["callback"]["attempts"], 1, "not retried: {item}");
-    let error = item["callback"]["error"].as_str().unwrap();
-    assert!(error.contains("400"), "{error}");
+    let id = given_up(&api, &base).await;
     eventually(
         Duration::from_secs(10),
         "the delivery is in the dead letters",
@@ -159,34 +125,8 @@ async fn a_permanent_4xx_is_given_up_dead_lettered_and_redriven() {
 
     *receiver.healed.lock().unwrap() = true;
     let (_, envs) = lambda_args(&table, &[]);
-    let redrive = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
-        .args([
-            "redrive",
-            "--log",
-            "warn",
-            "--dynamodb-table",
-            &table,
-            "--db",
-        ])
-        .arg(&db)
-        .envs(envs)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&redrive.stdout);
-    assert!(
-        redrive.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&redrive.stderr)
-    );
-    assert!(said.contains("1 given-up webhooks are due again"), "{said}");
-    let item = api.callback_of(&id, "delivered").await;
-    assert_eq!(item["callback"]["attempts"], 1, "{item}");
-    let seen = receiver.seen("gone");
-    assert_eq!(seen.len(), 2);
-    assert_eq!(
-        seen[0].webhook_id, seen[1].webhook_id,
-        "the same message again"
-    );
+    redrive(&["--dynamodb-table", &table], &db, &envs);
+    delivered_twice(&api, &receiver, &id, "gone", 1).await;
     assert_eq!(dead_letters(&table).await, 0);
     assert!(local.terminate());
 }
@@ -201,13 +141,7 @@ async fn a_webhook_in_flight_when_the_process_is_killed_still_arrives() {
     let api = Api::of(&local);
     let (receiver, base) = Receiver::start().await;
 
-    let id = id_of(&api.post(Some(&format!("{base}/stall"))).await.1);
-    eventually(
-        Duration::from_secs(30),
-        "the first attempt reaches the receiver",
-        || async { !receiver.seen("stall").is_empty() },
-    )
-    .await;
+    let id = stalled(&api, &receiver, &base, Duration::from_secs(30)).await;
     // The whole machine goes down: the functions' processes too, or one of them would
     // settle the attempt itself once the receiver times out.
     // Each thread lists the children it started.
@@ -231,14 +165,7 @@ async fn a_webhook_in_flight_when_the_process_is_killed_still_arrives() {
     let api = Api::of(&local);
     // Received and never settled, the delivery comes back after the visibility timeout,
     // as it was: the attempt the crash cut short was never recorded.
-    let item = api.callback_of(&id, "delivered").await;
-    assert_eq!(item["callback"]["attempts"], 1, "{item}");
-    let seen = receiver.seen("stall");
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert_eq!(
-        seen[0].webhook_id, seen[1].webhook_id,
-        "the same webhook again"
-    );
+    delivered_twice(&api, &receiver, &id, "stall", 1).await;
     assert!(local.terminate());
 }
 
@@ -247,27 +174,9 @@ async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
     let (dir, table) = (tempfile::tempdir().unwrap(), unique("hooks"));
     let local = spawn(&dir.path().join("l.db"), &table, &[]);
     let api = Api::of(&local);
-    let (healthy, base) = Receiver::start().await;
-    let (hanging, stuck) = Receiver::start().await;
 
-    let alone = latencies(&api, &healthy, "ok", &format!("{base}/ok"), 10).await;
-    for _ in 0..20 {
-        api.post(Some(&format!("{stuck}/hang"))).await;
-    }
-    eventually(
-        Duration::from_secs(30),
-        "the hanging receiver holds attempts",
-        || async { !hanging.seen("hang").is_empty() },
-    )
-    .await;
-    let beside = latencies(&api, &healthy, "ok", &format!("{base}/ok"), 10).await;
-    let worst = |all: &[Duration]| all.iter().max().copied().unwrap();
-    println!(
-        "healthy receiver in the Lambda mode, 202 to receipt, worst of 10: alone {:?}, \
-         beside a hanging one {:?}",
-        worst(&alone),
-        worst(&beside)
-    );
+    let Beside { alone, beside, .. } =
+        Beside::measure(&api, "Lambda mode", 10, 20, 1, Duration::from_secs(30)).await;
     // A hanging attempt holds its batch for the sender's 5 s timeout: a healthy delivery
     // never waits for one.
     assert!(
@@ -283,18 +192,13 @@ async fn a_generated_secret_is_kept_in_secrets_manager_and_printed_again() {
     let db = dir.path().join("l.db");
     let (args, envs) = lambda_args(&table, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let start = || spawn_local_with(&db, "warn", Stdio::inherit(), &args, &envs);
+    let start = || {
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        spawn_local_with(&db, "warn", Stdio::inherit(), &args, &envs)
+    };
     let local = start();
     let lines: Vec<String> = (0..6).map(|_| local.next_line()).collect();
-    let announced = lines
-        .iter()
-        .find(|l| l.contains("generated"))
-        .unwrap_or_else(|| panic!("{lines:?}"));
-    let secret = announced
-        .split_whitespace()
-        .find(|word| word.starts_with("whsec_"))
-        .expect("the secret itself");
+    let (announced, secret) = generated(&lines);
     assert!(announced.contains("Secrets Manager"), "{announced}");
     assert!(
         announced.contains(&format!("webhook-secret --dynamodb-table {table}")),
@@ -304,59 +208,17 @@ async fn a_generated_secret_is_kept_in_secrets_manager_and_printed_again() {
     assert_eq!(Api::of(&local).get("none").await.0, StatusCode::NOT_FOUND);
     assert!(local.terminate());
 
-    let printed = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
-        .args([
-            "webhook-secret",
-            "--log",
-            "warn",
-            "--dynamodb-table",
-            &table,
-        ])
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap();
-    assert!(printed.status.success());
-    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), secret);
+    assert_eq!(printed_secret(&["--dynamodb-table", &table], &envs), secret);
 
-    let again = start();
-    let lines: Vec<String> = (0..6).map(|_| again.next_line()).collect();
-    assert!(
-        lines.iter().any(|l| l.contains("kept in Secrets Manager"))
-            && !lines.concat().contains(secret),
-        "{lines:?}"
-    );
-    assert_eq!(Api::of(&again).get("none").await.0, StatusCode::NOT_FOUND);
-    assert!(again.terminate());
+    restarted_on_the_kept_secret(start(), 6, "kept in Secrets Manager", secret).await;
 }
 
-/// The probes of what only a deployed stack can confirm hold through both zips too
-/// (throttling aside: no usage plan here), a webhook to a receiver on this machine
+/// The probes hold through both zips too, a webhook to a receiver on this machine
 /// included.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_aws_assumptions_hold_through_the_lambda_zips() {
     let (dir, table) = (tempfile::tempdir().unwrap(), unique("probes"));
     let local = spawn(&dir.path().join("l.db"), &table, &[]);
-    let target = Target::new(&local.url, crate::API_KEY);
-    let webhooks = Webhooks::Loopback {
-        secret: SECRET.to_owned(),
-    };
-    let reports = target.probe(None, Throttling::Local, &webhooks).await;
-    let report = render_probes(&reports);
-    println!("{report}");
-    for probe in &reports {
-        if probe.assumption == probes::THROTTLED {
-            assert!(
-                matches!(probe.verdict, Verdict::NotApplicable(_)),
-                "{report}"
-            );
-        } else {
-            assert_eq!(
-                probe.verdict,
-                Verdict::Confirmed,
-                "{}\n{report}",
-                probe.assumption
-            );
-        }
-    }
+    assumptions_hold(&local, SECRET).await;
     assert!(local.terminate());
 }

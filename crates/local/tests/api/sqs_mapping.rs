@@ -2,7 +2,7 @@
 //! deletes what the function handled, leaves a batch item failure and every message of a
 //! failed invocation to the queue's visibility timeout.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use storefirst_harness::{moto_url, sdk_config, unique};
@@ -42,17 +42,26 @@ async fn queue(sqs: &aws_sdk_sqs::Client) -> (String, String) {
         .unwrap()
         .queue_url
         .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
+    let arn = attributes(sqs, &url, QueueAttributeName::QueueArn).await
+        [&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// The attributes `name` stands for of the queue at `url`.
+pub async fn attributes(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: QueueAttributeName,
+) -> HashMap<QueueAttributeName, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name)
         .send()
         .await
         .unwrap()
         .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
+        .unwrap()
 }
 
 /// Every message left (the visibility timeout passed), with how often it was received.
@@ -114,15 +123,7 @@ async fn handled_messages_are_deleted_failures_and_failed_invocations_come_back(
         Duration::from_secs(20),
         "the handled messages are deleted, the failure received again",
         || async {
-            let attributes = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::All)
-                .send()
-                .await
-                .unwrap()
-                .attributes
-                .unwrap();
+            let attributes = attributes(&sqs, &url, QueueAttributeName::All).await;
             let count = |name| attributes[&name].parse::<u32>().unwrap();
             count(QueueAttributeName::ApproximateNumberOfMessages)
                 + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)

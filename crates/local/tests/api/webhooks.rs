@@ -185,6 +185,149 @@ pub fn id_of(accepted: &Value) -> String {
     accepted["id"].as_str().expect("an id").to_owned()
 }
 
+/// POSTs one request with a callback to `url` and one without: answers their ids.
+pub async fn with_and_without_callback(api: &Api, url: &str) -> (String, String) {
+    let (status, accepted) = api.post(Some(url)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let (_, silent) = api.post(None).await;
+    (id_of(&accepted), id_of(&silent))
+}
+
+/// The request `silent` has no callback, and after `settle` the receiver still has only
+/// the `delivered` webhooks.
+pub async fn silent_is_not_delivered(
+    api: &Api,
+    receiver: &Receiver,
+    silent: &str,
+    settle: Duration,
+    delivered: usize,
+) -> Value {
+    let (_, other) = api.get(silent).await;
+    assert!(other.get("callback").is_none(), "{other}");
+    tokio::time::sleep(settle).await;
+    assert_eq!(
+        receiver.total(),
+        delivered,
+        "only the requests with a callback are delivered"
+    );
+    other
+}
+
+/// Waits for `id`'s webhook to be delivered with `attempts` attempts recorded; answers the
+/// two deliveries the receiver saw at `path`, one webhook twice.
+pub async fn delivered_twice(
+    api: &Api,
+    receiver: &Receiver,
+    id: &str,
+    path: &str,
+    attempts: u32,
+) -> Vec<Delivery> {
+    let item = api.callback_of(id, "delivered").await;
+    assert_eq!(item["callback"]["attempts"], attempts, "{item}");
+    let seen = receiver.seen(path);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0].webhook_id, seen[1].webhook_id,
+        "the same webhook again"
+    );
+    seen
+}
+
+/// A 503 with `Retry-After: 1` from `local`'s receiver is retried after it, as the same
+/// webhook.
+pub async fn a_503_is_retried_after_its_retry_after(local: &Listening) {
+    let api = Api::of(local);
+    let (receiver, base) = Receiver::start().await;
+
+    let id = id_of(&api.post(Some(&format!("{base}/flaky"))).await.1);
+    let seen = delivered_twice(&api, &receiver, &id, "flaky", 2).await;
+    let waited = seen[1].at - seen[0].at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}, not Retry-After"
+    );
+}
+
+/// POSTs a request with a callback to the receiver's `/gone` at `base` and waits for its
+/// webhook to be given up after the one attempt: answers its id.
+pub async fn given_up(api: &Api, base: &str) -> String {
+    let id = id_of(&api.post(Some(&format!("{base}/gone"))).await.1);
+    let item = api.callback_of(&id, "failed").await;
+    assert_eq!(item["callback"]["attempts"], 1, "not retried: {item}");
+    let error = item["callback"]["error"].as_str().unwrap();
+    assert!(error.contains("400"), "{error}");
+    id
+}
+
+/// `storefirst-local redrive` with `args` (and `envs`) on `db`: one given-up webhook is due
+/// again.
+pub fn redrive(args: &[&str], db: &Path, envs: &[(&str, String)]) {
+    let redrive = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
+        .args(["redrive", "--log", "warn"])
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&redrive.stdout);
+    assert!(
+        redrive.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&redrive.stderr)
+    );
+    assert!(said.contains("1 given-up webhooks are due again"), "{said}");
+}
+
+/// POSTs a request with a callback to the receiver's `/stall` at `base` and waits (up to
+/// `within`) for its first attempt, which gets no answer: answers its id.
+pub async fn stalled(api: &Api, receiver: &Receiver, base: &str, within: Duration) -> String {
+    let id = id_of(&api.post(Some(&format!("{base}/stall"))).await.1);
+    eventually(within, "the first attempt reaches the receiver", || async {
+        !receiver.seen("stall").is_empty()
+    })
+    .await;
+    id
+}
+
+/// The line of `lines` that announces a generated secret, and the secret.
+pub fn generated(lines: &[String]) -> (&str, &str) {
+    let announced = lines
+        .iter()
+        .find(|l| l.contains("generated"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    let secret = announced
+        .split_whitespace()
+        .find(|word| word.starts_with("whsec_"))
+        .expect("the secret itself");
+    (announced, secret)
+}
+
+/// What `storefirst-local webhook-secret` with `args` (and `envs`) prints.
+pub fn printed_secret(args: &[&str], envs: &[(&str, String)]) -> String {
+    let printed = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
+        .args(["webhook-secret", "--log", "warn"])
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    String::from_utf8_lossy(&printed.stdout).trim().to_owned()
+}
+
+/// `local`, started again on a kept secret: its first `n` lines say where it is `kept` and
+/// not the secret; it serves and stops.
+pub async fn restarted_on_the_kept_secret(local: Listening, n: usize, kept: &str, secret: &str) {
+    let lines: Vec<String> = (0..n).map(|_| local.next_line()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains(kept)) && !lines.concat().contains(secret),
+        "{lines:?}"
+    );
+    // Serving (and so past installing its signal handlers) before it is stopped.
+    assert_eq!(Api::of(&local).get("none").await.0, StatusCode::NOT_FOUND);
+    assert!(local.terminate());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_request_is_delivered_signed_once_and_one_without_callback_is_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,11 +335,7 @@ async fn a_finished_request_is_delivered_signed_once_and_one_without_callback_is
     let api = Api::of(&local);
     let (receiver, base) = Receiver::start().await;
 
-    let (status, accepted) = api.post(Some(&format!("{base}/ok"))).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    let id = id_of(&accepted);
-    let (_, silent) = api.post(None).await;
-
+    let (id, silent) = with_and_without_callback(&api, &format!("{base}/ok")).await;
     let item = api.callback_of(&id, "delivered").await;
     assert_eq!(item["callback"]["attempts"], 1, "{item}");
     assert_eq!(item["callback"]["url"], format!("{base}/ok"));
@@ -223,14 +362,7 @@ async fn a_finished_request_is_delivered_signed_once_and_one_without_callback_is
     );
     api.callback_of("same", "delivered").await;
 
-    let (_, other) = api.get(&id_of(&silent)).await;
-    assert!(other.get("callback").is_none(), "{other}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        receiver.total(),
-        2,
-        "only the requests with a callback are delivered"
-    );
+    silent_is_not_delivered(&api, &receiver, &silent, Duration::from_millis(500), 2).await;
     assert!(local.terminate());
 }
 
@@ -238,20 +370,7 @@ async fn a_finished_request_is_delivered_signed_once_and_one_without_callback_is
 async fn a_503_is_retried_after_its_retry_after_with_the_same_webhook_id() {
     let dir = tempfile::tempdir().unwrap();
     let local = spawn(&dir.path().join("w.db"), true);
-    let api = Api::of(&local);
-    let (receiver, base) = Receiver::start().await;
-
-    let id = id_of(&api.post(Some(&format!("{base}/flaky"))).await.1);
-    let item = api.callback_of(&id, "delivered").await;
-    assert_eq!(item["callback"]["attempts"], 2, "{item}");
-    let seen = receiver.seen("flaky");
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert_eq!(seen[0].webhook_id, seen[1].webhook_id);
-    let waited = seen[1].at - seen[0].at;
-    assert!(
-        waited >= Duration::from_millis(950),
-        "retried after {waited:?}, not Retry-After"
-    );
+    a_503_is_retried_after_its_retry_after(&local).await;
     assert!(local.terminate());
 }
 
@@ -263,11 +382,7 @@ async fn a_permanent_4xx_is_given_up_dead_lettered_and_redriven() {
     let api = Api::of(&local);
     let (receiver, base) = Receiver::start().await;
 
-    let id = id_of(&api.post(Some(&format!("{base}/gone"))).await.1);
-    let item = api.callback_of(&id, "failed").await;
-    assert_eq!(item["callback"]["attempts"], 1, "not retried: {item}");
-    let error = item["callback"]["error"].as_str().unwrap();
-    assert!(error.contains("400"), "{error}");
+    let id = given_up(&api, &base).await;
     let dead: String = rusqlite::Connection::open(&db)
         .unwrap()
         .query_row(
@@ -279,22 +394,8 @@ async fn a_permanent_4xx_is_given_up_dead_lettered_and_redriven() {
     assert!(dead.contains("webhook") && dead.contains(&id), "{dead}");
 
     *receiver.healed.lock().unwrap() = true;
-    let redrive = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
-        .args(["redrive", "--log", "warn", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&redrive.stdout);
-    assert!(redrive.status.success(), "{said}");
-    assert!(said.contains("1 given-up webhooks are due again"), "{said}");
-    let item = api.callback_of(&id, "delivered").await;
-    assert_eq!(item["callback"]["attempts"], 1, "{item}");
-    let seen = receiver.seen("gone");
-    assert_eq!(seen.len(), 2);
-    assert_eq!(
-        seen[0].webhook_id, seen[1].webhook_id,
-        "the same message again"
-    );
+    redrive(&[], &db, &[]);
+    delivered_twice(&api, &receiver, &id, "gone", 1).await;
     assert!(local.terminate());
 }
 
@@ -324,36 +425,75 @@ pub async fn latencies(
         .collect()
 }
 
+/// A healthy receiver beside a hanging one (another port, never answering in time).
+pub struct Beside {
+    /// 202 to receipt of `n` deliveries to the healthy receiver alone.
+    pub alone: Vec<Duration>,
+    /// And of `n` more once the hanging receiver holds its attempts.
+    pub beside: Vec<Duration>,
+    pub hanging: Receiver,
+}
+
+impl Beside {
+    /// `n` deliveries alone, then `hangs` requests to the hanging receiver and, once it holds
+    /// `held` attempts (within `within`), `n` deliveries beside it; prints the worst of each
+    /// for `mode`.
+    pub async fn measure(
+        api: &Api,
+        mode: &str,
+        n: usize,
+        hangs: usize,
+        held: usize,
+        within: Duration,
+    ) -> Self {
+        let (healthy, base) = Receiver::start().await;
+        let (hanging, stuck) = Receiver::start().await;
+        let alone = latencies(api, &healthy, "ok", &format!("{base}/ok"), n).await;
+        for _ in 0..hangs {
+            api.post(Some(&format!("{stuck}/hang"))).await;
+        }
+        eventually(
+            within,
+            "the hanging receiver holds its attempts",
+            || async { hanging.seen("hang").len() >= held },
+        )
+        .await;
+        let beside = latencies(api, &healthy, "ok", &format!("{base}/ok"), n).await;
+        println!(
+            "healthy receiver in the {mode}, 202 to receipt, worst of {n}: alone {:?}, beside \
+             a hanging one {:?}",
+            worst(&alone),
+            worst(&beside)
+        );
+        Self {
+            alone,
+            beside,
+            hanging,
+        }
+    }
+}
+
+pub fn worst(latencies: &[Duration]) -> Duration {
+    latencies.iter().max().copied().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
     let local = spawn(&dir.path().join("w.db"), true);
     let api = Api::of(&local);
-    // Two receivers: one that answers, one (another port) that never does in time.
-    let (healthy, base) = Receiver::start().await;
-    let (hanging, stuck) = Receiver::start().await;
-
-    let alone = latencies(&api, &healthy, "ok", &format!("{base}/ok"), 20).await;
     // More than there are attempts at once (64): the hanging receiver gets its share (8).
-    for _ in 0..100 {
-        api.post(Some(&format!("{stuck}/hang"))).await;
-    }
-    eventually(
-        Duration::from_secs(10),
-        "the hanging receiver holds its share of attempts",
-        || async { hanging.seen("hang").len() >= 8 },
-    )
-    .await;
-    let beside = latencies(&api, &healthy, "ok", &format!("{base}/ok"), 20).await;
-    let worst = |all: &[Duration]| all.iter().max().copied().unwrap();
-    println!(
-        "healthy receiver, 202 to receipt, worst of 20: alone {:?}, beside a hanging one {:?}",
-        worst(&alone),
-        worst(&beside)
-    );
+    let Beside {
+        alone,
+        beside,
+        hanging,
+    } = Beside::measure(&api, "SQLite mode", 20, 100, 8, Duration::from_secs(10)).await;
     // The hanging receiver holds each of its attempts for the 5 s timeout, and never more
     // than its share of them at once.
-    assert!(worst(&beside) < Duration::from_secs(1), "{beside:?}");
+    assert!(
+        worst(&beside) < Duration::from_secs(1),
+        "{beside:?} against {alone:?}"
+    );
     // Within one timeout of the first attempt, no second round of attempts can start.
     let seen = hanging.seen("hang");
     let first = seen[0].at;
@@ -411,23 +551,13 @@ async fn a_webhook_in_flight_when_the_process_is_killed_arrives_after_the_restar
     let api = Api::of(&local);
     let (receiver, base) = Receiver::start().await;
 
-    let id = id_of(&api.post(Some(&format!("{base}/stall"))).await.1);
-    eventually(
-        Duration::from_secs(20),
-        "the first attempt reaches the receiver",
-        || async { !receiver.seen("stall").is_empty() },
-    )
-    .await;
+    let id = stalled(&api, &receiver, &base, Duration::from_secs(20)).await;
     local.kill();
 
     let local = spawn(&db, true);
     let api = Api::of(&local);
     // Claimed attempts are leased (15 s): the restarted runtime tries again after it.
-    let item = api.callback_of(&id, "delivered").await;
-    assert_eq!(item["callback"]["attempts"], 2, "{item}");
-    let seen = receiver.seen("stall");
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].webhook_id, seen[1].webhook_id);
+    delivered_twice(&api, &receiver, &id, "stall", 2).await;
     assert!(local.terminate());
 }
 
@@ -438,14 +568,7 @@ async fn a_generated_secret_is_printed_kept_and_printed_again_on_demand() {
     let args = ["--allow-loopback-webhooks"];
     let local = spawn_local_with(&db, "warn", Stdio::inherit(), &args, &[]);
     let lines: Vec<String> = (0..3).map(|_| local.next_line()).collect();
-    let announced = lines
-        .iter()
-        .find(|l| l.contains("generated"))
-        .expect("{lines:?}");
-    let secret = announced
-        .split_whitespace()
-        .find(|word| word.starts_with("whsec_"))
-        .expect("the secret itself");
+    let (announced, secret) = generated(&lines);
     assert!(announced.contains("webhook-secret --db"), "{announced}");
     assert!(
         lines
@@ -456,22 +579,8 @@ async fn a_generated_secret_is_printed_kept_and_printed_again_on_demand() {
     assert_eq!(Api::of(&local).get("none").await.0, StatusCode::NOT_FOUND);
     assert!(local.terminate());
 
-    let printed = Command::new(env!("CARGO_BIN_EXE_storefirst-local"))
-        .args(["webhook-secret", "--log", "warn", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(printed.status.success());
-    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), secret);
+    assert_eq!(printed_secret(&["--db", db.to_str().unwrap()], &[]), secret);
 
     let again = spawn_local_with(&db, "warn", Stdio::inherit(), &[], &[]);
-    let lines: Vec<String> = (0..2).map(|_| again.next_line()).collect();
-    assert!(
-        lines.iter().any(|l| l.contains("kept in the database"))
-            && !lines.concat().contains(secret),
-        "{lines:?}"
-    );
-    // Serving (and so past installing its signal handlers) before it is stopped.
-    assert_eq!(Api::of(&again).get("none").await.0, StatusCode::NOT_FOUND);
-    assert!(again.terminate());
+    restarted_on_the_kept_secret(again, 2, "kept in the database", secret).await;
 }
