@@ -24,7 +24,10 @@ mod slow_clients;
 mod sqs_mapping;
 mod webhooks;
 
-use std::{path::Path, process::Command, process::Stdio};
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+};
 
 use storefirst_harness::Listening;
 pub use storefirst_harness::eventually;
@@ -58,4 +61,15 @@ pub fn spawn_local_with(
             .stderr(stderr),
     )
     .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The standard output of a command that succeeded; a failure shows both outputs.
+pub fn stdout_of_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

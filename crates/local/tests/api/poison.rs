@@ -12,6 +12,7 @@ use storefirst_pipeline::redrive;
 use crate::{
     eventually,
     inprocess::{Scripted, start},
+    stdout_of_success,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,14 +100,7 @@ fn the_redrive_command_processes_stuck_requests() {
     )
     .unwrap();
 
-    let output = run();
-
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = stdout_of_success(&run());
     assert!(stdout.contains("1 stuck requests, 1 succeeded"), "{stdout}");
     let (status, result, attempts): (String, String, i64) = conn
         .query_row(

@@ -22,7 +22,7 @@ use axum::{
 use serde_json::{Value, json};
 use storefirst_harness::Listening;
 
-use crate::{API_KEY, eventually, spawn_local_with};
+use crate::{API_KEY, eventually, spawn_local_with, stdout_of_success};
 
 pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
@@ -270,12 +270,7 @@ pub fn redrive(args: &[&str], db: &Path, envs: &[(&str, String)]) {
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
-    let said = String::from_utf8_lossy(&redrive.stdout);
-    assert!(
-        redrive.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&redrive.stderr)
-    );
+    let said = stdout_of_success(&redrive);
     assert!(said.contains("1 given-up webhooks are due again"), "{said}");
 }
 
@@ -311,8 +306,7 @@ pub fn printed_secret(args: &[&str], envs: &[(&str, String)]) -> String {
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
-    assert!(printed.status.success());
-    String::from_utf8_lossy(&printed.stdout).trim().to_owned()
+    stdout_of_success(&printed).trim().to_owned()
 }
 
 /// `local`, started again on a kept secret: its first `n` lines say where it is `kept` and
