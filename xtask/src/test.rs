@@ -17,6 +17,8 @@ impl Test {
         cmd!(sh, "cargo fmt --all --check")
             .run()
             .context("formatting differs: run `cargo fmt --all` and commit the result")?;
+        // With every feature, and with the default ones: code behind a feature can leave an
+        // import unused without it.
         crate::step("cargo clippy --all-targets --all-features -- -D warnings");
         cmd!(
             sh,
@@ -24,6 +26,13 @@ impl Test {
         )
         .run()
         .context("clippy found problems: fix the warnings above")?;
+        crate::step("cargo clippy --all-targets -- -D warnings");
+        cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --locked -- -D warnings"
+        )
+        .run()
+        .context("clippy found problems without --all-features: fix the warnings above")?;
         // The artifact test checks the zip this builds.
         crate::step("cargo xtask build");
         crate::build::build_lambdas(sh)?;

@@ -3,7 +3,7 @@
 //! dead letters, and redrive from the API; the key check, bad queries, and the page's
 //! headers. The browser drives the page itself (tests/browser/console.rs).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use storefirst_pipeline::{Config, console::API_PREFIX};
 
 use crate::{
     API_KEY, eventually,
-    inprocess::{Scripted, config, start},
+    inprocess::{Scripted, start},
 };
 
 /// The console's API at `base` (`http://host:port`).
@@ -269,8 +269,12 @@ async fn without_the_console_there_is_no_console() {
 #[cfg(feature = "aws")]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_api_over_dynamodb() {
+    use std::sync::Arc;
+
     use storefirst_dynamodb::{DynamoReadModel, DynamoStuck};
     use storefirst_harness::requests_table;
+
+    use crate::inprocess::config;
     use storefirst_pipeline::{Runtime, console::Console, ports::InProcess};
 
     let (table, dir) = (
