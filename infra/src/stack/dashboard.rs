@@ -31,6 +31,14 @@ fn line(namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> Value {
 /// A graph of `lines` by `stat` (per 5 minutes, CloudWatch's default), placed by
 /// CloudWatch. Kept lean (no labels, layout or period): the body counts against the 51,200
 /// bytes of a template sent inline.
+/// A line per Lambda metric of `names`, for one function.
+fn lambda_lines(names: &[&str], function: &[(&str, &str)]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|name| line("AWS/Lambda", name, function))
+        .collect()
+}
+
 fn widget(title: &str, stat: &str, lines: Vec<Value>) -> Value {
     json!({
         "type": "metric",
@@ -81,18 +89,12 @@ pub fn body() -> String {
         widget(
             "Errors, throttles",
             "Sum",
-            vec![
-                line("AWS/Lambda", "Errors", &function),
-                line("AWS/Lambda", "Throttles", &function),
-            ],
+            lambda_lines(&["Errors", "Throttles"], &function),
         ),
         widget(
             "Duration, iterator age (ms)",
             "Maximum",
-            vec![
-                line("AWS/Lambda", "Duration", &function),
-                line("AWS/Lambda", "IteratorAge", &function),
-            ],
+            lambda_lines(&["Duration", "IteratorAge"], &function),
         ),
         widget(
             "Dead letters",
@@ -106,18 +108,12 @@ pub fn body() -> String {
         widget(
             "Notifier errors, throttles",
             "Sum",
-            vec![
-                line("AWS/Lambda", "Errors", &notifier),
-                line("AWS/Lambda", "Throttles", &notifier),
-            ],
+            lambda_lines(&["Errors", "Throttles"], &notifier),
         ),
         widget(
             "Notifier duration, iterator age (ms)",
             "Maximum",
-            vec![
-                line("AWS/Lambda", "Duration", &notifier),
-                line("AWS/Lambda", "IteratorAge", &notifier),
-            ],
+            lambda_lines(&["Duration", "IteratorAge"], &notifier),
         ),
         // Deliveries due, retries waiting out their delay, and the give-ups.
         widget(
