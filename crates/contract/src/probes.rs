@@ -4,7 +4,8 @@
 //! was seen; against the local runtime every one must hold too, so both runtimes answer
 //! alike. The throttling probe applies to a deployed stack only; the CORS probes check
 //! what the target's allowed origins ([`Cors`]) call for; the webhook delivery probe needs
-//! a runtime that reaches a receiver on this machine ([`Webhooks`]).
+//! a runtime that reaches a receiver on this machine, or a receiver the user runs
+//! ([`Webhooks`]).
 
 mod webhooks;
 
@@ -15,7 +16,7 @@ pub use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode, header};
 use storefirst_domain::DEFAULT_BODY_LIMIT;
 
-pub use self::webhooks::{BAD_CALLBACK, DELIVERED, Webhooks};
+pub use self::webhooks::{BAD_CALLBACK, DELIVERED, DELIVERED_REMOTE, Webhooks};
 use crate::{Response, Target, expect_accepted, expect_error};
 
 /// Where the probes look for what a refused request may have left behind.
@@ -134,19 +135,28 @@ impl Target {
         let delivery = async {
             match webhooks {
                 Webhooks::Loopback { secret } => verdict(webhooks::delivered(probes, secret).await),
+                Webhooks::Remote { url, within } => {
+                    verdict(webhooks::delivered_remotely(probes, url, *within).await)
+                }
                 Webhooks::Unreachable => Verdict::NotApplicable(
-                    "a deployed stack delivers only to public names, never to this machine",
+                    "a deployed stack delivers only to public names, never to this machine: \
+                     pass --webhook-receiver https://... (a receiver you run that answers 2xx) \
+                     to check delivery on AWS",
                 ),
                 Webhooks::Unknown => Verdict::Skipped(
                     "the runtime's webhook secret, and a runtime that delivers to this machine \
-                     (storefirst-local --allow-loopback-webhooks)",
+                     (storefirst-local --allow-loopback-webhooks); or, for one that delivers \
+                     to public names only, --webhook-receiver https://...",
                 ),
             }
         };
         let (mut reports, delivery) =
             futures::future::join(futures::future::join_all(runs), delivery).await;
         reports.push(ProbeReport {
-            assumption: DELIVERED,
+            assumption: match webhooks {
+                Webhooks::Loopback { .. } | Webhooks::Unknown => DELIVERED,
+                Webhooks::Remote { .. } | Webhooks::Unreachable => DELIVERED_REMOTE,
+            },
             verdict: delivery,
         });
         for (assumption, probe) in [

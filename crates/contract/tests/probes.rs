@@ -33,11 +33,16 @@ struct Seen {
     chunked: bool,
     body: usize,
     body_starts_with_bom: bool,
+    callback_url: Option<String>,
 }
 
 /// Answers 202 to every write (a PUT with its path's id, a POST always with the same id),
-/// and GET with `get`.
-async fn accept_everything(get: StatusCode) -> (String, Arc<Mutex<Vec<Seen>>>) {
+/// and GET with `get`; a 200 carries `callback` (JSON members after the others, or
+/// nothing).
+async fn accept_everything(
+    get: StatusCode,
+    callback: &'static str,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let app = Router::new().fallback(
@@ -57,6 +62,7 @@ async fn accept_everything(get: StatusCode) -> (String, Arc<Mutex<Vec<Seen>>>) {
                     chunked: header("transfer-encoding").is_some_and(|v| v.contains("chunked")),
                     body: body.len(),
                     body_starts_with_bom: body.starts_with(b"\xef\xbb\xbf"),
+                    callback_url: header("x-callback-url"),
                 });
                 let json = ("content-type", "application/json".to_owned());
                 let path_id = uri.path().trim_start_matches("/requests/").to_owned();
@@ -64,7 +70,7 @@ async fn accept_everything(get: StatusCode) -> (String, Arc<Mutex<Vec<Seen>>>) {
                     // In the contract's shapes, so that only the probes' own checks fail.
                     let body = if get == StatusCode::OK {
                         format!(
-                            r#"{{"id":"{path_id}","status":"succeeded","request":"{{}}","attempts":1,"created_at":1,"updated_at":1}}"#
+                            r#"{{"id":"{path_id}","status":"succeeded","request":"{{}}","attempts":1,"created_at":1,"updated_at":1{callback}}}"#
                         )
                     } else {
                         r#"{"message":"Too Many Requests"}"#.to_owned()
@@ -121,7 +127,7 @@ fn contradicted_with(reports: &[ProbeReport], assumption: &str, fragment: &str) 
 
 #[tokio::test]
 async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
-    let (url, seen) = accept_everything(StatusCode::OK).await;
+    let (url, seen) = accept_everything(StatusCode::OK, "").await;
     let storage = HoldsEverything::default();
     let webhooks = Webhooks::Loopback {
         secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned(),
@@ -228,7 +234,7 @@ async fn an_api_that_accepts_everything_contradicts_the_assumptions() {
 
 #[tokio::test]
 async fn a_429_with_a_json_message_confirms_throttling_and_locally_it_does_not_apply() {
-    let (url, _) = accept_everything(StatusCode::TOO_MANY_REQUESTS).await;
+    let (url, _) = accept_everything(StatusCode::TOO_MANY_REQUESTS, "").await;
     let deployed = Target::new(&url, "key")
         .probe(
             None,
@@ -237,10 +243,11 @@ async fn a_429_with_a_json_message_confirms_throttling_and_locally_it_does_not_a
         )
         .await;
     assert_eq!(verdict(&deployed, probes::THROTTLED), &Verdict::Confirmed);
-    // A stack cannot reach a receiver on this machine.
+    // A stack cannot reach a receiver on this machine, and none was named.
     assert!(matches!(
-        verdict(&deployed, probes::DELIVERED),
-        Verdict::NotApplicable(why) if why.contains("public names")
+        verdict(&deployed, probes::DELIVERED_REMOTE),
+        Verdict::NotApplicable(why)
+            if why.contains("public names") && why.contains("--webhook-receiver https://")
     ));
     let local = Target::new(&url, "key")
         .probe(None, Throttling::Local, &Webhooks::Unknown)
@@ -253,6 +260,71 @@ async fn a_429_with_a_json_message_confirms_throttling_and_locally_it_does_not_a
     assert!(
         rendered.contains("not applicable         a burst beyond"),
         "{rendered}"
+    );
+}
+
+/// What the remote delivery probe concludes from a stand-in whose GET shows `callback`,
+/// waiting for it at most `within`; and the x-callback-url of the request it sent.
+async fn remote_delivery(callback: &'static str, within: Duration) -> (Verdict, Option<String>) {
+    let (url, seen) = accept_everything(StatusCode::OK, callback).await;
+    let receiver = "https://receiver.example.com/hook";
+    let webhooks = Webhooks::Remote {
+        url: receiver.to_owned(),
+        within,
+    };
+    let reports = Target::new(&url, "key")
+        .probe(None, Throttling::Local, &webhooks)
+        .await;
+    let sent = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s.method == Method::POST && s.callback_url.is_some())
+        .and_then(|s| s.callback_url.clone());
+    (verdict(&reports, probes::DELIVERED_REMOTE).clone(), sent)
+}
+
+#[tokio::test]
+async fn a_webhook_to_the_users_receiver_is_confirmed_once_get_shows_it_delivered() {
+    let (delivered, sent) = remote_delivery(
+        r#","callback":{"url":"https://receiver.example.com/hook","status":"delivered","attempts":1}"#,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(delivered, Verdict::Confirmed);
+    assert_eq!(sent.as_deref(), Some("https://receiver.example.com/hook"));
+
+    let (failed, _) = remote_delivery(
+        r#","callback":{"url":"https://receiver.example.com/hook","status":"failed","attempts":8,"error":"503 Service Unavailable"}"#,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        matches!(&failed, Verdict::Contradicted(seen)
+            if seen.contains("not delivered") && seen.contains("503 Service Unavailable")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_stuck_pending_is_contradicted_once_the_bound_passes() {
+    let started = std::time::Instant::now();
+    let (stuck, _) = remote_delivery(
+        r#","callback":{"url":"https://receiver.example.com/hook","status":"pending","attempts":0}"#,
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(
+        matches!(&stuck, Verdict::Contradicted(seen)
+            if seen.contains("did not record a delivery") && seen.contains("cargo xtask logs")),
+        "{stuck:?}"
+    );
+    // Every probe against the stand-in, the wait included, in far less than the 90 s a
+    // stack gets.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
 }
 

@@ -1,7 +1,9 @@
 //! The webhook probes: a bad `x-callback-url` is refused on every runtime; where the
 //! runtime can reach a receiver on this machine, the probe starts one on 127.0.0.1 and a
 //! finished request's webhook must arrive there, signed with the runtime's secret (checked
-//! with the Standard Webhooks library's own verification), its body the GET document.
+//! with the Standard Webhooks library's own verification), its body the GET document. A
+//! deployed stack delivers only to public names: given a receiver the user runs, the probe
+//! names it and waits for the item to show the webhook delivered.
 
 use std::{
     sync::{Arc, Mutex},
@@ -21,13 +23,19 @@ use tokio::task::JoinHandle;
 use super::{Body, JSON, ORDER, Probes};
 use crate::{Target, expect_accepted};
 
-/// Whether the target's webhooks can reach a receiver the probes start on 127.0.0.1.
+/// Whether the target's webhooks can reach a receiver the probes start on 127.0.0.1, or
+/// one the user runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Webhooks {
     /// It delivers to receivers on this machine (`storefirst-local
     /// --allow-loopback-webhooks`), signed with this `whsec_` secret.
     Loopback { secret: String },
-    /// It cannot reach this machine: a deployed stack delivers only to public names.
+    /// It delivers to public names only (a deployed stack), and the user runs a receiver
+    /// at this https URL that answers 2xx: the item must show the webhook delivered
+    /// `within` this long.
+    Remote { url: String, within: Duration },
+    /// It cannot reach this machine: a deployed stack delivers only to public names, and no
+    /// receiver was named.
     Unreachable,
     /// Not known (a bare URL, no secret given): the delivery probe is skipped.
     Unknown,
@@ -38,6 +46,13 @@ pub const BAD_CALLBACK: &str = "x-callback-url over http to a public name, with 
 pub const DELIVERED: &str = "a finished request's webhook (POST succeeded, PUT failed) arrives at \
      its x-callback-url on 127.0.0.1, signed per Standard Webhooks with the runtime's secret, its \
      body the GET document";
+pub const DELIVERED_REMOTE: &str = "a finished request's webhook (POST succeeded) is delivered \
+     to the receiver at its public x-callback-url: GET shows the callback delivered after at \
+     least one attempt (the notifier's filtered stream mapping, queue and function)";
+
+/// How often the remote probe reads the item: the notifier's queue and a cold start take
+/// seconds.
+const REMOTE_POLL: Duration = Duration::from_secs(2);
 
 /// An order the processor refuses: the PUT's request ends `failed`.
 const REJECTED: &str = r#"{"restaurant":"Roma","items":[{"dish":"sushi","quantity":1}]}"#;
@@ -64,6 +79,48 @@ pub(super) async fn bad_callback(p: &Probes<'_>) -> Result<(), String> {
     }
     ensure!(seen.is_empty(), "{}", seen.join("; "));
     Ok(())
+}
+
+/// A request with a callback to the user's receiver at `url`: once the item's
+/// `callback.status` is no longer `pending`, it must be `delivered`.
+pub(super) async fn delivered_remotely(
+    p: &Probes<'_>,
+    url: &str,
+    within: Duration,
+) -> Result<(), String> {
+    let post = p
+        .write(
+            Method::POST,
+            "/requests",
+            JSON,
+            &[("x-callback-url", url)],
+            Body::Sized(ORDER.into()),
+        )
+        .await?;
+    let id =
+        expect_accepted(&post, None).map_err(|e| format!("POST with x-callback-url {url}: {e}"))?;
+    let deadline = Instant::now() + within;
+    loop {
+        let item = p.target.get(&id).await?.json;
+        let callback = &item["callback"];
+        if callback["status"] != "pending" {
+            let attempts = callback["attempts"].as_u64().unwrap_or_default();
+            ensure!(
+                callback["status"] == "delivered" && attempts >= 1,
+                "GET {id} shows its webhook to {url} not delivered: callback {callback} (see \
+                 why with `cargo xtask logs --id {id}`)"
+            );
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        ensure!(
+            !left.is_zero(),
+            "the notifier did not record a delivery of {id}'s webhook to {url} within \
+             {within:?}: GET shows callback {callback}; follow the request with `cargo xtask \
+             logs --id {id}`"
+        );
+        tokio::time::sleep(left.min(REMOTE_POLL)).await;
+    }
 }
 
 /// One webhook as the receiver got it.
