@@ -173,12 +173,23 @@ pub async fn stack_api(aws: &Aws, stack: &str, outputs_dir: &Path) -> Result<Sta
     })
 }
 
+/// The delivery probe's receiver that the user runs, for a runtime that delivers to public
+/// names only: the notifier's queue and cold start take about as long as the processing.
+fn remote(receiver: &str) -> Webhooks {
+    Webhooks::Remote {
+        url: receiver.to_owned(),
+        within: DEPLOYED_SETTLE_TIMEOUT,
+    }
+}
+
 /// Runs the suite and the probes against a deployed stack, then deletes the requests they
-/// created.
+/// created. With `receiver` (an https URL the user runs that answers 2xx), the delivery
+/// probe checks the stack's notifier end to end; without, it is not applicable.
 pub async fn against_stack(
     aws: &Aws,
     stack: &str,
     outputs_dir: &Path,
+    receiver: Option<&str>,
     console: &Console,
 ) -> Result<E2eRun, Error> {
     let api = stack_api(aws, stack, outputs_dir).await?;
@@ -193,7 +204,8 @@ pub async fn against_stack(
         aws,
         name: &api.table,
     };
-    let run = E2eRun::of(&target, Some(&table), DEPLOYED, &Webhooks::Unreachable).await;
+    let webhooks = receiver.map_or(Webhooks::Unreachable, remote);
+    let run = E2eRun::of(&target, Some(&table), DEPLOYED, &webhooks).await;
     let ids = target.accepted_ids();
     remove_requests(aws, &api.table, &ids).await?;
     console.note(format!(
@@ -221,22 +233,25 @@ pub async fn remove_requests(aws: &Aws, table: &str, ids: &BTreeSet<String>) -> 
 /// Runs the suite and the probes against any deployed URL; what they created stays, since
 /// the table is unknown. With `webhook_secret`, the runtime there must deliver webhooks to
 /// this machine, signed with it (`storefirst-local --allow-loopback-webhooks`, as `cargo
-/// xtask dev` starts it); without, the delivery probe is skipped.
+/// xtask dev` starts it); with `receiver` instead, a receiver the user runs gets the webhook;
+/// with neither, the delivery probe is skipped.
 pub async fn against_url(
     url: &str,
     api_key: &str,
     webhook_secret: Option<&str>,
+    receiver: Option<&str>,
     console: &Console,
 ) -> E2eRun {
     console.note(format!("contract suite and probes against {url}"));
     let target = Target::new(url, api_key)
         .with_settle_timeout(DEPLOYED_SETTLE_TIMEOUT)
         .with_cors(Cors::Unknown);
-    let webhooks = match webhook_secret {
-        Some(secret) => Webhooks::Loopback {
+    let webhooks = match (webhook_secret, receiver) {
+        (Some(secret), _) => Webhooks::Loopback {
             secret: secret.to_owned(),
         },
-        None => Webhooks::Unknown,
+        (None, Some(receiver)) => remote(receiver),
+        (None, None) => Webhooks::Unknown,
     };
     let run = E2eRun::of(&target, None, DEPLOYED, &webhooks).await;
     console.note(format!(

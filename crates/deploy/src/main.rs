@@ -300,6 +300,17 @@ struct E2eArgs {
     /// it. Without it, that probe is skipped; --local learns its runtime's, --stack needs none.
     #[arg(long, env = "STOREFIRST_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// The https URL of a webhook receiver you run that answers 2xx (e.g. the webhooks
+    /// crate's `verify` example behind your own https endpoint): the delivery probe sends a
+    /// request with it as x-callback-url and waits up to 90 s for the stack's notifier to
+    /// record the webhook delivered. Without it, that probe is not applicable on a stack.
+    #[arg(
+        long,
+        env = "STOREFIRST_WEBHOOK_RECEIVER",
+        value_parser = https_url,
+        conflicts_with_all = ["local", "webhook_secret"]
+    )]
+    webhook_receiver: Option<String>,
     /// Start storefirst-local on a free port with a temporary database and test it.
     #[arg(long)]
     local: bool,
@@ -319,16 +330,30 @@ impl E2eArgs {
             };
             e2e::against_local(&binary, console).await?
         } else if let (Some(url), Some(api_key)) = (&self.url, &self.api_key) {
-            e2e::against_url(url, api_key, self.webhook_secret.as_deref(), console).await
+            let secret = self.webhook_secret.as_deref();
+            let receiver = self.webhook_receiver.as_deref();
+            e2e::against_url(url, api_key, secret, receiver, console).await
         } else {
             let aws = self.aws.connect().await?;
-            e2e::against_stack(&aws, &self.aws.stack, &self.outputs_dir, console).await?
+            let receiver = self.webhook_receiver.as_deref();
+            e2e::against_stack(&aws, &self.aws.stack, &self.outputs_dir, receiver, console).await?
         };
         print!("{}", reports.render());
         if let Some(failures) = reports.failures() {
             bail!("{failures}");
         }
         Ok(())
+    }
+}
+
+/// A webhook receiver's URL: a stack delivers only over https.
+fn https_url(text: &str) -> Result<String, String> {
+    match text.strip_prefix("https://") {
+        Some(rest) if !rest.is_empty() => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?} is not an https URL: a stack delivers webhooks over https only, e.g. \
+             https://hooks.example.com/storefirst"
+        )),
     }
 }
 
@@ -385,4 +410,55 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::DeployCiRole(args) => args.run(&console).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn receiver(args: &[&str]) -> Result<Option<String>, String> {
+        let cli =
+            Cli::try_parse_from([["storefirst-deploy", "test-e2e"].as_slice(), args].concat())
+                .map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::TestE2e(e2e) => Ok(e2e.webhook_receiver),
+            _ => unreachable!("test-e2e parses as TestE2e"),
+        }
+    }
+
+    #[test]
+    fn test_e2e_takes_an_https_webhook_receiver_for_a_stack_or_a_url() {
+        let url = "https://hooks.example.com/storefirst";
+        assert_eq!(
+            receiver(&["--stack", "demo", "--webhook-receiver", url]),
+            Ok(Some(url.to_owned()))
+        );
+        assert_eq!(
+            receiver(&[
+                "--url",
+                "https://api.example.com",
+                "--api-key",
+                "k",
+                "--webhook-receiver",
+                url
+            ]),
+            Ok(Some(url.to_owned()))
+        );
+        assert_eq!(receiver(&["--stack", "demo"]), Ok(None));
+        let http = receiver(&["--webhook-receiver", "http://hooks.example.com/storefirst"]);
+        assert!(
+            http.as_ref().is_err_and(|e| e.contains("not an https URL")),
+            "{http:?}"
+        );
+        for other in [["--local"].as_slice(), &["--webhook-secret", "whsec_x"]] {
+            let both = receiver(&[other, &["--webhook-receiver", url]].concat());
+            assert!(
+                both.as_ref()
+                    .is_err_and(|e| e.contains("cannot be used with")),
+                "{both:?}"
+            );
+        }
+    }
 }
