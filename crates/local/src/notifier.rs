@@ -197,25 +197,6 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Strin
         .with_context(|| format!("GetQueueAttributes of {url} answered no QueueArn"))
 }
 
-/// The secret as Secrets Manager keeps it: the base64 key without `whsec_`, as the stack
-/// generates it.
-fn stored_form(secret: &Secret) -> &str {
-    secret
-        .as_str()
-        .strip_prefix("whsec_")
-        .unwrap_or(secret.as_str())
-}
-
-/// A kept or given value, with or without `whsec_`, checked.
-fn parse_secret(text: &str) -> anyhow::Result<Secret> {
-    let full = if text.starts_with("whsec_") {
-        text.to_owned()
-    } else {
-        format!("whsec_{text}")
-    };
-    Ok(Secret::parse(&full)?)
-}
-
 async fn ensure_secret(
     aws: &SdkConfig,
     table: &str,
@@ -223,7 +204,7 @@ async fn ensure_secret(
 ) -> anyhow::Result<(String, Secret, Origin)> {
     let secrets = aws_sdk_secretsmanager::Client::new(aws);
     let name = secret_name(table);
-    let given = given.map(parse_secret).transpose()?;
+    let given = given.map(Secret::parse_stored).transpose()?;
     let fail = |call: &str, error: String| {
         anyhow::anyhow!(
             "{call} of the secret {name} failed: {error}; check AWS_ENDPOINT_URL, AWS_REGION \
@@ -237,13 +218,13 @@ async fn ensure_secret(
                 let text = kept
                     .secret_string
                     .with_context(|| format!("the secret {name} has no SecretString"))?;
-                return Ok((arn, parse_secret(&text)?, Origin::Kept));
+                return Ok((arn, Secret::parse_stored(&text)?, Origin::Kept));
             };
-            if kept.secret_string.as_deref() != Some(stored_form(&given)) {
+            if kept.secret_string.as_deref() != Some(given.stored()) {
                 secrets
                     .put_secret_value()
                     .secret_id(&arn)
-                    .secret_string(stored_form(&given))
+                    .secret_string(given.stored())
                     .send()
                     .await
                     .map_err(|e| fail("PutSecretValue", DisplayErrorContext(&e).to_string()))?;
@@ -263,7 +244,7 @@ async fn ensure_secret(
                 .create_secret()
                 .name(&name)
                 .description("The webhook signing secret of storefirst-local's Lambda mode")
-                .secret_string(stored_form(&secret))
+                .secret_string(secret.stored())
                 .send()
                 .await
                 .map_err(|e| fail("CreateSecret", DisplayErrorContext(&e).to_string()))?;
@@ -291,11 +272,9 @@ pub async fn kept_secret(aws: &SdkConfig, table: &str) -> anyhow::Result<Secret>
                 DisplayErrorContext(&e)
             )
         })?;
-    parse_secret(
-        &kept
-            .secret_string
-            .with_context(|| format!("the secret {name} has no SecretString"))?,
-    )
+    Ok(Secret::parse_stored(&kept.secret_string.with_context(
+        || format!("the secret {name} has no SecretString"),
+    )?)?)
 }
 
 /// How the notifier runs.

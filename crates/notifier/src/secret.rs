@@ -5,8 +5,6 @@ use storefirst_webhooks::{InvalidSecret, Secret};
 
 use crate::config::SECRET_VAR;
 
-const PREFIX: &str = "whsec_";
-
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
@@ -43,32 +41,8 @@ pub async fn read(
         .secret_string()
         .map(str::trim)
         .ok_or_else(|| SecretError::NotText { id: id.to_owned() })?;
-    parse(text).map_err(|source| SecretError::Invalid {
+    Secret::parse_stored(text).map_err(|source| SecretError::Invalid {
         id: id.to_owned(),
         source,
     })
-}
-
-fn parse(text: &str) -> Result<Secret, InvalidSecret> {
-    if text.starts_with(PREFIX) {
-        Secret::parse(text)
-    } else {
-        Secret::parse(&format!("{PREFIX}{text}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stacks_generated_form_and_a_whsec_string_sign_alike() {
-        // 64 alphanumeric characters, as GenerateSecretString makes them: 48 bytes of base64.
-        let generated = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz01";
-        let bare = parse(generated).unwrap();
-        let full = parse(&format!("whsec_{generated}")).unwrap();
-        assert_eq!(bare.as_str(), full.as_str());
-        assert_eq!(bare.sign("msg_1", 1, b"{}"), full.sign("msg_1", 1, b"{}"));
-        assert!(parse("not base64!").is_err());
-    }
 }

@@ -43,6 +43,21 @@ impl Secret {
         &self.text
     }
 
+    /// Reads a secret as Secrets Manager keeps it: the key's base64 alone (as the stack
+    /// generates it) or a whole `whsec_` string; either signs as `whsec_` and the base64.
+    pub fn parse_stored(text: &str) -> Result<Self, InvalidSecret> {
+        if text.starts_with(PREFIX) {
+            Self::parse(text)
+        } else {
+            Self::parse(&format!("{PREFIX}{text}"))
+        }
+    }
+
+    /// The key's base64 without `whsec_`: the form the stack stores.
+    pub fn stored(&self) -> &str {
+        self.text.strip_prefix(PREFIX).unwrap_or(&self.text)
+    }
+
     /// The `webhook-signature` header's value for this message.
     pub fn sign(&self, webhook_id: &str, timestamp: i64, payload: &[u8]) -> String {
         // Payloads are JSON documents, always UTF-8: the only way `sign` fails.
@@ -99,5 +114,17 @@ mod tests {
             let error = Secret::parse(bad).unwrap_err().to_string();
             assert!(error.contains("whsec_"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_stacks_stored_form_and_a_whsec_string_sign_alike() {
+        // 64 alphanumeric characters, as GenerateSecretString makes them: 48 bytes of base64.
+        let generated = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz01";
+        let bare = Secret::parse_stored(generated).unwrap();
+        let full = Secret::parse_stored(&format!("whsec_{generated}")).unwrap();
+        assert_eq!(bare.as_str(), full.as_str());
+        assert_eq!(bare.stored(), generated);
+        assert_eq!(bare.sign("msg_1", 1, b"{}"), full.sign("msg_1", 1, b"{}"));
+        assert!(Secret::parse_stored("not base64!").is_err());
     }
 }
